@@ -1,0 +1,41 @@
+"""The account routes: GET/PATCH/DELETE /v1/me and POST /v1/auth/logout."""
+
+from wxlogin import api
+from wxlogin.account import AccountService, me_view
+from wxlogin.config import get_settings
+from wxlogin.store import UserStore
+
+settings = get_settings()
+function = api.HttpFunction()
+app = function.app
+store = UserStore(settings.table_name)
+service = AccountService(store)
+
+
+@app.get("/v1/me")
+def get_me():
+    user, _ = api.authenticate(function.event, store)
+    return api.json_response(200, me_view(user))
+
+
+@app.patch("/v1/me")
+def patch_me():
+    event = function.event
+    user, _ = api.authenticate(event, store)
+    return api.json_response(200, service.update_me(user, api.json_body(event)))
+
+
+@app.delete("/v1/me")
+def delete_me():
+    user, ref = api.authenticate(function.event, store)
+    service.delete_me(user, ref)
+    return api.json_response(204)
+
+
+@app.post("/v1/auth/logout")
+def logout():
+    service.logout(api.token_ref(function.event))
+    return api.json_response(204)
+
+
+lambda_handler = function.handler

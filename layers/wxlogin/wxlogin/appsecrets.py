@@ -1,0 +1,64 @@
+"""The Mini Programs this deployment serves and their AppSecrets.
+
+One Secrets Manager secret holds `{"<appid>": "<AppSecret>", ...}`. It is read
+through Powertools Parameters, cached for a bounded age so a rotation takes
+effect without a redeploy, and read afresh when WeChat says the AppSecret is
+wrong (40125) so a rotation takes effect at once.
+"""
+
+from __future__ import annotations
+
+import re
+
+from .errors import InternalError, InvalidRequest
+
+APPID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+class SecretUnavailable(InternalError):
+    """The secret is missing, unreadable or malformed: an operator must fix it."""
+
+
+class AppSecrets:
+    def __init__(self, secret_id: str, max_age_seconds: int):
+        self.secret_id = secret_id
+        self.max_age_seconds = max_age_seconds
+
+    @classmethod
+    def from_settings(cls, settings) -> AppSecrets:
+        return cls(settings.app_secrets_id, settings.secret_max_age_seconds)
+
+    def _apps(self, fresh: bool = False) -> dict[str, str]:
+        from aws_lambda_powertools.utilities import parameters
+
+        try:
+            apps = parameters.get_secret(
+                self.secret_id, transform="json", max_age=self.max_age_seconds, force_fetch=fresh
+            )
+        except (parameters.exceptions.GetParameterError, parameters.exceptions.TransformParameterError):
+            raise SecretUnavailable() from None
+        if (
+            not isinstance(apps, dict)
+            or not apps
+            or not all(isinstance(k, str) and isinstance(v, str) and v for k, v in apps.items())
+        ):
+            raise SecretUnavailable()
+        return apps
+
+    def resolve_appid(self, appid: str | None) -> str:
+        """The app a login is for: the one asked for, or the only one configured."""
+        apps = self._apps()
+        if appid is None:
+            if len(apps) != 1:
+                raise InvalidRequest("appid is required: several Mini Programs are configured.")
+            return next(iter(apps))
+        if appid not in apps:
+            raise InvalidRequest("Unknown appid.")
+        return appid
+
+    def secret_for(self, appid: str, fresh: bool = False) -> str:
+        secret = self._apps(fresh).get(appid)
+        if secret is None:
+            # The app vanished from the secret between resolve and use: a rotation removed it.
+            raise InvalidRequest("Unknown appid.")
+        return secret

@@ -1,0 +1,69 @@
+"""The one place that reads configuration.
+
+Every setting comes from an environment variable set in template.yaml, has a
+safe default, and is checked once; a bad value fails the cold start with a
+message naming the variable instead of failing some request later.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from urllib.parse import urlsplit
+
+
+class ConfigurationError(RuntimeError):
+    """A setting is missing or malformed; the function cannot serve."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    table_name: str
+    app_secrets_id: str
+    wechat_api_base: str
+    wechat_connect_timeout: float
+    wechat_read_timeout: float
+    wechat_busy_retries: int
+    token_ttl_seconds: int
+    watermark_max_age_seconds: int
+    secret_max_age_seconds: int
+    login_retry_window_seconds: int
+
+
+def _number(environ, name: str, default, kind, minimum, maximum):
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be a number, got {raw!r}") from None
+    if not minimum <= value <= maximum:
+        raise ConfigurationError(f"{name} must be between {minimum} and {maximum}, got {raw!r}")
+    return value
+
+
+def load_settings(environ=None) -> Settings:
+    environ = os.environ if environ is None else environ
+    base = environ.get("WECHAT_API_BASE", "").strip() or "https://api.weixin.qq.com"
+    parts = urlsplit(base)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query:
+        raise ConfigurationError(f"WECHAT_API_BASE must be an http(s) URL, got {base!r}")
+    return Settings(
+        table_name=environ.get("TABLE_NAME", "").strip() or "wxlogin",
+        app_secrets_id=environ.get("APP_SECRETS_ID", "").strip() or "wxlogin/app-secrets",
+        wechat_api_base=base.rstrip("/"),
+        wechat_connect_timeout=_number(environ, "WECHAT_CONNECT_TIMEOUT_SECONDS", 1.5, float, 0.05, 30),
+        wechat_read_timeout=_number(environ, "WECHAT_READ_TIMEOUT_SECONDS", 4.0, float, 0.05, 30),
+        wechat_busy_retries=_number(environ, "WECHAT_BUSY_RETRIES", 2, int, 0, 5),
+        token_ttl_seconds=_number(environ, "TOKEN_TTL_SECONDS", 7 * 24 * 3600, int, 60, 366 * 24 * 3600),
+        watermark_max_age_seconds=_number(environ, "WATERMARK_MAX_AGE_SECONDS", 300, int, 0, 366 * 24 * 3600),
+        secret_max_age_seconds=_number(environ, "SECRET_MAX_AGE_SECONDS", 300, int, 0, 24 * 3600),
+        login_retry_window_seconds=_number(environ, "LOGIN_RETRY_WINDOW_SECONDS", 300, int, 10, 3600),
+    )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()

@@ -1,0 +1,124 @@
+"""Logging a Mini Program user in: code exchange, user record, session token.
+
+A login is one WeChat call, one DynamoDB read (is this a new user, what do we
+already know) and one DynamoDB transaction that writes the user, the session
+and, for a retryable login, the sealed answer together, so a failure never
+leaves half a login behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass, field
+
+from .appsecrets import AppSecrets
+from .config import Settings
+from .crypto import seal, unseal
+from .store import UserStore
+from .tokens import mint_token, user_id_for
+from .userdata import EncryptedPayload, SessionIdentity, open_user_data, profile_fields
+from .wechat import WeChatApiError, WeChatClient, WeChatSession, error_for
+
+CODE_USED = 40163
+INVALID_APPSECRET = 40125
+
+
+@dataclass(frozen=True)
+class LoginRequest:
+    code: str = field(repr=False)
+    appid: str | None = None
+    encrypted: EncryptedPayload | None = None
+    idempotency_key: str | None = field(default=None, repr=False)
+
+
+def _retry_record_id(appid: str, code: str) -> str:
+    return hashlib.sha256(f"{appid}\n{code}".encode()).hexdigest()
+
+
+def _retry_key(appid: str, code: str, idempotency_key: str) -> bytes:
+    # Only a client holding both the code and its Idempotency-Key can open the record.
+    return f"wxlogin-login-retry\n{appid}\n{code}\n{idempotency_key}".encode()
+
+
+class LoginService:
+    def __init__(
+        self, settings: Settings, store: UserStore, app_secrets: AppSecrets, wechat: WeChatClient, clock=time.time
+    ):
+        self.settings = settings
+        self.store = store
+        self.app_secrets = app_secrets
+        self.wechat = wechat
+        self.clock = clock
+
+    def login(self, request: LoginRequest) -> dict:
+        appid = self.app_secrets.resolve_appid(request.appid)
+        try:
+            session = self._code_to_session(appid, request.code)
+        except WeChatApiError as exc:
+            if exc.errcode == CODE_USED and request.idempotency_key:
+                replayed = self._replay(appid, request)
+                if replayed is not None:
+                    return replayed
+            raise error_for(exc.errcode) from None
+        return self._complete(appid, session, request)
+
+    def _code_to_session(self, appid: str, code: str) -> WeChatSession:
+        secret = self.app_secrets.secret_for(appid)
+        try:
+            return self.wechat.code_to_session(appid, secret, code)
+        except WeChatApiError as exc:
+            if exc.errcode != INVALID_APPSECRET:
+                raise
+        # WeChat refused the AppSecret, so it did not take the code: a rotated secret gets one more try.
+        fresh = self.app_secrets.secret_for(appid, fresh=True)
+        if fresh == secret:
+            raise WeChatApiError(INVALID_APPSECRET)
+        return self.wechat.code_to_session(appid, fresh, code)
+
+    def _complete(self, appid: str, session: WeChatSession, request: LoginRequest) -> dict:
+        now = self.clock()
+        user_id = user_id_for(appid, session.openid)
+        existing = self.store.get_user(user_id)
+        known_unionid = session.unionid or (existing.unionid if existing else None)
+        fields = {"appid": appid, "openid": session.openid, "sessionKey": session.session_key}
+        if session.unionid:
+            fields["unionid"] = session.unionid
+        profile = existing.profile if existing else None
+        if request.encrypted is not None:
+            identity = SessionIdentity(appid, session.openid, known_unionid, session.session_key)
+            data = open_user_data(identity, request.encrypted, self.settings.watermark_max_age_seconds, now)
+            decrypted = profile_fields(data)
+            fields.update(decrypted)
+            profile = {**(profile or {}), **decrypted} or None
+            if known_unionid is None and data.get("unionId"):
+                known_unionid = fields["unionid"] = data["unionId"]
+
+        token, ref = mint_token(user_id)
+        answer = {
+            "token": token,
+            "expiresIn": self.settings.token_ttl_seconds,
+            "openid": session.openid,
+            "unionid": known_unionid,
+            "isNewUser": existing is None,
+        }
+        if request.encrypted is not None:
+            answer["profile"] = profile
+        retry_record = None
+        if request.idempotency_key:
+            sealed = seal(_retry_key(appid, request.code, request.idempotency_key), json.dumps(answer).encode())
+            expires = int(now) + self.settings.login_retry_window_seconds
+            retry_record = (_retry_record_id(appid, request.code), sealed, expires)
+        self.store.save_login(
+            user_id, fields, ref, int(now) + self.settings.token_ttl_seconds, now, retry_record=retry_record
+        )
+        return answer
+
+    def _replay(self, appid: str, request: LoginRequest) -> dict | None:
+        """The answer a lost login already produced, for the client that holds the same code and key."""
+        sealed = self.store.get_login_retry(_retry_record_id(appid, request.code), self.clock())
+        if sealed is None:
+            return None
+        plaintext = unseal(_retry_key(appid, request.code, request.idempotency_key), sealed)
+        return json.loads(plaintext) if plaintext is not None else None

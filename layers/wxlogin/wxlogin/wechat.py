@@ -1,0 +1,146 @@
+"""The WeChat server API client: code exchange, access tokens, phone numbers.
+
+Retries are ours, not the HTTP library's, because a login code is single-use:
+only a failure to connect and WeChat's "system busy" (-1) are retried (WeChat
+did not take the code then); a read timeout or a reset connection is not, since
+the code may already be consumed. The AppSecret travels in the query string,
+so a transport exception's text (which holds the URL) is never logged, kept or
+chained: only its type name survives.
+"""
+
+from __future__ import annotations
+
+from random import SystemRandom
+import time
+from dataclasses import dataclass
+
+from .errors import WeChatError, WeChatUnavailable
+
+BUSY = -1
+_jitter = SystemRandom()
+
+
+class WeChatApiError(Exception):
+    """WeChat answered an errcode; the caller decides what it means for its endpoint."""
+
+    def __init__(self, errcode: int):
+        super().__init__(f"WeChat errcode {errcode}")
+        self.errcode = errcode
+
+
+@dataclass(frozen=True)
+class WeChatSession:
+    openid: str
+    session_key: str
+    unionid: str | None
+
+    def __repr__(self) -> str:  # keep session_key out of any accidental log line
+        return f"WeChatSession(openid={self.openid!r}, unionid={self.unionid!r})"
+
+
+class WeChatClient:
+    def __init__(self, base_url: str, connect_timeout: float, read_timeout: float, busy_retries: int):
+        self.base_url = base_url.rstrip("/")
+        self.timeout = (connect_timeout, read_timeout)
+        self.busy_retries = busy_retries
+        self._http = None
+
+    @classmethod
+    def from_settings(cls, settings) -> WeChatClient:
+        return cls(
+            settings.wechat_api_base,
+            settings.wechat_connect_timeout,
+            settings.wechat_read_timeout,
+            settings.wechat_busy_retries,
+        )
+
+    def _session(self):
+        if self._http is None:
+            import requests
+            from requests.adapters import HTTPAdapter
+
+            http = requests.Session()
+            http.trust_env = False
+            adapter = HTTPAdapter(max_retries=0, pool_maxsize=4)
+            http.mount("http://", adapter)
+            http.mount("https://", adapter)
+            self._http = http
+        return self._http
+
+    def _once(self, method: str, path: str, params: dict, json_body: dict | None) -> dict:
+        import requests
+
+        try:
+            response = self._session().request(
+                method, self.base_url + path, params=params, json=json_body, timeout=self.timeout, allow_redirects=False
+            )
+        except requests.exceptions.ConnectTimeout:
+            raise _ConnectFailed("ConnectTimeout") from None
+        except requests.exceptions.ConnectionError as exc:
+            if _is_connect_failure(exc):
+                raise _ConnectFailed(type(exc).__name__) from None
+            raise WeChatUnavailable() from None
+        except requests.exceptions.RequestException:
+            raise WeChatUnavailable() from None
+        if response.status_code >= 500:
+            raise WeChatUnavailable()
+        try:
+            answer = response.json()
+        except ValueError:
+            raise WeChatError() from None
+        if response.status_code != 200 or not isinstance(answer, dict):
+            raise WeChatError()
+        errcode = answer.get("errcode", 0)
+        if errcode not in (0, None):
+            raise WeChatApiError(errcode if isinstance(errcode, int) else 0)
+        return answer
+
+    def _call(self, method: str, path: str, params: dict, json_body: dict | None = None) -> dict:
+        for attempt in range(self.busy_retries + 1):
+            last = attempt == self.busy_retries
+            try:
+                return self._once(method, path, params, json_body)
+            except _ConnectFailed:
+                if last:
+                    raise WeChatUnavailable() from None
+            except WeChatApiError as exc:
+                if exc.errcode != BUSY:
+                    raise
+                if last:
+                    raise WeChatUnavailable() from None
+            # Full jitter: concurrent Lambdas retrying a busy WeChat must not synchronise.
+            time.sleep(_jitter.uniform(0, 0.1 * 2**attempt))
+        raise AssertionError("unreachable")
+
+    def code_to_session(self, appid: str, secret: str, code: str) -> WeChatSession:
+        answer = self._call(
+            "GET",
+            "/sns/jscode2session",
+            {"appid": appid, "secret": secret, "js_code": code, "grant_type": "authorization_code"},
+        )
+        openid, session_key = answer.get("openid"), answer.get("session_key")
+        unionid = answer.get("unionid") or None
+        if not isinstance(openid, str) or not openid or not isinstance(session_key, str) or not session_key:
+            raise WeChatError()
+        if unionid is not None and not isinstance(unionid, str):
+            raise WeChatError()
+        return WeChatSession(openid=openid, session_key=session_key, unionid=unionid)
+
+
+class _ConnectFailed(Exception):
+    """The request never reached WeChat, so repeating it cannot spend a code twice."""
+
+
+def _is_connect_failure(exc) -> bool:
+    from urllib3.exceptions import NewConnectionError
+
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return isinstance(reason, NewConnectionError)
+
+
+def error_for(errcode: int):
+    """The contract's answer to a WeChat errcode (the table in WECHAT.md)."""
+    from .errors import InvalidCode, RateLimited, UserBlocked
+
+    known = {40029: InvalidCode, 40163: InvalidCode, 40226: UserBlocked, 45011: RateLimited}
+    return known[errcode]() if errcode in known else WeChatError(errcode)

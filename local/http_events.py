@@ -1,0 +1,80 @@
+"""API Gateway HTTP API (payload format 2.0) events and Lambda contexts, built as AWS builds them.
+
+Shared by the tests and the local gateway so both invoke handlers with the
+same event shape `sam local invoke -e events/*.json` would.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+import uuid
+from dataclasses import dataclass, field
+
+
+def http_api_event(
+    method: str,
+    path: str,
+    route_key: str | None = None,
+    headers: dict | None = None,
+    body: str | bytes | None = None,
+    query: str = "",
+    source_ip: str = "127.0.0.1",
+) -> dict:
+    """An HTTP API v2 event: header names lower-cased, non-UTF-8 bodies base64-encoded."""
+    lowered = {name.lower(): value for name, value in (headers or {}).items()}
+    is_base64 = False
+    if isinstance(body, bytes):
+        try:
+            body = body.decode("utf-8")
+        except UnicodeDecodeError:
+            body, is_base64 = base64.b64encode(body).decode("ascii"), True
+    now = time.time()
+    event = {
+        "version": "2.0",
+        "routeKey": route_key or f"{method} {path}",
+        "rawPath": path,
+        "rawQueryString": query,
+        "headers": lowered,
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "local",
+            "domainName": lowered.get("host", "localhost"),
+            "domainPrefix": "localhost",
+            "http": {
+                "method": method,
+                "path": path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": source_ip,
+                "userAgent": lowered.get("user-agent", ""),
+            },
+            "requestId": uuid.uuid4().hex[:16],
+            "routeKey": route_key or f"{method} {path}",
+            "stage": "$default",
+            "time": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
+            "timeEpoch": int(now * 1000),
+        },
+        "isBase64Encoded": is_base64,
+    }
+    if body is not None:
+        event["body"] = body
+    return event
+
+
+@dataclass
+class LambdaContext:
+    """The attributes of a Lambda context that Powertools reads."""
+
+    function_name: str = "wxlogin-local"
+    memory_limit_in_mb: int = 512
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    function_version: str = "$LATEST"
+    log_group_name: str = "/aws/lambda/wxlogin-local"
+    log_stream_name: str = "local"
+
+    @property
+    def invoked_function_arn(self) -> str:
+        return f"arn:aws:lambda:us-east-1:123456789012:function:{self.function_name}"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 10_000

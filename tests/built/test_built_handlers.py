@@ -1,0 +1,182 @@
+"""The artifacts `sam build` made run the events/ samples, each handler in a fresh interpreter as Lambda runs it.
+
+Each function's built folder and the built layer's `python/` are the only
+wxlogin code on the path. The layer's native packages (cryptography, cffi) are
+built for arm64, so those two alone come from the test environment; AWS is
+moto in server mode and WeChat the simulator, reached as the template's
+environment says.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import boto3
+import pytest
+import requests
+
+from local.template import function_environment, function_routes, load_template, table_create_kwargs
+from local.wechat_simulator import WeChatSimulator
+from tests.conftest import APP_SECRET, APPID
+
+ROOT = Path(__file__).resolve().parents[2]
+BUILD = ROOT / ".aws-sam" / "build"
+TEMPLATE = load_template(ROOT / "template.yaml")
+
+# The state the events/ samples were written against (events/README.md).
+EVENT_OPENID = "oEventSample00000000000000AB"
+EVENT_SESSION_KEY = base64.b64encode(bytes(range(16, 32))).decode()
+EVENT_CODE = "event-sample-code-0001"
+
+
+RUNNER = r"""
+import json, sys
+events = json.loads(sys.stdin.read())
+import app  # the built handler, from the function's build folder
+from local_context import LambdaContext
+results = []
+for event in events:
+    result = app.lambda_handler(event, LambdaContext())
+    results.append({"statusCode": result["statusCode"], "body": result.get("body")})
+print("RESULTS " + json.dumps(results))
+"""
+
+
+def _native_overlay(tmp: Path) -> Path:
+    """A folder with the test environment's cryptography and cffi, put before the arm64 layer."""
+    overlay = tmp / "native"
+    overlay.mkdir()
+    import cffi
+    import cryptography
+
+    for module in (cryptography, cffi):
+        source = Path(module.__file__).parent
+        (overlay / source.name).symlink_to(source)
+    for backend in Path(cffi.__file__).parent.parent.glob("_cffi_backend*"):
+        (overlay / backend.name).symlink_to(backend)
+    (overlay / "local_context.py").write_text((ROOT / "local" / "http_events.py").read_text())
+    return overlay
+
+
+@pytest.fixture(scope="module")
+def stack():
+    from moto.server import ThreadedMotoServer
+
+    assert (BUILD / "SharedLayer" / "python" / "wxlogin").is_dir(), "no build: run `make build` (make test builds)"
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    simulator = WeChatSimulator(apps={APPID: APP_SECRET}, quiet=True)
+    simulator.start()
+    session = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1")
+    dynamodb = session.client("dynamodb", endpoint_url=endpoint)
+    dynamodb.create_table(TableName="wxlogin-built", **table_create_kwargs(TEMPLATE))
+    secrets = session.client("secretsmanager", endpoint_url=endpoint)
+    secrets.create_secret(Name="wxlogin/built", SecretString=json.dumps({APPID: APP_SECRET}))
+    requests.post(
+        simulator.base_url + "/_sim/sessions",
+        json={"code": EVENT_CODE, "openid": EVENT_OPENID, "session_key": EVENT_SESSION_KEY, "appid": APPID},
+        timeout=5,
+    ).raise_for_status()
+    with tempfile.TemporaryDirectory() as tmp:
+        yield {"endpoint": endpoint, "wechat": simulator.base_url, "tmp": Path(tmp), "overlay": _native_overlay(Path(tmp))}
+    simulator.stop()
+    server.stop()
+
+
+def _invoke(stack, logical_id: str, event_names: list[str]) -> list[tuple[int, dict | None]]:
+    env = {name: value for name, value in function_environment(TEMPLATE, logical_id).items() if isinstance(value, str)}
+    env.update(
+        {
+            "PATH": os.environ["PATH"],
+            # The function's folder, then the layer (the native overlay first): Lambda's order.
+            "PYTHONPATH": os.pathsep.join(
+                [str(BUILD / logical_id), str(stack["overlay"]), str(BUILD / "SharedLayer" / "python")]
+            ),
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_ENDPOINT_URL": stack["endpoint"],
+            "TABLE_NAME": "wxlogin-built",
+            "APP_SECRETS_ID": "wxlogin/built",
+            "WECHAT_API_BASE": stack["wechat"],
+            "WATERMARK_MAX_AGE_SECONDS": "0",  # the samples carry a fixed watermark time
+            "POWERTOOLS_TRACE_DISABLED": "true",
+        }
+    )
+    events = [json.loads((ROOT / "events" / f"{name}.json").read_text()) for name in event_names]
+    proc = subprocess.run(  # noqa: S603 - our own interpreter running our own runner
+        [sys.executable, "-c", RUNNER],
+        input=json.dumps(events),
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=stack["tmp"],
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    line = next(line for line in proc.stdout.splitlines() if line.startswith("RESULTS "))
+    return [(r["statusCode"], json.loads(r["body"]) if r["body"] else None) for r in json.loads(line[8:])]
+
+
+def _seed_event_session(stack) -> None:
+    """The events' bearer token, as a session of the user login-ok.json created."""
+    from wxlogin.tokens import bearer_token
+
+    event = json.loads((ROOT / "events" / "me-get-ok.json").read_text())
+    ref = bearer_token(event["headers"]["authorization"])
+    dynamodb = boto3.client(
+        "dynamodb", endpoint_url=stack["endpoint"], region_name="us-east-1",
+        aws_access_key_id="testing", aws_secret_access_key="testing",
+    )
+    dynamodb.put_item(
+        TableName="wxlogin-built",
+        Item={"pk": {"S": f"USER#{ref.user_id}"}, "sk": {"S": f"SESSION#{ref.token_hash}"}, "expiresAt": {"N": "4102444800"}},
+    )
+
+
+def _statuses(results) -> list[int]:
+    return [status for status, _ in results]
+
+
+def test_every_event_is_routed_by_the_template():
+    routes = {(method, path): logical_id for method, path, logical_id, _, _ in function_routes(TEMPLATE)}
+    for path in sorted((ROOT / "events").glob("*.json")):
+        event = json.loads(path.read_text())
+        method, route = event["routeKey"].split(" ", 1)
+        assert (method, route) in routes, path.name
+
+
+def test_built_handlers_answer_the_samples(stack):
+    login = _invoke(stack, "LoginFunction", ["login-ok", "login-bad-json", "login-missing-code", "login-invalid-code"])
+    assert _statuses(login) == [200, 400, 400, 401]
+    assert login[0][1]["openid"] == EVENT_OPENID and login[0][1]["isNewUser"] is True
+    assert login[1][1]["error"]["code"] == "invalid_request" and login[3][1]["error"]["code"] == "invalid_code"
+    _seed_event_session(stack)
+
+    profile = _invoke(
+        stack,
+        "ProfileFunction",
+        ["profile-decrypt-ok", "profile-decrypt-bad-signature", "profile-decrypt-bad-iv", "profile-decrypt-no-token"],
+    )
+    assert _statuses(profile) == [200, 422, 400, 401]
+    assert profile[0][1]["profile"]["nickName"] == "Sample"
+
+    account = _invoke(
+        stack,
+        "AccountFunction",
+        ["me-get-ok", "me-get-no-token", "me-patch-ok", "me-patch-bad-avatar", "logout-bad-token", "logout-ok", "me-get-ok"],
+    )
+    assert _statuses(account) == [200, 401, 200, 400, 401, 204, 401]
+    assert account[0][1]["profile"]["nickName"] == "Sample" and account[2][1]["profile"]["nickName"] == "小程序用户"
+    _seed_event_session(stack)
+    assert _statuses(_invoke(stack, "AccountFunction", ["me-delete-ok", "me-get-ok"])) == [204, 401]

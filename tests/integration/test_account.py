@@ -1,0 +1,115 @@
+"""GET/PATCH/DELETE /v1/me and POST /v1/auth/logout."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.conftest import APPID
+from tests.integration.conftest import OPENID
+
+ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+
+
+def _error(answer, status: int, code: str):
+    assert answer.status == status, answer.body
+    assert answer.body["error"]["code"] == code
+
+
+def test_me(api, login):
+    me = login(unionid="oUnionMe")
+    answer = api.get("/v1/me", token=me.token)
+    assert answer.status == 200
+    body = answer.body
+    assert set(body) == {"openid", "unionid", "appid", "profile", "phone", "createdAt", "lastLoginAt"}
+    assert (body["openid"], body["unionid"], body["appid"]) == (OPENID, "oUnionMe", APPID)
+    assert body["profile"] is None and body["phone"] is None
+    assert ISO.match(body["createdAt"]) and ISO.match(body["lastLoginAt"])
+
+
+@pytest.mark.parametrize("token", [None, "", "garbage", "A" * 22 + "." + "B" * 43])
+def test_me_without_a_valid_token_is_401(api, login, token):
+    login()
+    headers = {} if token is None else {"Authorization": f"Bearer {token}"}
+    _error(api.get("/v1/me", headers=headers), 401, "unauthorized")
+
+
+def test_expired_token_is_401(api, aws, login):
+    me = login()
+    session = next(i for i in aws.items() if i["sk"]["S"].startswith("SESSION#"))
+    aws.dynamodb.update_item(
+        TableName=aws.table,
+        Key={"pk": session["pk"], "sk": session["sk"]},
+        UpdateExpression="SET expiresAt = :past",
+        ExpressionAttributeValues={":past": {"N": "1000"}},
+    )  # TTL deletion lags; the expiry is checked on every read
+    _error(api.get("/v1/me", token=me.token), 401, "unauthorized")
+
+
+def test_patch_me_fills_in_nickname_and_avatar(api, aws, login):
+    me = login()
+    answer = api.patch("/v1/me", {"nickName": "小明", "avatarUrl": "https://thirdwx.qlogo.cn/a/b.png"}, token=me.token)
+    assert answer.status == 200, answer.body
+    assert answer.body["profile"] == {"nickName": "小明", "avatarUrl": "https://thirdwx.qlogo.cn/a/b.png"}
+    assert api.get("/v1/me", token=me.token).body == answer.body
+    assert api.patch("/v1/me", {"nickName": "Ming"}, token=me.token).body["profile"]["avatarUrl"].startswith("https")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"nickName": ""},
+        {"nickName": "x" * 65},
+        {"nickName": 5},
+        {"nickName": "bad\u0000name"},
+        {"avatarUrl": "http://example.com/a.png"},
+        {"avatarUrl": "javascript:alert(1)"},
+        {"avatarUrl": "https://"},
+        {"avatarUrl": "https://user@evil.example/a.png"},
+        {"avatarUrl": "https://example.com/" + "a" * 1024},
+        {"openid": "oSomeoneElse"},
+        {"nickName": "ok", "unionid": "x"},
+    ],
+)
+def test_patch_me_rejects_bad_fields_and_changes_nothing(api, aws, login, body):
+    me = login()
+    before = aws.items()
+    _error(api.patch("/v1/me", body, token=me.token), 400, "invalid_request")
+    assert aws.items() == before
+
+
+def test_logout_revokes_at_once_and_only_that_token(api, login):
+    first = login()
+    second = login()
+    assert api.post("/v1/auth/logout", token=first.token).status == 204
+    _error(api.get("/v1/me", token=first.token), 401, "unauthorized")
+    _error(api.post("/v1/auth/logout", token=first.token), 401, "unauthorized")
+    assert api.get("/v1/me", token=second.token).status == 200
+
+
+def test_logout_without_a_token_is_401(api):
+    _error(api.post("/v1/auth/logout"), 401, "unauthorized")
+
+
+def test_delete_me_erases_the_user_and_every_session(api, aws, login):
+    sessions = [login() for _ in range(30)]  # more than one BatchWriteItem's worth
+    other = login(openid="oSomebodyElse000000000000000")
+    answer = api.delete("/v1/me", token=sessions[0].token)
+    assert answer.status == 204 and answer.body is None
+    remaining = aws.items()
+    assert all(i["pk"]["S"] == remaining[0]["pk"]["S"] for i in remaining)  # only the other user's partition
+    assert {i["openid"]["S"] for i in remaining if i["sk"]["S"] == "USER"} == {other.openid}
+    for me in sessions:
+        _error(api.get("/v1/me", token=me.token), 401, "unauthorized")
+    assert api.get("/v1/me", token=other.token).status == 200
+    again = login()
+    assert again.answer.body["isNewUser"] is True
+
+
+def test_patch_after_delete_does_not_resurrect(api, aws, login):
+    me = login()
+    assert api.delete("/v1/me", token=me.token).status == 204
+    _error(api.patch("/v1/me", {"nickName": "ghost"}, token=me.token), 401, "unauthorized")
+    assert aws.items() == []

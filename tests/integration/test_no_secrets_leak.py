@@ -1,0 +1,57 @@
+"""No session_key, AppSecret, login code or token in any answer, log line or metric.
+
+Every flow runs with our logger at DEBUG (see tests/conftest.py) and every other
+logger captured too; the scan reads what Lambda would ship to CloudWatch.
+"""
+
+from __future__ import annotations
+
+import json
+
+from tests.conftest import APP_SECRET
+from tests.integration.conftest import OPENID, SESSION_KEY
+
+
+def test_no_secret_in_answers_logs_or_metrics(api, aws, wechat, login, logs, capsys):
+    secrets = {APP_SECRET, SESSION_KEY}
+    me = login()
+    secrets.add(me.token)
+    second = login(session_key="ZmZmZmZmZmZmZmZmZmZmZg==")
+    secrets |= {second.token, "ZmZmZmZmZmZmZmZmZmZmZg=="}
+
+    code = wechat.login_code("zoe")
+    secrets.add(code)
+    key = {"Idempotency-Key": "idem-key-for-the-scan-0001"}
+    api.post("/v1/auth/login", {"code": code}, headers=key)
+    replay = api.post("/v1/auth/login", {"code": code}, headers=key)
+    secrets.add(replay.body["token"])
+    api.post("/v1/auth/login", {"code": code})  # used code
+
+    data = wechat.user_data(OPENID, session_key="ZmZmZmZmZmZmZmZmZmZmZg==", profile={"nickName": "Scan"})
+    api.post("/v1/profile/decrypt", data, token=second.token)
+    bad = {**data, "signature": "0" * 40}
+    api.post("/v1/profile/decrypt", bad, token=second.token)
+    api.get("/v1/me", token=second.token)
+    api.patch("/v1/me", {"nickName": "Scanned"}, token=second.token)
+    api.get("/v1/me", token=me.token + "x")
+
+    for fault in ({"errcode": -1, "count": 5}, {"mode": "hang", "seconds": 3}, {"mode": "drop"}, {"errcode": 40125}):
+        wechat.fault(**({"count": 1} | fault))
+        fault_code = wechat.login_code("yan")
+        secrets.add(fault_code)
+        api.post("/v1/auth/login", {"code": fault_code})
+
+    api.post("/v1/auth/logout", token=me.token)
+    api.delete("/v1/me", token=second.token)
+
+    out = capsys.readouterr()
+    haystacks = {
+        "answers": "\n".join(answer.text + json.dumps(answer.headers) for answer in api.answers),
+        "logs": "\n".join(logs.lines),
+        "stdout/stderr (metrics)": out.out + out.err,
+    }
+    assert logs.lines, "the scan must have seen log lines"
+    assert "_aws" in out.out, "the scan must have seen the EMF metrics"
+    for where, text in haystacks.items():
+        for secret in secrets:
+            assert secret not in text, f"a secret reached the {where}"

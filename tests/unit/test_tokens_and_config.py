@@ -1,0 +1,55 @@
+import pytest
+
+from wxlogin.config import ConfigurationError, load_settings
+from wxlogin.errors import Unauthorized
+from wxlogin.tokens import bearer_token, hash_token, mint_token, parse_token, user_id_for
+
+
+def test_token_round_trip_and_only_hash_in_ref():
+    user_id = user_id_for("wxapp", "openid-1")
+    token, ref = mint_token(user_id)
+    assert ref.user_id == user_id and ref.token_hash == hash_token(token)
+    assert token not in repr(ref)
+    assert parse_token(token) == ref
+    assert bearer_token(f"Bearer {token}") == ref
+    assert bearer_token(f"bearer  {token} ") == ref
+
+
+def test_tokens_are_random_and_long():
+    tokens = {mint_token("A" * 22)[0] for _ in range(200)}
+    assert len(tokens) == 200
+    assert all(len(t.split(".")[1]) == 43 for t in tokens)  # 256 bits
+
+
+def test_user_id_depends_on_app_and_openid():
+    assert user_id_for("a", "o") != user_id_for("b", "o")
+    assert user_id_for("a", "o") == user_id_for("a", "o")
+
+
+@pytest.mark.parametrize(
+    "header", [None, "", "Bearer", "Basic abc", "Bearer abc", "Bearer " + "A" * 22 + "." + "B" * 42, "Token x.y"]
+)
+def test_malformed_authorization_is_unauthorized(header):
+    with pytest.raises(Unauthorized):
+        bearer_token(header)
+
+
+def test_defaults():
+    settings = load_settings({})
+    assert settings.wechat_api_base == "https://api.weixin.qq.com"
+    assert settings.watermark_max_age_seconds == 300
+    assert settings.table_name == "wxlogin"
+
+
+@pytest.mark.parametrize(
+    "env, name",
+    [
+        ({"TOKEN_TTL_SECONDS": "soon"}, "TOKEN_TTL_SECONDS"),
+        ({"TOKEN_TTL_SECONDS": "5"}, "TOKEN_TTL_SECONDS"),
+        ({"WECHAT_API_BASE": "ftp://x"}, "WECHAT_API_BASE"),
+        ({"WATERMARK_MAX_AGE_SECONDS": "-1"}, "WATERMARK_MAX_AGE_SECONDS"),
+    ],
+)
+def test_bad_configuration_fails_with_the_variable_named(env, name):
+    with pytest.raises(ConfigurationError, match=name):
+        load_settings(env)
