@@ -87,7 +87,12 @@ def stack():
         timeout=5,
     ).raise_for_status()
     with tempfile.TemporaryDirectory() as tmp:
-        yield {"endpoint": endpoint, "wechat": simulator.base_url, "tmp": Path(tmp), "overlay": _native_overlay(Path(tmp))}
+        yield {
+            "endpoint": endpoint,
+            "wechat": simulator.base_url,
+            "tmp": Path(tmp),
+            "overlay": _native_overlay(Path(tmp)),
+        }
     simulator.stop()
     server.stop()
 
@@ -135,12 +140,19 @@ def _seed_event_session(stack) -> None:
     event = json.loads((ROOT / "events" / "me-get-ok.json").read_text())
     ref = bearer_token(event["headers"]["authorization"])
     dynamodb = boto3.client(
-        "dynamodb", endpoint_url=stack["endpoint"], region_name="us-east-1",
-        aws_access_key_id="testing", aws_secret_access_key="testing",
+        "dynamodb",
+        endpoint_url=stack["endpoint"],
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
     )
     dynamodb.put_item(
         TableName="wxlogin-built",
-        Item={"pk": {"S": f"USER#{ref.user_id}"}, "sk": {"S": f"SESSION#{ref.token_hash}"}, "expiresAt": {"N": "4102444800"}},
+        Item={
+            "pk": {"S": f"USER#{ref.user_id}"},
+            "sk": {"S": f"SESSION#{ref.token_hash}"},
+            "expiresAt": {"N": "4102444800"},
+        },
     )
 
 
@@ -174,7 +186,15 @@ def test_built_handlers_answer_the_samples(stack):
     account = _invoke(
         stack,
         "AccountFunction",
-        ["me-get-ok", "me-get-no-token", "me-patch-ok", "me-patch-bad-avatar", "logout-bad-token", "logout-ok", "me-get-ok"],
+        [
+            "me-get-ok",
+            "me-get-no-token",
+            "me-patch-ok",
+            "me-patch-bad-avatar",
+            "logout-bad-token",
+            "logout-ok",
+            "me-get-ok",
+        ],
     )
     assert _statuses(account) == [200, 401, 200, 400, 401, 204, 401]
     assert account[0][1]["profile"]["nickName"] == "Sample" and account[2][1]["profile"]["nickName"] == "小程序用户"

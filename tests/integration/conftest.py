@@ -94,7 +94,10 @@ class Api:
     """Calls the handlers the way API Gateway would, routed by template.yaml's own routes."""
 
     def __init__(self):
-        self.routes = {(method, path): (logical_id, code_uri) for method, path, logical_id, code_uri, _ in function_routes(TEMPLATE)}
+        self.routes = {
+            (method, path): (logical_id, code_uri)
+            for method, path, logical_id, code_uri, _ in function_routes(TEMPLATE)
+        }
         self.modules = {}
         self.answers: list[Answer] = []
 

@@ -71,7 +71,9 @@ def test_iv_rewrite_of_the_openid_is_rejected(api, aws, wechat, login):
     plain_first_block = b'{"openId":"' + OPENID[:5].encode()
     forged = b'{"openId":"EVIL1'
     iv = base64.b64decode(data["iv"])
-    data["iv"] = base64.b64encode(bytes(a ^ b ^ c for a, b, c in zip(iv, plain_first_block, forged, strict=True))).decode()
+    data["iv"] = base64.b64encode(
+        bytes(a ^ b ^ c for a, b, c in zip(iv, plain_first_block, forged, strict=True))
+    ).decode()
     data.pop("rawData"), data.pop("signature")
     _error(api.post(DECRYPT, data, token=me.token), 422, "invalid_encrypted_data")
 

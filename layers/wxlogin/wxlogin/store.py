@@ -1,7 +1,8 @@
 """Users, sessions and login-retry records in one DynamoDB table.
 
 Items (pk, sk):
-- user          USER#<userId>  USER            appid, openid, unionid?, sessionKey, profile and phone fields, createdAt, lastLoginAt
+- user          USER#<userId>  USER            appid, openid, unionid?, sessionKey, profile + phone fields,
+                                                createdAt, lastLoginAt
 - session       USER#<userId>  SESSION#<hash>  expiresAt (TTL), createdAt
 - login retry   LOGIN#<hash>   LOGIN           sealed answer, expiresAt (TTL)
 

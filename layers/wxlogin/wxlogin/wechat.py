@@ -10,9 +10,9 @@ chained: only its type name survives.
 
 from __future__ import annotations
 
-from random import SystemRandom
 import time
 from dataclasses import dataclass
+from random import SystemRandom
 
 from .errors import WeChatError, WeChatUnavailable
 

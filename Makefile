@@ -1,0 +1,52 @@
+# wxlogin: every command a developer or CI needs. `make test` on a fresh machine does it all.
+SHELL := /bin/sh
+.DEFAULT_GOAL := help
+
+PYTHON313 ?= $(shell scripts/find-python313)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# sam build needs a python3.13 on PATH; the venv's own interpreter is one.
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+export SAM_CLI_TELEMETRY := 0
+
+.PHONY: help venv lint validate build test run demo bench clean
+
+help:
+	@echo "make run       the whole system locally: HTTP API, moto, WeChat simulator (no AWS, no Docker)"
+	@echo "make demo      a scripted Mini Program against the running stack"
+	@echo "make test      venv + lint + sam validate --lint + sam build + the whole test suite"
+	@echo "make build     sam build (no Docker; Python 3.13 on PATH)"
+	@echo "make bench     latency, cold start and package size benchmark"
+
+venv: $(STAMP)
+
+$(STAMP): requirements-dev.txt layers/wxlogin/requirements.txt
+	@test -n "$(PYTHON313)" || { echo "no Python 3.13: see scripts/find-python313" >&2; exit 1; }
+	test -x $(BIN)/python || $(PYTHON313) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+validate: $(STAMP)
+	$(BIN)/sam validate --lint --template-file template.yaml
+
+build: $(STAMP)
+	$(BIN)/sam build --template-file template.yaml
+
+test: lint validate build
+	$(BIN)/python -m pytest
+
+run: $(STAMP)
+	$(BIN)/python -m local.stack
+
+demo: $(STAMP)
+	$(BIN)/python -m local.demo
+
+bench: build
+	$(BIN)/python scripts/bench.py
+
+clean:
+	rm -rf .aws-sam $(VENV) .pytest_cache .ruff_cache

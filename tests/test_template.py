@@ -1,0 +1,113 @@
+"""template.yaml holds the promises the issue makes about the deployed system; these tests keep them."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from local.template import (
+    function_environment,
+    function_routes,
+    load_template,
+    table_create_kwargs,
+    ttl_attribute,
+)
+
+TEMPLATE = load_template()
+RESOURCES = TEMPLATE["Resources"]
+FUNCTIONS = {name: r for name, r in RESOURCES.items() if r["Type"] == "AWS::Serverless::Function"}
+
+
+def _actions(logical_id: str) -> set[str]:
+    actions = set()
+    for policy in FUNCTIONS[logical_id]["Properties"].get("Policies", []):
+        if "AWSSecretsManagerGetSecretValuePolicy" in policy:
+            actions.add("secretsmanager:GetSecretValue")
+        for statement in policy.get("Statement", []):
+            listed = statement["Action"]
+            actions.update([listed] if isinstance(listed, str) else listed)
+    return actions
+
+
+def test_routes_are_explicit_and_each_belongs_to_one_function():
+    routes = {(method, path): logical_id for method, path, logical_id, _, _ in function_routes(TEMPLATE)}
+    assert routes == {
+        ("POST", "/v1/auth/login"): "LoginFunction",
+        ("POST", "/v1/profile/decrypt"): "ProfileFunction",
+        ("GET", "/v1/me"): "AccountFunction",
+        ("PATCH", "/v1/me"): "AccountFunction",
+        ("DELETE", "/v1/me"): "AccountFunction",
+        ("POST", "/v1/auth/logout"): "AccountFunction",
+    }
+    assert all(handler == "app.lambda_handler" for *_, handler in function_routes(TEMPLATE))
+
+
+def test_globals_pin_the_runtime_architecture_and_tracing():
+    function_globals = TEMPLATE["Globals"]["Function"]
+    assert function_globals["Runtime"] == "python3.13"
+    assert function_globals["Architectures"] == ["arm64"]
+    assert function_globals["Tracing"] == "Active"
+    assert function_globals["Environment"]["Variables"]["POWERTOOLS_TRACER_CAPTURE_RESPONSE"] == "false"
+
+
+def test_only_the_login_function_reads_the_app_secret():
+    readers = {name for name in FUNCTIONS if "secretsmanager:GetSecretValue" in _actions(name)}
+    assert readers == {"LoginFunction"}
+    assert function_environment(TEMPLATE, "LoginFunction")["APP_SECRETS_ID"] == {"Ref": "AppSecrets"}
+
+
+def test_only_the_account_function_can_delete():
+    deleters = {name for name in FUNCTIONS if _actions(name) & {"dynamodb:DeleteItem", "dynamodb:BatchWriteItem"}}
+    assert deleters == {"AccountFunction"}
+    for name in FUNCTIONS:
+        assert not any(action.endswith("*") for action in _actions(name)), name
+
+
+def test_the_table_is_on_demand_with_ttl_recovery_and_a_unionid_index():
+    kwargs = table_create_kwargs(TEMPLATE)
+    assert kwargs["BillingMode"] == "PAY_PER_REQUEST"
+    assert [index["IndexName"] for index in kwargs["GlobalSecondaryIndexes"]] == ["unionid-index"]
+    assert ttl_attribute(TEMPLATE) == "expiresAt"
+    props = RESOURCES["Table"]["Properties"]
+    assert props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+
+
+def test_every_function_has_a_log_group_with_retention():
+    groups = [r["Properties"] for r in RESOURCES.values() if r["Type"] == "AWS::Logs::LogGroup"]
+    named = {json.dumps(group.get("LogGroupName")) for group in groups}
+    for name in FUNCTIONS:
+        assert json.dumps({"Fn::Sub": f"/aws/lambda/${{{name}}}"}) in named
+    assert all("RetentionInDays" in group for group in groups)
+
+
+def test_the_secret_value_is_not_in_the_template():
+    assert json.loads(RESOURCES["AppSecrets"]["Properties"]["SecretString"]) == {}
+
+
+def test_the_layer_is_built_for_arm64_without_docker():
+    layer = RESOURCES["SharedLayer"]
+    assert layer["Properties"]["ContentUri"] == "layers/wxlogin/"
+    assert layer["Metadata"]["BuildArchitecture"] == "arm64"
+
+
+@pytest.mark.parametrize(
+    "bad",
+    ["Resources: {T: {Type: AWS::DynamoDB::Table, Properties: {}}, U: {Type: AWS::DynamoDB::Table, Properties: {}}}"],
+)
+def test_a_template_with_two_tables_is_refused(tmp_path, bad):
+    path = tmp_path / "t.yaml"
+    path.write_text(bad)
+    with pytest.raises(ValueError, match="one DynamoDB table"):
+        table_create_kwargs(load_template(path))
+
+
+def test_short_tags_load_as_intrinsics(tmp_path):
+    path = tmp_path / "t.yaml"
+    path.write_text("A: !Ref X\nB: !GetAtt T.Arn\nC: !Sub 'x-${AWS::Region}'\nD: !If [C, 1, 2]\n")
+    assert load_template(path) == {
+        "A": {"Ref": "X"},
+        "B": {"Fn::GetAtt": ["T", "Arn"]},
+        "C": {"Fn::Sub": "x-${AWS::Region}"},
+        "D": {"Fn::If": ["C", 1, 2]},
+    }
