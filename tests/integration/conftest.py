@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import logging
 import os
 import sys
 from dataclasses import dataclass
@@ -137,6 +138,11 @@ class Api:
 @pytest.fixture(scope="session")
 def _handlers(wechat):
     return Api()
+
+
+# moto's mock_aws routes every `requests` call through the `responses` library, which logs each
+# passed-through URL (with secret= in it) at INFO. It exists only in tests, not in Lambda.
+logging.getLogger("responses").setLevel(logging.WARNING)
 
 
 @pytest.fixture

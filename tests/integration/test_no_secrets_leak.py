@@ -46,7 +46,8 @@ def test_no_secret_in_answers_logs_or_metrics(api, aws, wechat, login, logs, cap
 
     out = capsys.readouterr()
     haystacks = {
-        "answers": "\n".join(answer.text + json.dumps(answer.headers) for answer in api.answers),
+        # A login answer hands its own token to its client; nothing else may carry a token.
+        "answers": "\n".join(_without_own_token(answer) + json.dumps(answer.headers) for answer in api.answers),
         "logs": "\n".join(logs.lines),
         "stdout/stderr (metrics)": out.out + out.err,
     }
@@ -55,3 +56,9 @@ def test_no_secret_in_answers_logs_or_metrics(api, aws, wechat, login, logs, cap
     for where, text in haystacks.items():
         for secret in secrets:
             assert secret not in text, f"a secret reached the {where}"
+
+
+def _without_own_token(answer) -> str:
+    if isinstance(answer.body, dict) and "token" in answer.body:
+        return answer.text.replace(answer.body["token"], "<the answer's own token>", 1)
+    return answer.text
