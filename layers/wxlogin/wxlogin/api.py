@@ -15,6 +15,7 @@ import logging
 import re
 import time
 import traceback
+import warnings
 
 from .crypto import BLOCK_SIZE, b64decode_strict
 from .errors import InternalError, InvalidRequest, WeChatError, WeChatUnavailable, WxLoginError
@@ -179,6 +180,8 @@ class HttpFunction:
         # Only botocore is traced: a traced `requests` would record jscode2session URLs, secret= included.
         self.tracer = Tracer(patch_modules=("botocore",))
         self.metrics = Metrics()
+        # Most requests publish no metric; Powertools would warn on stderr (one CloudWatch line) for each.
+        warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
         self.app = APIGatewayHttpResolver()
         install_error_handlers(self.app, self.logger, self.metrics)
 

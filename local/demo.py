@@ -1,0 +1,92 @@
+"""A scripted Mini Program against the running local stack: `make demo` (python -m local.demo).
+
+It does what a Mini Program and the WeChat client do, step by step, and prints
+each: wx.login, login, the profile the WeChat client encrypts, decrypt, GET /v1/me,
+PATCH the nickname, logout, and the revoked token refused. Exits non-zero at the
+first step that does not answer as expected.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass
+
+import requests
+
+from local.stack import DEV_APP_ID
+
+
+class DemoFailed(RuntimeError):
+    pass
+
+
+@dataclass
+class Demo:
+    api_url: str
+    wechat_url: str
+    appid: str = DEV_APP_ID
+    user: str = "demo-user"
+    out: object = sys.stdout
+
+    def _step(self, title: str, answer: requests.Response, expected: int) -> dict | None:
+        body = answer.json() if answer.content else None
+        # The token is a credential: show that it came, never its value.
+        shown = (
+            ""
+            if body is None
+            else json.dumps({**body, "token": "<hidden>"} if "token" in body else body, ensure_ascii=False)
+        )
+        mark = "ok " if answer.status_code == expected else "BAD"
+        print(f"{mark} {title}: {answer.status_code} {shown}", file=self.out)
+        if answer.status_code != expected:
+            raise DemoFailed(f"{title}: expected {expected}, got {answer.status_code}")
+        return body
+
+    def _api(self, method: str, path: str, token: str | None = None, body: dict | None = None) -> requests.Response:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return requests.request(method, self.api_url + path, json=body, headers=headers, timeout=30)
+
+    def _wechat(self, path: str, body: dict) -> dict:
+        answer = requests.post(self.wechat_url + path, json=body, timeout=10)
+        answer.raise_for_status()
+        return answer.json()
+
+    def run(self) -> None:
+        code = self._wechat("/_sim/login", {"appid": self.appid, "user": self.user, "unionid": True})["code"]
+        print(f"ok  wx.login: a one-time code ({len(code)} characters)", file=self.out)
+
+        login = self._step("POST /v1/auth/login", self._api("POST", "/v1/auth/login", body={"code": code}), 200)
+        token = login["token"]
+
+        data = self._wechat("/_sim/user-data", {"appid": self.appid, "openid": login["openid"], "kind": "profile"})
+        print("ok  WeChat client: encryptedData, iv, rawData, signature for the profile", file=self.out)
+        fields = {name: data[name] for name in ("encryptedData", "iv", "rawData", "signature")}
+        self._step("POST /v1/profile/decrypt", self._api("POST", "/v1/profile/decrypt", token, fields), 200)
+        self._step("GET /v1/me", self._api("GET", "/v1/me", token), 200)
+        self._step("PATCH /v1/me", self._api("PATCH", "/v1/me", token, {"nickName": "演示用户"}), 200)
+        self._step("POST /v1/auth/logout", self._api("POST", "/v1/auth/logout", token), 204)
+        refused = self._step("GET /v1/me with the revoked token", self._api("GET", "/v1/me", token), 401)
+        if refused["error"]["code"] != "unauthorized":
+            raise DemoFailed("the revoked token was not refused as unauthorized")
+        print("demo complete: the whole flow works", file=self.out)
+
+
+def main() -> int:
+    api_url = f"http://127.0.0.1:{os.environ.get('PORT', '3000')}"
+    wechat_url = f"http://127.0.0.1:{os.environ.get('WXSIM_PORT', '3001')}"
+    appid = os.environ.get("APP_ID", "").strip() or DEV_APP_ID
+    try:
+        Demo(api_url, wechat_url, appid=appid).run()
+    except requests.ConnectionError:
+        print(f"nothing answers at {api_url} / {wechat_url}: start the stack with `make run` first", file=sys.stderr)
+        return 1
+    except DemoFailed as exc:
+        print(f"demo failed: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
