@@ -33,6 +33,9 @@ os.environ.update(
         "POWERTOOLS_TRACE_DISABLED": "true",
         # Our own logger at DEBUG in every test, so the secret scans see the most that could ever be logged.
         "POWERTOOLS_LOG_LEVEL": "DEBUG",
+        # Powertools filters its records out of root handlers present at its first import (to avoid
+        # duplicates in Lambda); the `logs` fixture is such a handler when a test causes the cold start.
+        "POWERTOOLS_LOG_DEDUPLICATION_DISABLED": "true",
         "WECHAT_CONNECT_TIMEOUT_SECONDS": "0.5",
         "WECHAT_READ_TIMEOUT_SECONDS": "1",
     }

@@ -1,0 +1,94 @@
+"""AWS faults: DynamoDB throttled or a secret missing gets the contract's 5xx, stores nothing, logs once."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+
+from tests.conftest import APP_SECRET
+
+
+def _throttled_client(*stubs):
+    client = boto3.client("dynamodb")
+    stubber = Stubber(client)
+    for operation, error in stubs:
+        if error is None:
+            stubber.add_response(operation, {})
+        else:
+            stubber.add_client_error(operation, **error)
+    stubber.activate()
+    return client
+
+
+THROTTLED = {"service_error_code": "ProvisionedThroughputExceededException", "http_status_code": 400}
+TRANSACTION_THROTTLED = {
+    "service_error_code": "TransactionCanceledException",
+    "http_status_code": 400,
+    "response_meta": {},
+}
+
+
+def _one_error_line_with_request_id(logs) -> dict:
+    errors = logs.at_least(logging.ERROR)
+    assert len(errors) == 1, errors
+    line = json.loads(errors[0])
+    assert line["function_request_id"] and line["correlation_id"]
+    return line
+
+
+def test_throttled_user_read_at_login_is_503_and_stores_nothing(api, aws, wechat, monkeypatch, logs):
+    store = api.module("LoginFunction", "functions/login").service.store
+    monkeypatch.setattr(store, "_client", _throttled_client(("get_item", THROTTLED)))
+    answer = api.post("/v1/auth/login", {"code": wechat.login_code()})
+    assert answer.status == 503 and answer.body["error"]["code"] == "service_unavailable"
+    assert aws.items() == []
+    line = _one_error_line_with_request_id(logs)
+    assert line["error_type"] == "ServiceUnavailable"
+
+
+def test_throttled_login_transaction_is_503_and_stores_nothing(api, aws, wechat, monkeypatch, logs):
+    store = api.module("LoginFunction", "functions/login").service.store
+    error = {
+        **TRANSACTION_THROTTLED,
+        "modeled_fields": {"CancellationReasons": [{"Code": "ThrottlingError"}, {"Code": "None"}]},
+    }
+    monkeypatch.setattr(store, "_client", _throttled_client(("get_item", None), ("transact_write_items", error)))
+    answer = api.post("/v1/auth/login", {"code": wechat.login_code()})
+    assert answer.status == 503 and answer.body["error"]["code"] == "service_unavailable"
+    assert aws.items() == []
+    _one_error_line_with_request_id(logs)
+
+
+def test_throttled_token_check_is_503_not_401(api, aws, login, monkeypatch, logs):
+    me = login()
+    stored = aws.items()
+    module = api.module("AccountFunction", "functions/account")
+    monkeypatch.setattr(module.store, "_client", _throttled_client(("batch_get_item", THROTTLED)))
+    answer = api.patch("/v1/me", {"nickName": "Never"}, token=me.token)
+    # A throttled read must not look like a bad token: the client would throw its session away.
+    assert answer.status == 503 and answer.body["error"]["code"] == "service_unavailable"
+    assert aws.items() == stored
+    _one_error_line_with_request_id(logs)
+
+
+@pytest.mark.parametrize("how", ["deleted", "not json", "empty"])
+def test_a_missing_or_broken_app_secret_is_500_and_stores_nothing(api, aws, wechat, logs, how):
+    from aws_lambda_powertools.utilities import parameters
+
+    name = os.environ["APP_SECRETS_ID"]
+    if how == "deleted":
+        aws.secrets.delete_secret(SecretId=name, ForceDeleteWithoutRecovery=True)
+    else:
+        aws.secrets.put_secret_value(SecretId=name, SecretString="{" if how == "not json" else "{}")
+    parameters.clear_caches()
+    answer = api.post("/v1/auth/login", {"code": wechat.login_code()})
+    assert answer.status == 500 and answer.body["error"]["code"] == "internal_error"
+    assert APP_SECRET not in answer.text
+    assert aws.items() == [] and wechat.stats()["jscode2session"] == 0
+    line = _one_error_line_with_request_id(logs)
+    assert line["error_type"] == "SecretUnavailable"
