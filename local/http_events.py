@@ -10,6 +10,7 @@ import base64
 import time
 import uuid
 from dataclasses import dataclass, field
+from urllib.parse import parse_qsl
 
 
 def http_api_event(
@@ -56,6 +57,12 @@ def http_api_event(
         },
         "isBase64Encoded": is_base64,
     }
+    if query:
+        # As API Gateway does: repeated parameters are joined with commas.
+        parameters: dict[str, str] = {}
+        for name, value in parse_qsl(query, keep_blank_values=True):
+            parameters[name] = f"{parameters[name]},{value}" if name in parameters else value
+        event["queryStringParameters"] = parameters
     if body is not None:
         event["body"] = body
     return event

@@ -35,6 +35,7 @@ def test_routes_are_explicit_and_each_belongs_to_one_function():
     assert routes == {
         ("POST", "/v1/auth/login"): "LoginFunction",
         ("POST", "/v1/profile/decrypt"): "ProfileFunction",
+        ("POST", "/v1/profile/phone"): "ProfileFunction",
         ("GET", "/v1/me"): "AccountFunction",
         ("PATCH", "/v1/me"): "AccountFunction",
         ("DELETE", "/v1/me"): "AccountFunction",
@@ -51,10 +52,12 @@ def test_globals_pin_the_runtime_architecture_and_tracing():
     assert function_globals["Environment"]["Variables"]["POWERTOOLS_TRACER_CAPTURE_RESPONSE"] == "false"
 
 
-def test_only_the_login_function_reads_the_app_secret():
+def test_only_functions_that_call_wechat_read_the_app_secret():
     readers = {name for name in FUNCTIONS if "secretsmanager:GetSecretValue" in _actions(name)}
-    assert readers == {"LoginFunction"}
-    assert function_environment(TEMPLATE, "LoginFunction")["APP_SECRETS_ID"] == {"Ref": "AppSecrets"}
+    assert readers == {"LoginFunction", "ProfileFunction"}  # login: jscode2session; profile: access tokens
+    for name in readers:
+        assert function_environment(TEMPLATE, name)["APP_SECRETS_ID"] == {"Ref": "AppSecrets"}
+    assert "APP_SECRETS_ID" not in function_environment(TEMPLATE, "AccountFunction")
 
 
 def test_only_the_account_function_can_delete():

@@ -3,6 +3,7 @@
 from wxlogin import api
 from wxlogin.account import AccountService, me_view
 from wxlogin.config import get_settings
+from wxlogin.errors import InvalidRequest
 from wxlogin.store import UserStore
 
 settings = get_settings()
@@ -14,8 +15,14 @@ service = AccountService(store)
 
 @app.get("/v1/me")
 def get_me():
-    user, _ = api.authenticate(function.event, store)
-    return api.json_response(200, me_view(user))
+    event = function.event
+    user, _ = api.authenticate(event, store)
+    # Linked apps cost a second DynamoDB request, so only callers that ask for them pay it.
+    include = (event.get("queryStringParameters") or {}).get("include", "")
+    if include not in ("", "linkedApps"):
+        raise InvalidRequest("include may only be linkedApps.")
+    linked = store.linked_users(user) if include == "linkedApps" else None
+    return api.json_response(200, me_view(user, linked))
 
 
 @app.patch("/v1/me")

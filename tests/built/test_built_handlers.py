@@ -178,9 +178,17 @@ def test_built_handlers_answer_the_samples(stack):
     profile = _invoke(
         stack,
         "ProfileFunction",
-        ["profile-decrypt-ok", "profile-decrypt-bad-signature", "profile-decrypt-bad-iv", "profile-decrypt-no-token"],
+        [
+            "profile-decrypt-ok",
+            "profile-decrypt-bad-signature",
+            "profile-decrypt-bad-iv",
+            "profile-decrypt-no-token",
+            "profile-phone-legacy-ok",
+            "profile-phone-bad-request",
+        ],
     )
-    assert _statuses(profile) == [200, 422, 400, 401]
+    assert _statuses(profile) == [200, 422, 400, 401, 200, 400]
+    assert profile[4][1] == {"phoneNumber": "13800138000", "purePhoneNumber": "13800138000", "countryCode": "86"}
     assert profile[0][1]["profile"]["nickName"] == "Sample"
 
     account = _invoke(

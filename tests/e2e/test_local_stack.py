@@ -226,3 +226,18 @@ def test_make_run_serves_and_stops_cleanly_on_sigterm():
             process.wait()
     with pytest.raises(ProcessLookupError):  # no worker outlived the stack
         os.killpg(process.pid, 0)
+
+
+def test_phone_number_by_button_code_and_by_legacy_data(client):
+    login = client.login(client.code("hal")).json()
+    code = client.sim("/_sim/phone-code", {"appid": DEV_APP_ID, "openid": login["openid"], "phone": "13911112222"})
+    bound = client.call("POST", "/v1/profile/phone", login["token"], json={"code": code["code"]})
+    assert bound.status_code == 200 and bound.json()["phoneNumber"] == "13911112222"
+    again = client.call("POST", "/v1/profile/phone", login["token"], json={"code": code["code"]})
+    assert again.status_code == 400 and again.json()["error"]["code"] == "invalid_request"
+    data = client.sim("/_sim/user-data", {"appid": DEV_APP_ID, "openid": login["openid"], "kind": "phone"})
+    legacy = client.call(
+        "POST", "/v1/profile/phone", login["token"], json={"encryptedData": data["encryptedData"], "iv": data["iv"]}
+    )
+    assert legacy.status_code == 200
+    assert client.call("GET", "/v1/me", login["token"]).json()["phone"] == legacy.json()

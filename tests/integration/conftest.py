@@ -62,6 +62,13 @@ class Sim:
     def user_data(self, openid: str, appid: str = APPID, **extra) -> dict:
         return self._post("/_sim/user-data", {"appid": appid, "openid": openid, "kind": "profile", **extra})
 
+    def phone_code(self, openid: str, appid: str = APPID, phone: str | None = None) -> str:
+        body = {"appid": appid, "openid": openid, **({"phone": phone} if phone else {})}
+        return self._post("/_sim/phone-code", body)["code"]
+
+    def expire_access_tokens(self, appid: str = APPID) -> None:
+        self._post("/_sim/tokens/expire", {"appid": appid})
+
     def fault(self, **fault) -> None:
         self._post("/_sim/faults", fault)
 
@@ -114,8 +121,9 @@ class Api:
         if json_body is not None:
             body = json.dumps(json_body)
             headers.setdefault("Content-Type", "application/json")
+        path, _, query = path.partition("?")
         logical_id, code_uri = self.routes[(method, path)]
-        event = http_api_event(method, path, headers=headers, body=body)
+        event = http_api_event(method, path, headers=headers, body=body, query=query)
         result = self.module(logical_id, code_uri).lambda_handler(event, LambdaContext(function_name=logical_id))
         text = result.get("body") or ""
         answer = Answer(result["statusCode"], json.loads(text) if text else None, result.get("headers", {}), text)

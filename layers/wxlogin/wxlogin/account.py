@@ -16,8 +16,8 @@ MAX_AVATAR_URL_LENGTH = 1024
 _HOSTNAME = re.compile(r"^[A-Za-z0-9.-]+(:\d{1,5})?$")
 
 
-def me_view(user: User) -> dict:
-    return {
+def me_view(user: User, linked_apps: list[dict] | None = None) -> dict:
+    view = {
         "openid": user.openid,
         "unionid": user.unionid,
         "appid": user.appid,
@@ -26,6 +26,9 @@ def me_view(user: User) -> dict:
         "createdAt": user.created_at,
         "lastLoginAt": user.last_login_at,
     }
+    if linked_apps is not None:
+        view["linkedApps"] = linked_apps
+    return view
 
 
 def _nickname(value: object) -> str:

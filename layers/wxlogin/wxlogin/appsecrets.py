@@ -62,3 +62,19 @@ class AppSecrets:
             # The app vanished from the secret between resolve and use: a rotation removed it.
             raise InvalidRequest("Unknown appid.")
         return secret
+
+    def call_with_secret(self, appid: str, call):
+        """`call(secret)`; when WeChat refuses the AppSecret (40125) it took nothing, so a secret rotated
+        since we cached it gets one fresh read and one more try."""
+        from .wechat import INVALID_APPSECRET, WeChatApiError
+
+        secret = self.secret_for(appid)
+        try:
+            return call(secret)
+        except WeChatApiError as exc:
+            if exc.errcode != INVALID_APPSECRET:
+                raise
+        fresh = self.secret_for(appid, fresh=True)
+        if fresh == secret:
+            raise WeChatApiError(INVALID_APPSECRET)
+        return call(fresh)

@@ -22,7 +22,6 @@ from .userdata import EncryptedPayload, SessionIdentity, open_user_data, profile
 from .wechat import WeChatApiError, WeChatClient, WeChatSession, error_for
 
 CODE_USED = 40163
-INVALID_APPSECRET = 40125
 
 
 @dataclass(frozen=True)
@@ -65,17 +64,7 @@ class LoginService:
         return self._complete(appid, session, request)
 
     def _code_to_session(self, appid: str, code: str) -> WeChatSession:
-        secret = self.app_secrets.secret_for(appid)
-        try:
-            return self.wechat.code_to_session(appid, secret, code)
-        except WeChatApiError as exc:
-            if exc.errcode != INVALID_APPSECRET:
-                raise
-        # WeChat refused the AppSecret, so it did not take the code: a rotated secret gets one more try.
-        fresh = self.app_secrets.secret_for(appid, fresh=True)
-        if fresh == secret:
-            raise WeChatApiError(INVALID_APPSECRET)
-        return self.wechat.code_to_session(appid, fresh, code)
+        return self.app_secrets.call_with_secret(appid, lambda secret: self.wechat.code_to_session(appid, secret, code))
 
     def _complete(self, appid: str, session: WeChatSession, request: LoginRequest) -> dict:
         now = self.clock()

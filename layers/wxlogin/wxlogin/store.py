@@ -5,6 +5,7 @@ Items (pk, sk):
                                                 createdAt, lastLoginAt
 - session       USER#<userId>  SESSION#<hash>  expiresAt (TTL), createdAt
 - login retry   LOGIN#<hash>   LOGIN           sealed answer, expiresAt (TTL)
+- access token  APP#<appid>    ACCESS_TOKEN    accessToken, expiresAt (TTL), leaseOwner?, leaseUntil?
 
 A session lives in its user's partition, so one BatchGetItem checks a token and
 loads the user; deleting the user item revokes every session at once. The low
@@ -23,6 +24,8 @@ from .tokens import TokenRef
 PROFILE_FIELDS = ("nickName", "avatarUrl", "gender", "country", "province", "city", "language")
 PHONE_FIELDS = ("phoneNumber", "purePhoneNumber", "countryCode")
 USER_SK = "USER"
+ACCESS_TOKEN_SK = "ACCESS_TOKEN"  # noqa: S105 - a sort key, not a credential
+UNIONID_INDEX = "unionid-index"
 RETRYABLE_CODES = {
     "ProvisionedThroughputExceededException",
     "ThrottlingException",
@@ -118,7 +121,9 @@ def _set_expression(values: dict, prefix: str = "") -> tuple[str, dict, dict]:
     return ", ".join(parts), names, attrs
 
 
-class UserStore:
+class _Table:
+    """The one table, reached with the shared client; DynamoDB errors become the contract's."""
+
     def __init__(self, table_name: str, client=None):
         self.table_name = table_name
         self._client = client
@@ -149,6 +154,8 @@ class UserStore:
             # Endpoint unreachable, timeouts: nothing was written that we rely on.
             raise ServiceUnavailable() from None
 
+
+class UserStore(_Table):
     def get_user(self, user_id: str) -> User | None:
         answer = self._call(
             "get_item",
@@ -319,6 +326,105 @@ class UserStore:
             if not requests:
                 return
         raise ServiceUnavailable()
+
+
+    def linked_users(self, user: User) -> list[dict]:
+        """The same person's users in the developer's other Mini Programs: those sharing the unionid."""
+        if user.unionid is None:
+            return []
+        answer = self._call(
+            "query",
+            TableName=self.table_name,
+            IndexName=UNIONID_INDEX,
+            KeyConditionExpression="unionid = :u",
+            ExpressionAttributeValues={":u": {"S": user.unionid}},
+            ProjectionExpression="appid, openid",
+            Limit=50,
+        )
+        linked = [_plain(item) for item in answer.get("Items", [])]
+        return sorted(
+            ({"appid": item["appid"], "openid": item["openid"]} for item in linked if item["appid"] != user.appid),
+            key=lambda item: item["appid"],
+        )
+
+
+@dataclass(frozen=True)
+class StoredAccessToken:
+    token: str = field(repr=False)
+    expires_at: int
+
+
+class AccessTokenStore(_Table):
+    """One WeChat access token per appid, shared by every Lambda instance.
+
+    A refresh is guarded by a short lease taken with a conditional write, so
+    concurrent instances that all see a stale token cause one WeChat call.
+    """
+
+    @staticmethod
+    def _key(appid: str) -> dict:
+        return {"pk": {"S": f"APP#{appid}"}, "sk": {"S": ACCESS_TOKEN_SK}}
+
+    def get(self, appid: str) -> StoredAccessToken | None:
+        answer = self._call("get_item", TableName=self.table_name, Key=self._key(appid), ConsistentRead=True)
+        item = answer.get("Item")
+        if not item or "accessToken" not in item:
+            return None
+        return StoredAccessToken(item["accessToken"]["S"], int(item["expiresAt"]["N"]))
+
+    def acquire_lease(self, appid: str, owner: str, now: float, lease_seconds: int, stale: str | None) -> bool:
+        """Take the refresh lease, but only if nobody holds it and the token is still the stale one we saw."""
+        values = {":owner": {"S": owner}, ":until": _attr(int(now) + lease_seconds), ":now": _attr(int(now))}
+        if stale is None:
+            unchanged = "attribute_not_exists(accessToken)"
+        else:
+            unchanged = "accessToken = :stale"
+            values[":stale"] = {"S": stale}
+        try:
+            self._call(
+                "update_item",
+                TableName=self.table_name,
+                Key=self._key(appid),
+                UpdateExpression="SET leaseOwner = :owner, leaseUntil = :until",
+                ConditionExpression=f"(attribute_not_exists(leaseUntil) OR leaseUntil < :now) AND {unchanged}",
+                ExpressionAttributeValues=values,
+            )
+        except _ConditionFailed:
+            return False
+        return True
+
+    def save(self, appid: str, owner: str, token: str, expires_at: int) -> None:
+        """Store the new token and release the lease; if the lease was lost meanwhile, keep the newer state."""
+        try:
+            self._call(
+                "update_item",
+                TableName=self.table_name,
+                Key=self._key(appid),
+                # expiresAt is also the table's TTL attribute: an expired token is removed, never served.
+                UpdateExpression="SET accessToken = :token, expiresAt = :expires REMOVE leaseOwner, leaseUntil",
+                ConditionExpression="leaseOwner = :owner",
+                ExpressionAttributeValues={
+                    ":token": {"S": token},
+                    ":expires": _attr(expires_at),
+                    ":owner": {"S": owner},
+                },
+            )
+        except _ConditionFailed:
+            pass
+
+    def release(self, appid: str, owner: str) -> None:
+        """Give the lease up after a failed refresh, so another instance need not wait it out."""
+        try:
+            self._call(
+                "update_item",
+                TableName=self.table_name,
+                Key=self._key(appid),
+                UpdateExpression="REMOVE leaseOwner, leaseUntil",
+                ConditionExpression="leaseOwner = :owner",
+                ExpressionAttributeValues={":owner": {"S": owner}},
+            )
+        except _ConditionFailed:
+            pass
 
 
 class _ConditionFailed(Exception):

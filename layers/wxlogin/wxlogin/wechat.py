@@ -17,6 +17,7 @@ from random import SystemRandom
 from .errors import WeChatError, WeChatUnavailable
 
 BUSY = -1
+INVALID_APPSECRET = 40125
 _jitter = SystemRandom()
 
 
@@ -125,6 +126,27 @@ class WeChatClient:
         if unionid is not None and not isinstance(unionid, str):
             raise WeChatError()
         return WeChatSession(openid=openid, session_key=session_key, unionid=unionid)
+
+    def stable_token(self, appid: str, secret: str, force_refresh: bool = False) -> tuple[str, int]:
+        """(access_token, seconds it stays valid) from the stable-token API; the secret travels in the body."""
+        answer = self._call(
+            "POST",
+            "/cgi-bin/stable_token",
+            {},
+            {"grant_type": "client_credential", "appid": appid, "secret": secret, "force_refresh": force_refresh},
+        )
+        token, expires_in = answer.get("access_token"), answer.get("expires_in")
+        if not isinstance(token, str) or not token or isinstance(expires_in, bool) or not isinstance(expires_in, int):
+            raise WeChatError()
+        return token, expires_in
+
+    def phone_number(self, access_token: str, code: str) -> dict:
+        """The phone_info WeChat gives for a getPhoneNumber button code."""
+        answer = self._call("POST", "/wxa/business/getuserphonenumber", {"access_token": access_token}, {"code": code})
+        info = answer.get("phone_info")
+        if not isinstance(info, dict):
+            raise WeChatError()
+        return info
 
 
 class _ConnectFailed(Exception):

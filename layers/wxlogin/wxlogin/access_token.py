@@ -1,0 +1,98 @@
+"""WeChat access tokens, one per appid, shared by every Lambda instance.
+
+The classic failure is many servers each refreshing the token and so
+invalidating each other's (40001 storms). Here the token lives in DynamoDB;
+it is refreshed from WeChat's stable-token API a little before it expires,
+under a lease taken with a conditional write, so concurrent instances cause at
+most one refresh while the others wait for it or keep using the still-valid
+old token. A token WeChat rejects is refreshed once and the call retried.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+
+from .appsecrets import AppSecrets
+from .errors import WeChatUnavailable
+from .store import AccessTokenStore
+from .wechat import WeChatApiError, WeChatClient, error_for
+
+# WeChat renews a stable token 5 minutes before it expires; refreshing in that window gets the new one.
+REFRESH_MARGIN_SECONDS = 300
+LEASE_SECONDS = 10
+# invalid credential, invalid access_token, access_token expired
+TOKEN_REJECTED = frozenset({40001, 40014, 42001})
+
+
+class AccessTokens:
+    def __init__(
+        self,
+        store: AccessTokenStore,
+        wechat: WeChatClient,
+        app_secrets: AppSecrets,
+        clock=time.time,
+        sleep=time.sleep,
+        wait_seconds: float = 3.0,
+    ):
+        self.store = store
+        self.wechat = wechat
+        self.app_secrets = app_secrets
+        self.clock = clock
+        self.sleep = sleep
+        self.wait_seconds = wait_seconds
+
+    def get(self, appid: str) -> str:
+        """A valid access token for the app, refreshing it when it is close to expiry."""
+        stored = self.store.get(appid)
+        now = self.clock()
+        if stored is not None and stored.expires_at - REFRESH_MARGIN_SECONDS > now:
+            return stored.token
+        still_valid = stored.token if stored is not None and stored.expires_at > now + 1 else None
+        return self._refresh(appid, stale=stored.token if stored else None, fallback=still_valid)
+
+    def call(self, appid: str, api):
+        """`api(token)` with the app's token; a token WeChat rejects is refreshed once and the call repeated."""
+        token = self.get(appid)
+        try:
+            return api(token)
+        except WeChatApiError as exc:
+            if exc.errcode not in TOKEN_REJECTED:
+                raise
+        return api(self._refresh(appid, stale=token, fallback=None, rejected=True))
+
+    def _refresh(self, appid: str, stale: str | None, fallback: str | None, rejected: bool = False) -> str:
+        owner = secrets.token_hex(8)
+        if not self.store.acquire_lease(appid, owner, self.clock(), LEASE_SECONDS, stale):
+            return self._await_refresh(appid, stale, fallback)
+        try:
+            token, expires_in = self._fetch(appid, force=False)
+            if rejected and token == stale:
+                # Normal mode handed back the token WeChat just refused: only a forced refresh replaces it.
+                token, expires_in = self._fetch(appid, force=True)
+        except BaseException:
+            self.store.release(appid, owner)
+            raise
+        self.store.save(appid, owner, token, int(self.clock()) + expires_in)
+        return token
+
+    def _fetch(self, appid: str, force: bool) -> tuple[str, int]:
+        try:
+            return self.app_secrets.call_with_secret(
+                appid, lambda secret: self.wechat.stable_token(appid, secret, force_refresh=force)
+            )
+        except WeChatApiError as exc:
+            raise error_for(exc.errcode) from None
+
+    def _await_refresh(self, appid: str, stale: str | None, fallback: str | None) -> str:
+        """Another instance holds the lease: use its new token as soon as it lands."""
+        deadline = self.clock() + self.wait_seconds
+        while True:
+            stored = self.store.get(appid)
+            if stored is not None and stored.token != stale and stored.expires_at > self.clock():
+                return stored.token
+            if fallback is not None:
+                return fallback  # the old token has minutes left; no need to wait for the new one
+            if self.clock() >= deadline:
+                raise WeChatUnavailable()
+            self.sleep(0.05)

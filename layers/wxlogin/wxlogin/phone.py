@@ -1,0 +1,63 @@
+"""Binding a phone number to the user, from either getPhoneNumber flow.
+
+Current clients send the button's one-time `code`, which WeChat's
+getuserphonenumber API turns into the number (with an access token); older
+ones send `encryptedData`/`iv`, decrypted with the stored session_key like a
+profile. Either way WeChat vouches for the number; the client never does.
+"""
+
+from __future__ import annotations
+
+import time
+
+from .access_token import AccessTokens
+from .crypto import check_watermark
+from .errors import InvalidEncryptedData, InvalidRequest, WeChatError
+from .store import User, UserStore
+from .userdata import EncryptedPayload, SessionIdentity, open_user_data, phone_fields
+from .wechat import WeChatApiError, WeChatClient, error_for
+
+# For the phone API these mean the button's code is bad, not the login: the page asks the user again.
+PHONE_CODE_REFUSED = {40029: "invalid or expired", 40163: "already used", 40013: "from another Mini Program"}
+
+
+class PhoneService:
+    def __init__(
+        self,
+        store: UserStore,
+        access_tokens: AccessTokens,
+        wechat: WeChatClient,
+        watermark_max_age_seconds: int,
+        clock=time.time,
+    ):
+        self.store = store
+        self.access_tokens = access_tokens
+        self.wechat = wechat
+        self.watermark_max_age_seconds = watermark_max_age_seconds
+        self.clock = clock
+
+    def bind_by_code(self, user: User, code: str) -> dict:
+        try:
+            info = self.access_tokens.call(user.appid, lambda token: self.wechat.phone_number(token, code))
+        except WeChatApiError as exc:
+            if exc.errcode in PHONE_CODE_REFUSED:
+                raise InvalidRequest(
+                    f"The phone number code is {PHONE_CODE_REFUSED[exc.errcode]}; ask the user to tap the button again."
+                ) from None
+            raise error_for(exc.errcode) from None
+        try:
+            # The number is fresh from WeChat: only the app matters, not the watermark's age.
+            check_watermark(info, user.appid, 0, self.clock())
+            fields = phone_fields(info)
+        except InvalidEncryptedData:
+            raise WeChatError() from None
+        return self._keep(user, fields)
+
+    def bind_by_encrypted_data(self, user: User, payload: EncryptedPayload) -> dict:
+        identity = SessionIdentity(user.appid, user.openid, user.unionid, user.session_key)
+        data = open_user_data(identity, payload, self.watermark_max_age_seconds, self.clock())
+        return self._keep(user, phone_fields(data))
+
+    def _keep(self, user: User, fields: dict) -> dict:
+        stored = self.store.update_user(user.user_id, fields)
+        return {name: stored.phone.get(name) for name in ("phoneNumber", "purePhoneNumber", "countryCode")}

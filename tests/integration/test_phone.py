@@ -1,0 +1,201 @@
+"""POST /v1/profile/phone: both getPhoneNumber flows, and the shared WeChat access token behind the current one."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+
+import boto3
+import pytest
+
+from tests.conftest import APP_SECRET, APPID
+from tests.integration.conftest import OPENID
+
+PHONE = "/v1/profile/phone"
+ACCESS_TOKEN_KEY = {"pk": {"S": f"APP#{APPID}"}, "sk": {"S": "ACCESS_TOKEN"}}
+
+
+def _stored_access_token(aws) -> dict | None:
+    return aws.dynamodb.get_item(TableName=aws.table, Key=ACCESS_TOKEN_KEY, ConsistentRead=True).get("Item")
+
+
+def test_phone_code_binds_the_number_and_me_shows_it(api, aws, wechat, login):
+    me = login()
+    answer = api.post(PHONE, {"code": wechat.phone_code(OPENID, phone="13912345678")}, token=me.token)
+    assert answer.status == 200, answer.body
+    assert answer.body == {"phoneNumber": "13912345678", "purePhoneNumber": "13912345678", "countryCode": "86"}
+    assert api.get("/v1/me", token=me.token).body["phone"] == answer.body
+    user = next(item for item in aws.items() if item["sk"]["S"] == "USER")
+    assert user["phoneNumber"] == {"S": "13912345678"}
+    assert wechat.stats()["stable_token"] == 1 and _stored_access_token(aws) is not None
+
+
+def test_legacy_encrypted_phone_number_is_decrypted_with_the_session_key(api, aws, wechat, login):
+    me = login()
+    data = wechat.user_data(OPENID, kind="phone", phone="+852 61234567")
+    answer = api.post(PHONE, {"encryptedData": data["encryptedData"], "iv": data["iv"]}, token=me.token)
+    assert answer.status == 200, answer.body
+    assert answer.body["purePhoneNumber"] == "61234567" and answer.body["countryCode"] == "852"
+    assert wechat.stats()["stable_token"] == 0  # the legacy flow needs no access token
+
+
+def test_legacy_phone_data_from_before_a_new_login_is_422(api, aws, wechat, login):
+    me = login()
+    stale = wechat.user_data(OPENID, kind="phone")
+    again = login(session_key="ZmZmZmZmZmZmZmZmZmZmZg==")
+    answer = api.post(PHONE, {"encryptedData": stale["encryptedData"], "iv": stale["iv"]}, token=again.token)
+    assert answer.status == 422 and answer.body["error"]["code"] == "invalid_encrypted_data"
+    assert me.token != again.token
+
+
+def test_a_phone_code_used_twice_is_400_and_keeps_the_first_number(api, aws, wechat, login):
+    me = login()
+    code = wechat.phone_code(OPENID, phone="13700000001")
+    assert api.post(PHONE, {"code": code}, token=me.token).status == 200
+    stored = aws.items()
+    answer = api.post(PHONE, {"code": code}, token=me.token)
+    assert answer.status == 400 and answer.body["error"]["code"] == "invalid_request"
+    assert "tap the button again" in answer.body["error"]["message"]
+    assert aws.items() == stored
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"code": ""},
+        {"code": "bad code with spaces"},
+        {"code": "abc", "encryptedData": "AAAA", "iv": "AAAAAAAAAAAAAAAAAAAAAA=="},
+        {"encryptedData": "AAAA"},
+    ],
+)
+def test_malformed_phone_requests_are_400(api, aws, wechat, login, body):
+    me = login()
+    stored = aws.items()
+    answer = api.post(PHONE, body, token=me.token)
+    assert answer.status == 400 and answer.body["error"]["code"] == "invalid_request"
+    assert aws.items() == stored and wechat.stats()["getuserphonenumber"] == 0
+
+
+def test_phone_needs_a_valid_token(api, aws, wechat):
+    answer = api.post(PHONE, {"code": "abc"}, token="nope")
+    assert answer.status == 401 and answer.body["error"]["code"] == "unauthorized"
+
+
+def test_the_access_token_is_reused_until_it_nears_expiry(api, aws, wechat, login):
+    me = login()
+    for phone in ("13700000001", "13700000002", "13700000003"):
+        assert api.post(PHONE, {"code": wechat.phone_code(OPENID, phone=phone)}, token=me.token).status == 200
+    assert wechat.stats()["stable_token"] == 1
+
+
+def test_an_access_token_wechat_rejects_is_refreshed_once_and_the_call_retried(api, aws, wechat, login):
+    me = login()
+    assert api.post(PHONE, {"code": wechat.phone_code(OPENID)}, token=me.token).status == 200
+    before = _stored_access_token(aws)["accessToken"]["S"]
+    wechat.expire_access_tokens()  # WeChat now answers 40001 to the cached token
+    answer = api.post(PHONE, {"code": wechat.phone_code(OPENID)}, token=me.token)
+    assert answer.status == 200, answer.body
+    assert _stored_access_token(aws)["accessToken"]["S"] != before
+    assert wechat.stats()["getuserphonenumber"] == 3
+
+
+def test_a_cached_token_past_its_expiry_is_replaced_before_use(api, aws, wechat, login):
+    me = login()
+    assert api.post(PHONE, {"code": wechat.phone_code(OPENID)}, token=me.token).status == 200
+    aws.dynamodb.update_item(
+        TableName=aws.table,
+        Key=ACCESS_TOKEN_KEY,
+        UpdateExpression="SET accessToken = :t, expiresAt = :e",
+        ExpressionAttributeValues={":t": {"S": "expired-token"}, ":e": {"N": "1000"}},
+    )
+    assert api.post(PHONE, {"code": wechat.phone_code(OPENID)}, token=me.token).status == 200
+    assert wechat.stats()["stable_token"] == 2 and wechat.stats()["getuserphonenumber"] == 2
+    assert _stored_access_token(aws)["accessToken"]["S"] != "expired-token"
+
+
+def test_a_token_that_stays_rejected_is_502_after_one_refresh(api, aws, wechat, login):
+    me = login()
+    wechat.fault(errcode=40001, count=2, paths=["/wxa/business/getuserphonenumber"])
+    answer = api.post(PHONE, {"code": wechat.phone_code(OPENID)}, token=me.token)
+    assert answer.status == 502 and answer.body["error"]["code"] == "wechat_error"
+    assert wechat.stats()["getuserphonenumber"] == 2
+
+
+def test_phone_api_faults_map_to_the_contract(api, aws, wechat, login):
+    me = login()
+    for fault, status, code in (
+        ({"errcode": 45011}, 429, "rate_limited"),
+        ({"errcode": -1, "count": 5}, 503, "wechat_unavailable"),
+        ({"mode": "hang", "seconds": 3}, 503, "wechat_unavailable"),
+        ({"errcode": 40013}, 400, "invalid_request"),
+    ):
+        wechat.fault(paths=["/wxa/business/getuserphonenumber"], **({"count": 1} | fault))
+        answer = api.post(PHONE, {"code": wechat.phone_code(OPENID)}, token=me.token)
+        assert (answer.status, answer.body["error"]["code"]) == (status, code), fault
+    assert api.get("/v1/me", token=me.token).body["phone"] is None
+
+
+def test_concurrent_refreshes_cause_one_wechat_call(aws, wechat):
+    from wxlogin.access_token import AccessTokens
+    from wxlogin.appsecrets import AppSecrets
+    from wxlogin.config import load_settings
+    from wxlogin.store import AccessTokenStore
+    from wxlogin.wechat import WeChatClient
+
+    wechat.reset()
+    settings = load_settings()
+    # Each thread is its own "Lambda instance": its own clients, nothing shared but the table.
+    # DynamoDB applies each conditional write atomically; moto's in-memory backend does not, so one lock
+    # around each request gives the threads DynamoDB's semantics while they still race each other.
+    barrier, atomic = threading.Barrier(12), threading.Lock()
+    results, errors = [], []
+
+    def instance():
+        tokens = AccessTokens(
+            AccessTokenStore(settings.table_name, client=_Atomic(boto3.client("dynamodb"), atomic)),
+            WeChatClient.from_settings(settings),
+            AppSecrets.from_settings(settings),
+        )
+        barrier.wait()
+        try:
+            results.append(tokens.get(APPID))
+        except Exception as exc:  # noqa: BLE001 - collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=instance) for _ in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert not errors and len(results) == 12 and len(set(results)) == 1
+    assert wechat.stats()["stable_token"] == 1
+
+
+class _Atomic:
+    def __init__(self, client, lock):
+        self._client, self._lock = client, lock
+
+    def __getattr__(self, operation):
+        call = getattr(self._client, operation)
+
+        def atomic(**kwargs):
+            with self._lock:
+                return call(**kwargs)
+
+        return atomic
+
+
+def test_access_tokens_never_reach_logs_or_answers(api, aws, wechat, login, logs, capsys):
+    me = login()
+    answers = [api.post(PHONE, {"code": wechat.phone_code(OPENID)}, token=me.token)]
+    wechat.expire_access_tokens()
+    answers.append(api.post(PHONE, {"code": wechat.phone_code(OPENID)}, token=me.token))
+    logging.getLogger("wxlogin").debug("end of scan")
+    token = _stored_access_token(aws)["accessToken"]["S"]
+    out = capsys.readouterr()
+    text = "\n".join(logs.lines) + out.out + out.err + "".join(answer.text for answer in answers)
+    assert token not in text and APP_SECRET not in text
+    assert all(answer.status == 200 for answer in answers)
+    assert json.dumps(answers[0].body).count("phoneNumber") == 1
