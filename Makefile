@@ -6,16 +6,18 @@ PYTHON313 ?= $(shell scripts/find-python313)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+CHECKOV_VENV := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 # sam build needs a python3.13 on PATH; the venv's own interpreter is one.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help venv lint validate build test run demo bench clean
+.PHONY: help venv lint validate checkov build test run demo bench clean
 
 help:
 	@echo "make run       the whole system locally: HTTP API, moto, WeChat simulator (no AWS, no Docker)"
 	@echo "make demo      a scripted Mini Program against the running stack"
-	@echo "make test      venv + lint + sam validate --lint + sam build + the whole test suite"
+	@echo "make test      venv + ruff + sam validate --lint + cfn-lint + checkov + sam build + the whole test suite"
 	@echo "make build     sam build (no Docker; Python 3.13 on PATH)"
 	@echo "make bench     latency, cold start and package size benchmark"
 
@@ -32,11 +34,22 @@ lint: $(STAMP)
 
 validate: $(STAMP)
 	$(BIN)/sam validate --lint --template-file template.yaml
+	$(BIN)/cfn-lint template.yaml
+
+$(CHECKOV_STAMP): requirements-checkov.txt
+	@test -n "$(PYTHON313)" || { echo "no Python 3.13: see scripts/find-python313" >&2; exit 1; }
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON313) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
+	touch $@
+
+# Zero failures; every skip is in template.yaml with its reason.
+checkov: $(CHECKOV_STAMP)
+	$(CHECKOV_VENV)/bin/checkov --quiet --compact --framework cloudformation --file template.yaml
 
 build: $(STAMP)
 	$(BIN)/sam build --template-file template.yaml
 
-test: lint validate build
+test: lint validate checkov build
 	$(BIN)/python -m pytest
 
 run: $(STAMP)
@@ -49,4 +62,4 @@ bench: build
 	$(BIN)/python scripts/bench.py
 
 clean:
-	rm -rf .aws-sam $(VENV) .pytest_cache .ruff_cache
+	rm -rf .aws-sam $(VENV) $(CHECKOV_VENV) .pytest_cache .ruff_cache
