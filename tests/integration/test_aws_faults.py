@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import socket
 
 import boto3
 import pytest
@@ -92,3 +93,38 @@ def test_a_missing_or_broken_app_secret_is_500_and_stores_nothing(api, aws, wech
     assert aws.items() == [] and wechat.stats()["jscode2session"] == 0
     line = _one_error_line_with_request_id(logs)
     assert line["error_type"] == "SecretUnavailable"
+
+
+def test_secrets_manager_access_denied_is_500_and_stores_nothing(api, aws, wechat, monkeypatch, logs):
+    from aws_lambda_powertools.utilities import parameters
+    from aws_lambda_powertools.utilities.parameters import base
+
+    client = boto3.client("secretsmanager")
+    stubber = Stubber(client)
+    stubber.add_client_error("get_secret_value", service_error_code="AccessDeniedException", http_status_code=400)
+    stubber.activate()
+    parameters.clear_caches()
+    monkeypatch.setitem(base.DEFAULT_PROVIDERS, "secrets", parameters.SecretsProvider(boto3_client=client))
+    answer = api.post("/v1/auth/login", {"code": wechat.login_code()})
+    assert answer.status == 500 and answer.body["error"]["code"] == "internal_error"
+    assert aws.items() == [] and wechat.stats()["jscode2session"] == 0
+    assert _one_error_line_with_request_id(logs)["error_type"] == "SecretUnavailable"
+
+
+def test_an_unreachable_dynamodb_endpoint_is_503(api, aws, wechat, monkeypatch, logs):
+    from botocore.config import Config
+
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    unreachable = boto3.client(
+        "dynamodb",
+        endpoint_url=f"http://127.0.0.1:{port}",
+        config=Config(connect_timeout=0.2, read_timeout=0.2, retries={"mode": "standard", "max_attempts": 1}),
+    )
+    store = api.module("LoginFunction", "functions/login").service.store
+    monkeypatch.setattr(store, "_client", unreachable)
+    answer = api.post("/v1/auth/login", {"code": wechat.login_code()})
+    assert answer.status == 503 and answer.body["error"]["code"] == "service_unavailable"
+    assert aws.items() == []
+    assert _one_error_line_with_request_id(logs)["error_type"] == "ServiceUnavailable"
