@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -97,7 +98,8 @@ def stack():
     server.stop()
 
 
-def _invoke(stack, logical_id: str, event_names: list[str]) -> list[tuple[int, dict | None]]:
+def _invoke(stack, logical_id: str, event_names: list, extra_env: dict | None = None) -> list[tuple[int, dict | None]]:
+    """Run events (names of events/ files, or event dicts) through one built handler in a fresh interpreter."""
     env = {name: value for name, value in function_environment(TEMPLATE, logical_id).items() if isinstance(value, str)}
     env.update(
         {
@@ -115,9 +117,13 @@ def _invoke(stack, logical_id: str, event_names: list[str]) -> list[tuple[int, d
             "WECHAT_API_BASE": stack["wechat"],
             "WATERMARK_MAX_AGE_SECONDS": "0",  # the samples carry a fixed watermark time
             "POWERTOOLS_TRACE_DISABLED": "true",
+            **(extra_env or {}),
         }
     )
-    events = [json.loads((ROOT / "events" / f"{name}.json").read_text()) for name in event_names]
+    events = [
+        name if isinstance(name, dict) else json.loads((ROOT / "events" / f"{name}.json").read_text())
+        for name in event_names
+    ]
     proc = subprocess.run(  # noqa: S603 - our own interpreter running our own runner
         [sys.executable, "-c", RUNNER],
         input=json.dumps(events),
@@ -208,3 +214,53 @@ def test_built_handlers_answer_the_samples(stack):
     assert account[0][1]["profile"]["nickName"] == "Sample" and account[2][1]["profile"]["nickName"] == "小程序用户"
     _seed_event_session(stack)
     assert _statuses(_invoke(stack, "AccountFunction", ["me-delete-ok", "me-get-ok"])) == [204, 401]
+
+
+def test_traces_carry_no_secret(stack):
+    """With tracing on, as in Lambda, every segment the X-Ray SDK emits is captured at a fake daemon and read."""
+    from local.http_events import http_api_event
+
+    daemon = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    daemon.bind(("127.0.0.1", 0))
+    daemon.settimeout(0.5)
+    tracing = {
+        "POWERTOOLS_TRACE_DISABLED": "false",
+        "LAMBDA_TASK_ROOT": str(BUILD),
+        "_X_AMZN_TRACE_ID": "Root=1-6742a1b0-0123456789abcdef01234567;Parent=53995c3f42cd8ad8;Sampled=1",
+        "AWS_XRAY_DAEMON_ADDRESS": f"127.0.0.1:{daemon.getsockname()[1]}",
+        "AWS_XRAY_CONTEXT_MISSING": "IGNORE_ERROR",
+    }
+    code, session_key = "trace-scan-code-0001", base64.b64encode(b"trace-scan-key!!").decode()
+    requests.post(
+        stack["wechat"] + "/_sim/sessions",
+        json={"code": code, "openid": "oTraceScan000000000000000001", "session_key": session_key, "appid": APPID},
+        timeout=5,
+    ).raise_for_status()
+    headers = {"content-type": "application/json"}
+    login = http_api_event("POST", "/v1/auth/login", headers=headers, body=json.dumps({"code": code}))
+    [(status, answer)] = _invoke(stack, "LoginFunction", [login], tracing)
+    assert status == 200, answer
+    token = answer["token"]
+    data = requests.post(
+        stack["wechat"] + "/_sim/user-data",
+        json={"appid": APPID, "openid": "oTraceScan000000000000000001", "kind": "profile"},
+        timeout=5,
+    ).json()
+    decrypt = http_api_event(
+        "POST", "/v1/profile/decrypt", headers={**headers, "authorization": f"Bearer {token}"}, body=json.dumps(data)
+    )
+    bad = http_api_event("GET", "/v1/me", headers={"authorization": f"Bearer {token}x"})
+    assert _statuses(_invoke(stack, "ProfileFunction", [decrypt], tracing)) == [200]
+    assert _statuses(_invoke(stack, "AccountFunction", [bad], tracing)) == [401]
+
+    segments = []
+    while True:
+        try:
+            segments.append(daemon.recv(65536).decode())
+        except TimeoutError:
+            break
+    daemon.close()
+    traces = "\n".join(segments)
+    assert "dynamodb" in traces and "## lambda_handler" in traces, "the scan must have seen the traces"
+    for secret in (APP_SECRET, session_key, token, token.split(".")[1], code):
+        assert secret not in traces
