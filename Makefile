@@ -12,13 +12,14 @@ CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help venv lint validate checkov build test run demo bench clean
+.PHONY: help venv lint validate checkov build test js-test run demo bench clean
 
 help:
 	@echo "make run       the whole system locally: HTTP API, moto, WeChat simulator (no AWS, no Docker)"
 	@echo "make demo      a scripted Mini Program against the running stack"
 	@echo "make test      venv + ruff + sam validate --lint + cfn-lint + checkov + sam build + the whole test suite"
 	@echo "make build     sam build (no Docker; Python 3.13 on PATH)"
+	@echo "make js-test   the Mini Program client's tests (Node's test runner, against fakes and the local stack)"
 	@echo "make bench     latency, cold start and package size benchmark"
 
 venv: $(STAMP)
@@ -49,7 +50,11 @@ checkov: $(CHECKOV_STAMP)
 build: $(STAMP)
 	$(BIN)/sam build --template-file template.yaml
 
-test: lint validate checkov build
+# The Mini Program client: Node's own test runner, no npm packages; the venv runs the local stack.
+js-test: $(STAMP)
+	cd client && node --test test/
+
+test: lint validate checkov build js-test
 	$(BIN)/python -m pytest
 
 run: $(STAMP)

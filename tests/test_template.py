@@ -40,6 +40,7 @@ def test_routes_are_explicit_and_each_belongs_to_one_function():
         ("POST", "/v1/profile/phone"): "ProfileFunction",
         ("GET", "/v1/me"): "AccountFunction",
         ("PATCH", "/v1/me"): "AccountFunction",
+        ("POST", "/v1/me"): "AccountFunction",
         ("DELETE", "/v1/me"): "AccountFunction",
         ("POST", "/v1/auth/logout"): "AccountFunction",
     }

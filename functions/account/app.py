@@ -25,8 +25,9 @@ def get_me():
     return api.json_response(200, me_view(user, linked))
 
 
-@app.patch("/v1/me")
-def patch_me():
+# wx.request cannot send PATCH, so Mini Programs update with POST; PATCH stays for other clients.
+@app.route("/v1/me", method=["PATCH", "POST"])
+def update_me():
     event = function.event
     user, _ = api.authenticate(event, store)
     return api.json_response(200, service.update_me(user, api.json_body(event)))

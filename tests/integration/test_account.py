@@ -113,3 +113,11 @@ def test_patch_after_delete_does_not_resurrect(api, aws, login):
     assert api.delete("/v1/me", token=me.token).status == 204
     _error(api.patch("/v1/me", {"nickName": "ghost"}, token=me.token), 401, "unauthorized")
     assert aws.items() == []
+
+
+def test_post_me_is_the_same_update_for_mini_programs_which_cannot_send_patch(api, aws, login):
+    me = login()
+    answer = api.post("/v1/me", {"nickName": "小程序"}, token=me.token)
+    assert answer.status == 200 and answer.body["profile"]["nickName"] == "小程序"
+    _error(api.post("/v1/me", {"avatarUrl": "http://plain.example/a.png"}, token=me.token), 400, "invalid_request")
+    assert api.get("/v1/me", token=me.token).body["profile"]["nickName"] == "小程序"

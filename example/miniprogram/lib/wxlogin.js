@@ -1,0 +1,254 @@
+/*
+ * wxlogin client for Mini Programs: login, authorised requests and WeChat's
+ * encrypted user data against a wxlogin server. CommonJS, no dependencies
+ * beyond the `wx` API. Documentation: client/README.md in the wxlogin repository.
+ *
+ * This file is the library's only source: it lives inside the example's
+ * miniprogramRoot because a Mini Program can require nothing outside it.
+ */
+'use strict'
+
+const STORAGE_KEY = 'wxlogin'
+// A token this close to its expiry is not worth sending: it could die on the way.
+const EXPIRY_MARGIN_MS = 60 * 1000
+const STALE = Object.freeze({ ok: false, reason: 'stale' })
+
+class WxLoginError extends Error {
+  constructor(code, message, statusCode) {
+    super(message || code)
+    this.name = 'WxLoginError'
+    this.code = code
+    // Absent when the request never got an HTTP answer.
+    this.statusCode = statusCode
+  }
+}
+
+function createClient(options) {
+  const baseUrl = options.baseUrl.replace(/\/+$/, '')
+  const api = options.wx || wx
+  const appid = options.appid
+  const storageKey = options.storageKey || STORAGE_KEY
+
+  let pending = null // the login in flight, shared by every caller
+  let verified = null // the session this run has already checked, so requests skip wx.checkSession
+  let wxLogins = 0 // each wx.login gives the user a new session_key, making older encrypted data stale
+
+  function send(method, path, data, header) {
+    // Concatenated onto baseUrl, a path not starting with "/" could move the token to another host.
+    if (typeof path !== 'string' || path[0] !== '/') throw new TypeError('path must start with "/"')
+    return new Promise((resolve, reject) => {
+      api.request({
+        url: baseUrl + path,
+        method,
+        data,
+        header: Object.assign({ 'content-type': 'application/json' }, header),
+        success: resolve,
+        fail: (err) => reject(new WxLoginError('network_error', (err && err.errMsg) || 'request failed')),
+      })
+    })
+  }
+
+  function errorCode(res) {
+    const error = res.data && res.data.error
+    return (error && error.code) || 'http_error'
+  }
+
+  function failure(res) {
+    const error = res.data && res.data.error
+    return new WxLoginError(errorCode(res), (error && error.message) || `HTTP ${res.statusCode}`, res.statusCode)
+  }
+
+  function isUnauthorized(res) {
+    return res.statusCode === 401 && errorCode(res) === 'unauthorized'
+  }
+
+  function bearer(session, header) {
+    return Object.assign({}, header, { Authorization: `Bearer ${session.token}` })
+  }
+
+  function fresh(session) {
+    return Boolean(session && session.token && session.expiresAt - EXPIRY_MARGIN_MS > Date.now())
+  }
+
+  function stored() {
+    const session = api.getStorageSync(storageKey)
+    return fresh(session) ? session : null
+  }
+
+  function save(answer) {
+    // Only these fields are kept, whatever else an answer carries.
+    const session = {
+      token: answer.token,
+      openid: answer.openid,
+      unionid: answer.unionid || null,
+      expiresAt: Date.now() + answer.expiresIn * 1000,
+    }
+    api.setStorageSync(storageKey, session)
+    return session
+  }
+
+  function forget() {
+    verified = null
+    api.removeStorageSync(storageKey)
+  }
+
+  function wxCall(name, params) {
+    return new Promise((resolve, reject) => {
+      api[name](Object.assign({}, params, { success: resolve, fail: reject }))
+    })
+  }
+
+  async function wxLogin() {
+    wxLogins += 1
+    const res = await wxCall('login').catch((err) => ({ errMsg: err && err.errMsg }))
+    if (!res.code) throw new WxLoginError('login_failed', res.errMsg || 'wx.login gave no code')
+    return res.code
+  }
+
+  async function idempotencyKey() {
+    const res = await wxCall('getRandomValues', { length: 16 }).catch((err) => {
+      throw new WxLoginError('login_failed', err && err.errMsg)
+    })
+    return Array.from(new Uint8Array(res.randomValues), (b) => b.toString(16).padStart(2, '0')).join('')
+  }
+
+  async function exchangeCode() {
+    const code = await wxLogin()
+    const header = { 'Idempotency-Key': await idempotencyKey() }
+    const body = appid ? { code, appid } : { code }
+    // An answer lost on the way may come after the server used the code: the same code
+    // with the same key gets that session back, where a new code would need a new wx.login.
+    const res = await send('POST', '/v1/auth/login', body, header).catch(() =>
+      send('POST', '/v1/auth/login', body, header),
+    )
+    if (res.statusCode !== 200) throw failure(res)
+    return save(res.data)
+  }
+
+  async function exchange() {
+    try {
+      return await exchangeCode()
+    } catch (error) {
+      // The contract's answer to a used or expired code is "call wx.login again"; once is enough.
+      if (error.code !== 'invalid_code') throw error
+      return exchangeCode()
+    }
+  }
+
+  async function establish() {
+    const saved = stored()
+    if (saved) {
+      // A stored token is only worth keeping while WeChat still holds the session_key the server has.
+      const alive = await wxCall('checkSession').then(() => true, () => false)
+      if (alive) return (verified = saved)
+    }
+    verified = null
+    return (verified = await exchange())
+  }
+
+  function session() {
+    if (fresh(verified)) return Promise.resolve(verified)
+    if (!pending) {
+      const attempt = establish().finally(() => {
+        if (pending === attempt) pending = null
+      })
+      pending = attempt
+    }
+    return pending
+  }
+
+  // After a refusal of failedToken: log in again, unless another caller already has.
+  async function renew(failedToken) {
+    if (pending) await pending.catch(() => null)
+    if (verified && verified.token !== failedToken) return verified
+    forget()
+    return session()
+  }
+
+  async function request({ path, method = 'GET', data, header }) {
+    const current = await session()
+    let res = await send(method, path, data, bearer(current, header))
+    if (isUnauthorized(res)) {
+      res = await send(method, path, data, bearer(await renew(current.token), header))
+    }
+    if (res.statusCode >= 400) throw failure(res)
+    return res.data === '' ? null : res.data
+  }
+
+  // For data the WeChat client encrypted under the session_key of the latest wx.login.
+  async function sendEncrypted(path, body) {
+    const before = wxLogins
+    const current = await session()
+    if (wxLogins !== before) return STALE // the data predates the wx.login that just ran
+    const res = await send('POST', path, body, bearer(current))
+    if (isUnauthorized(res) || errorCode(res) === 'invalid_encrypted_data') {
+      // Logging in again gives the server the key the next data will be encrypted with.
+      await renew(current.token)
+      return STALE
+    }
+    if (res.statusCode >= 400) throw failure(res)
+    return { ok: true, data: res.data }
+  }
+
+  return {
+    async login() {
+      const current = await session()
+      return { openid: current.openid, unionid: current.unionid }
+    },
+
+    request,
+
+    async decryptProfile(detail) {
+      if (!detail || !detail.encryptedData || !detail.iv) return refused(detail)
+      const fields = pick(detail, ['encryptedData', 'iv', 'rawData', 'signature'])
+      const outcome = await sendEncrypted('/v1/profile/decrypt', fields)
+      return outcome.ok ? { ok: true, profile: outcome.data.profile, unionid: outcome.data.unionid } : outcome
+    },
+
+    async bindPhoneNumber(detail) {
+      if (detail && detail.code) {
+        // The button's code does not depend on session_key, so it survives request()'s re-login.
+        const phone = await request({ path: '/v1/profile/phone', method: 'POST', data: { code: detail.code } })
+        return { ok: true, phone }
+      }
+      if (!detail || !detail.encryptedData || !detail.iv) return refused(detail)
+      const outcome = await sendEncrypted('/v1/profile/phone', pick(detail, ['encryptedData', 'iv']))
+      return outcome.ok ? { ok: true, phone: outcome.data } : outcome
+    },
+
+    updateProfile(fields) {
+      // wx.request cannot send PATCH (its methods are OPTIONS GET HEAD POST PUT DELETE TRACE CONNECT).
+      return request({ path: '/v1/me', method: 'POST', data: pick(fields || {}, ['nickName', 'avatarUrl']) })
+    },
+
+    async logout() {
+      if (pending) await pending.catch(() => null)
+      const current = verified || stored()
+      // Forgotten first: whatever the server answers, this device is logged out.
+      forget()
+      if (!current) return
+      const res = await send('POST', '/v1/auth/logout', undefined, bearer(current))
+      if (res.statusCode >= 400 && !isUnauthorized(res)) throw failure(res)
+    },
+
+    async deleteAccount() {
+      await request({ path: '/v1/me', method: 'DELETE' })
+      forget()
+    },
+  }
+}
+
+// getUserProfile and getPhoneNumber word a refusal differently per platform and version:
+// "getPhoneNumber:fail user deny", "getPhoneNumber:fail:user deny", "getUserProfile:fail auth deny".
+function refused(detail) {
+  const errMsg = String((detail && detail.errMsg) || '')
+  return { ok: false, reason: /deny|denied|cancel/i.test(errMsg) ? 'denied' : 'failed', errMsg }
+}
+
+function pick(source, names) {
+  const picked = {}
+  for (const name of names) if (source[name] !== undefined) picked[name] = source[name]
+  return picked
+}
+
+module.exports = { createClient, WxLoginError }
