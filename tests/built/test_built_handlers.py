@@ -104,6 +104,7 @@ def _invoke(stack, logical_id: str, event_names: list, extra_env: dict | None = 
     env.update(
         {
             "PATH": os.environ["PATH"],
+            "PYTHONDONTWRITEBYTECODE": "1",  # leave the build folders as sam build made them
             # The function's folder, then the layer (the native overlay first): Lambda's order.
             "PYTHONPATH": os.pathsep.join(
                 [str(BUILD / logical_id), str(stack["overlay"]), str(BUILD / "SharedLayer" / "python")]

@@ -19,6 +19,21 @@ class SecretUnavailable(InternalError):
     """The secret is missing, unreadable or malformed: an operator must fix it."""
 
 
+def _share_default_session(parameters) -> None:
+    """Give get_secret a client of boto3's default session, the one the DynamoDB client is made from.
+
+    Left alone, Powertools makes its SecretsProvider a session of its own, which loads botocore's endpoint
+    and service indexes a second time: about 70 ms of a cold login (scripts/bench.py). The provider is
+    still Powertools' default one, so get_secret's cache, max_age and clear_caches() all work as before.
+    """
+    from aws_lambda_powertools.utilities.parameters.base import DEFAULT_PROVIDERS
+
+    if "secrets" not in DEFAULT_PROVIDERS:
+        import boto3
+
+        DEFAULT_PROVIDERS["secrets"] = parameters.SecretsProvider(boto3_client=boto3.client("secretsmanager"))
+
+
 class AppSecrets:
     def __init__(self, secret_id: str, max_age_seconds: int):
         self.secret_id = secret_id
@@ -31,6 +46,7 @@ class AppSecrets:
     def _apps(self, fresh: bool = False) -> dict[str, str]:
         from aws_lambda_powertools.utilities import parameters
 
+        _share_default_session(parameters)
         try:
             apps = parameters.get_secret(
                 self.secret_id, transform="json", max_age=self.max_age_seconds, force_fetch=fresh
