@@ -13,7 +13,7 @@ from .tokens import TokenRef
 
 MAX_NICKNAME_LENGTH = 64
 MAX_AVATAR_URL_LENGTH = 1024
-_HOSTNAME = re.compile(r"^[A-Za-z0-9.-]+(:\d{1,5})?$")
+_HOSTNAME = re.compile(r"[A-Za-z0-9.-]+(:[0-9]{1,5})?", re.ASCII)
 
 
 def me_view(user: User, linked_apps: list[dict] | None = None) -> dict:
@@ -46,9 +46,9 @@ def _avatar_url(value: object) -> str:
         parts = urlsplit(value)
     except ValueError:
         raise InvalidRequest("avatarUrl must be an https URL.") from None
-    if parts.scheme != "https" or not parts.hostname or "@" in parts.netloc or not _HOSTNAME.match(parts.netloc):
+    if parts.scheme != "https" or not parts.hostname or "@" in parts.netloc or not _HOSTNAME.fullmatch(parts.netloc):
         raise InvalidRequest("avatarUrl must be an https URL.")
-    if any(ch.isspace() or unicodedata.category(ch) == "Cc" for ch in value):
+    if any(ch.isspace() or unicodedata.category(ch) in ("Cc", "Cs") for ch in value):
         raise InvalidRequest("avatarUrl must be an https URL.")
     return value
 
@@ -60,7 +60,8 @@ def profile_patch(body: dict) -> dict:
     """The fields of a PATCH /v1/me body, validated; anything else is refused."""
     unknown = sorted(set(body) - set(PATCHABLE))
     if unknown:
-        raise InvalidRequest(f"Unknown field(s): {', '.join(unknown)[:200]}.")
+        # Not echoed: a client's field name may not even be encodable in the answer.
+        raise InvalidRequest("Only nickName and avatarUrl can be updated.")
     if not body:
         raise InvalidRequest("Send nickName and/or avatarUrl.")
     return {name: PATCHABLE[name](value) for name, value in body.items()}

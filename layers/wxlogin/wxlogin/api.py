@@ -63,12 +63,17 @@ def json_body(event, required: bool = True) -> dict:
     return body
 
 
-def _depth(value, level: int = 1) -> int:
-    if isinstance(value, dict):
-        value = list(value.values())
-    if isinstance(value, list):
-        return max((_depth(v, level + 1) for v in value), default=level)
-    return level
+def _depth(value) -> int:
+    """Nesting depth, without recursion: json.loads accepts nesting deep enough to exhaust Python's stack."""
+    deepest, pending = 0, [(value, 1)]
+    while pending:
+        current, level = pending.pop()
+        deepest = max(deepest, level)
+        if level > MAX_JSON_DEPTH:
+            break
+        children = current.values() if isinstance(current, dict) else current if isinstance(current, list) else ()
+        pending.extend((child, level + 1) for child in children)
+    return deepest
 
 
 def string_field(body: dict, name: str, required: bool = True, max_length: int = 4096, pattern=None) -> str | None:
@@ -79,7 +84,7 @@ def string_field(body: dict, name: str, required: bool = True, max_length: int =
         return None
     if not isinstance(value, str) or not value or len(value) > max_length:
         raise InvalidRequest(f"{name} must be a non-empty string of at most {max_length} characters.")
-    if pattern is not None and not pattern.match(value):
+    if pattern is not None and not pattern.fullmatch(value):
         raise InvalidRequest(f"{name} is malformed.")
     return value
 
@@ -115,7 +120,7 @@ def idempotency_key(event) -> str | None:
     value = _header(event, "idempotency-key")
     if value is None:
         return None
-    if not IDEMPOTENCY_KEY_PATTERN.match(value):
+    if not IDEMPOTENCY_KEY_PATTERN.fullmatch(value):
         raise InvalidRequest("Idempotency-Key must be 16 to 128 characters of A-Z, a-z, 0-9, '-' or '_'.")
     return value
 

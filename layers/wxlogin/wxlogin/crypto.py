@@ -67,7 +67,11 @@ def verify_signature(raw_data: object, signature: object, session_key: str) -> N
     """WeChat signs `rawData` as hex(sha1(rawData + session_key)); compare in constant time."""
     if not isinstance(raw_data, str) or not isinstance(signature, str):
         raise InvalidEncryptedData()
-    expected = hashlib.sha1((raw_data + session_key).encode("utf-8"), usedforsecurity=False).hexdigest()
+    try:
+        signed = (raw_data + session_key).encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: no WeChat client signed that
+        raise InvalidEncryptedData() from None
+    expected = hashlib.sha1(signed, usedforsecurity=False).hexdigest()
     if not hmac.compare_digest(expected.encode(), signature.lower().encode("utf-8", "replace")):
         raise InvalidEncryptedData()
 

@@ -22,6 +22,8 @@ from .userdata import EncryptedPayload, SessionIdentity, open_user_data, profile
 from .wechat import WeChatApiError, WeChatClient, WeChatSession, error_for
 
 CODE_USED = 40163
+# How long a retry waits for the login it repeats to finish writing (a login takes well under a second).
+REPLAY_WAIT_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -43,13 +45,20 @@ def _retry_key(appid: str, code: str, idempotency_key: str) -> bytes:
 
 class LoginService:
     def __init__(
-        self, settings: Settings, store: UserStore, app_secrets: AppSecrets, wechat: WeChatClient, clock=time.time
+        self,
+        settings: Settings,
+        store: UserStore,
+        app_secrets: AppSecrets,
+        wechat: WeChatClient,
+        clock=time.time,
+        sleep=time.sleep,
     ):
         self.settings = settings
         self.store = store
         self.app_secrets = app_secrets
         self.wechat = wechat
         self.clock = clock
+        self.sleep = sleep
 
     def login(self, request: LoginRequest) -> dict:
         appid = self.app_secrets.resolve_appid(request.appid)
@@ -105,9 +114,16 @@ class LoginService:
         return answer
 
     def _replay(self, appid: str, request: LoginRequest) -> dict | None:
-        """The answer a lost login already produced, for the client that holds the same code and key."""
-        sealed = self.store.get_login_retry(_retry_record_id(appid, request.code), self.clock())
-        if sealed is None:
-            return None
+        """The answer a lost login already produced, for the client that holds the same code and key.
+
+        The first login may still be in flight (WeChat answered it, its write is under way) when its
+        retry arrives, so a missing record is awaited briefly; a record that does not open with this
+        key is refused at once."""
+        record_id = _retry_record_id(appid, request.code)
+        deadline = self.clock() + REPLAY_WAIT_SECONDS
+        while (sealed := self.store.get_login_retry(record_id, self.clock())) is None:
+            if self.clock() >= deadline:
+                return None
+            self.sleep(0.1)
         plaintext = unseal(_retry_key(appid, request.code, request.idempotency_key), sealed)
         return json.loads(plaintext) if plaintext is not None else None

@@ -46,7 +46,7 @@ def mint_token(user_id: str) -> tuple[str, TokenRef]:
 
 
 def parse_token(token: str | None) -> TokenRef:
-    match = TOKEN_PATTERN.match(token or "")
+    match = TOKEN_PATTERN.fullmatch(token or "")
     if not match:
         raise Unauthorized()
     return TokenRef(match.group(1), hash_token(token))

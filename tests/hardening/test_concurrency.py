@@ -1,0 +1,192 @@
+"""Concurrent requests against the local stack, each function run as several instances at once.
+
+The local gateway serves each function from one process, one request at a time, as a single Lambda
+instance would; under load Lambda runs many. So these tests start extra instances of a function (the
+same worker, environment, moto table and WeChat simulator as the stack's own) and release their
+requests together with a barrier. In-process handlers would not do: a function's router keeps the
+current event on a module-level object, so threads would share it.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import random
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+
+from local.http_events import http_api_event
+from local.stack import DEV_APP_ID, LOCAL_TABLE, Worker
+from wxlogin.tokens import user_id_for
+
+LOGIN, ME = "/v1/auth/login", "/v1/me"
+
+
+class Instances:
+    """`count` warm instances of one of the stack's functions."""
+
+    def __init__(self, stack, logical_id: str, count: int):
+        model = stack.stack.workers[logical_id]
+        self.logical_id = logical_id
+        self.workers = [
+            Worker(model.logical_id, model.code_uri, model.handler, model.environment, model.timeout)
+            for _ in range(count)
+        ]
+        with ThreadPoolExecutor(count) as pool:
+            list(pool.map(Worker.warm, self.workers))
+
+    def invoke(self, index: int, method: str, path: str, token=None, body=None, headers=None) -> tuple[int, dict]:
+        headers = dict(headers or {})
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token}"
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+            body = json.dumps(body)
+        event = http_api_event(method, path, headers=headers, body=body)
+        result = self.workers[index % len(self.workers)].invoke(event, {"function_name": self.logical_id})
+        assert result is not None, f"{self.logical_id} crashed or timed out on {method} {path}"
+        text = result.get("body") or ""
+        return result["statusCode"], json.loads(text) if text else {}
+
+    def stop(self) -> None:
+        for worker in self.workers:
+            worker.stop()
+
+
+@pytest.fixture(scope="module")
+def logins(stack):
+    instances = Instances(stack, "LoginFunction", 8)
+    yield instances
+    instances.stop()
+
+
+@pytest.fixture(scope="module")
+def accounts(stack):
+    instances = Instances(stack, "AccountFunction", 2)
+    yield instances
+    instances.stop()
+
+
+def _together(*calls):
+    """Run the calls on their own threads, released at the same instant; their results in order."""
+    barrier = threading.Barrier(len(calls))
+
+    def run(call):
+        barrier.wait()
+        return call()
+
+    with ThreadPoolExecutor(len(calls)) as pool:
+        return list(pool.map(run, calls))
+
+
+def _partition(stack, pk: str) -> list[dict]:
+    answer = stack.dynamodb().query(
+        TableName=LOCAL_TABLE,
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": pk}},
+        ConsistentRead=True,
+    )
+    return answer["Items"]
+
+
+def _me(stack, token: str) -> requests.Response:
+    return requests.get(stack.api_url + ME, headers={"Authorization": f"Bearer {token}"}, timeout=30)
+
+
+def test_fifty_parallel_logins_of_one_user_make_one_user_and_fifty_sessions(stack, logins):
+    codes = [stack.code("crowd") for _ in range(50)]
+    answers = _together(*(lambda i=i: logins.invoke(i, "POST", LOGIN, body={"code": codes[i]}) for i in range(50)))
+    assert [status for status, _ in answers] == [200] * 50, answers
+    tokens = {body["token"] for _, body in answers}
+    openids = {body["openid"] for _, body in answers}
+    assert len(tokens) == 50 and len(openids) == 1
+    pk = f"USER#{user_id_for(DEV_APP_ID, openids.pop())}"
+    items = _partition(stack, pk)
+    assert [item["sk"]["S"] for item in items].count("USER") == 1
+    assert sum(item["sk"]["S"].startswith("SESSION#") for item in items) == 50
+    for token in tokens:
+        me = _me(stack, token)
+        assert me.status_code == 200 and f"USER#{user_id_for(DEV_APP_ID, me.json()['openid'])}" == pk
+
+
+def test_a_patch_racing_a_delete_never_resurrects_the_user(stack, accounts):
+    outcomes = []
+    for round_number in range(30):
+        login = stack.log_in(f"racer-{round_number}")
+        pk = f"USER#{user_id_for(DEV_APP_ID, login['openid'])}"
+        # A few milliseconds either way moves the PATCH across every step of the DELETE.
+        delay = random.Random(round_number).uniform(0, 0.03)
+
+        def patch(token=login["token"], delay=delay):
+            time.sleep(delay)
+            return accounts.invoke(0, "PATCH", ME, token=token, body={"nickName": "still here?"})
+
+        (patch_status, patch_body), (delete_status, _) = _together(
+            patch, lambda token=login["token"]: accounts.invoke(1, "DELETE", ME, token=token)
+        )
+        assert delete_status == 204
+        assert patch_status in (200, 401), patch_body
+        assert _partition(stack, pk) == [], f"round {round_number}: the user came back after its deletion"
+        assert _me(stack, login["token"]).status_code == 401
+        outcomes.append(patch_status)
+    print(f"PATCH answers over 30 races: {sorted(outcomes)}")
+
+
+def _register(stack, code: str, session_key: str) -> None:
+    stack.simulator(
+        "/_sim/sessions",
+        {"appid": DEV_APP_ID, "code": code, "openid": f"oTwin{code[-6:]}", "session_key": session_key},
+    )
+
+
+def _retry_records(stack) -> list[dict]:
+    return [item for item in stack.items() if item["pk"]["S"].startswith("LOGIN#")]
+
+
+def test_a_retried_login_gets_the_same_session_and_the_retry_record_holds_no_session_key(stack, logins):
+    session_key = base64.b64encode(b"twin-session-key").decode()
+    _register(stack, "twin-code-sequential", session_key)
+    key = {"Idempotency-Key": "retry-key-0000000001"}
+    first = logins.invoke(0, "POST", LOGIN, body={"code": "twin-code-sequential"}, headers=key)
+    again = logins.invoke(1, "POST", LOGIN, body={"code": "twin-code-sequential"}, headers=key)
+    assert first[0] == again[0] == 200 and first[1]["token"] == again[1]["token"]
+    _assert_no_secret_in_retry_records(stack, session_key, first[1]["token"])
+
+
+def test_two_identical_logins_at_once_get_one_session(stack, logins):
+    """A client retrying while its first request is still in flight (a timeout on a slow network)."""
+    for round_number in range(5):
+        session_key = base64.b64encode(f"twin-round-{round_number:05}".encode()).decode()
+        code = f"twin-code-concurrent-{round_number:03}"
+        _register(stack, code, session_key)
+        key = {"Idempotency-Key": f"twin-key-{round_number:011}"}
+        body = {"code": code}
+        answers = _together(
+            *(lambda i=i, b=body, k=key: logins.invoke(i, "POST", LOGIN, body=b, headers=k) for i in range(2))
+        )
+        later = logins.invoke(2, "POST", LOGIN, body=body, headers=key)
+        tokens = {answer.get("token") for status, answer in [*answers, later] if status == 200}
+        # Never two sessions for one code, and a later retry always gets the one there is.
+        assert len(tokens) == 1 and later[0] == 200, (answers, later)
+        pk = f"USER#{user_id_for(DEV_APP_ID, later[1]['openid'])}"
+        assert sum(item["sk"]["S"].startswith("SESSION#") for item in _partition(stack, pk)) == 1
+        _assert_no_secret_in_retry_records(stack, session_key, later[1]["token"])
+        # The twin that reaches WeChat second gets 40163 before the first has stored its retry record;
+        # it must wait for that record (LoginService._replay), not answer invalid_code.
+        assert [status for status, _ in answers] == [200, 200], (round_number, answers)
+
+
+def _assert_no_secret_in_retry_records(stack, session_key: str, token: str) -> None:
+    records = _retry_records(stack)
+    assert records
+    raw_key = base64.b64decode(session_key)
+    for record in records:
+        blob = b"".join(
+            value.get("B", b"") + value.get("S", "").encode() + value.get("N", "").encode() for value in record.values()
+        )
+        for secret in (session_key.encode(), raw_key, token.encode(), token.split(".")[1].encode()):
+            assert secret not in blob and base64.b64encode(secret) not in blob
