@@ -27,13 +27,12 @@ from pathlib import Path
 
 from local.http_events import http_api_event
 from local.template import function_environment, function_routes, load_template, table_create_kwargs, ttl_attribute
-from local.wechat_simulator import WeChatSimulator
+from local.wechat_simulator import DEV_APP_SECRET, WeChatSimulator
+from local.wechat_simulator import DEV_APPID as DEV_APP_ID
 
 ROOT = Path(__file__).resolve().parents[1]
 LOG = logging.getLogger("wxlogin.local")
 
-DEV_APP_ID = "wx0123456789abcdef"
-DEV_APP_SECRET = "0123456789abcdef0123456789abcdef"  # noqa: S105 - the simulator's dev secret, not a real one
 LOCAL_TABLE = "wxlogin-local"
 LOCAL_SECRET_ID = "wxlogin/local/app-secrets"  # noqa: S105 - the name of a secret, not its value
 MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's own payload limit; the functions enforce 32 KiB themselves

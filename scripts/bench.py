@@ -46,6 +46,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from local.wechat_simulator import DEV_APP_SECRET, DEV_APPID  # noqa: E402 - needs ROOT on the path first
+
 # ---------------------------------------------------------------------------------------------------------------
 # Prices: us-east-1 list prices, the only place they are written (checked 2025; DynamoDB on-demand as cut 2024-11).
 PRICES = {
@@ -85,8 +87,7 @@ LAYER_DIR = BUILD / "SharedLayer" / "python"
 FUNCTIONS = ("LoginFunction", "ProfileFunction", "AccountFunction")
 RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "six.py", "urllib3")
 NATIVE = ("cryptography", "cffi")
-APPID = "wx0123456789abcdef"
-APP_SECRET = "0123456789abcdef0123456789abcdef"  # noqa: S105 - the simulator's fake AppSecret
+APPID, APP_SECRET = DEV_APPID, DEV_APP_SECRET
 SESSION_KEY = "AAECAwQFBgcICQoLDA0ODw=="
 TABLE = "wxlogin-bench"
 SECRET_ID = "wxlogin/bench/app-secrets"  # noqa: S105 - a secret's name, not a secret
@@ -350,6 +351,7 @@ class Stack:
         self.simulator = WeChatSimulator(apps={APPID: APP_SECRET}, quiet=True).start()
         self.wechat = self.simulator.base_url
         self.http = requests.Session()
+        # moto accepts any credentials; these are placeholders, not secrets.
         session = boto3.Session(aws_access_key_id="bench", aws_secret_access_key="bench", region_name="us-east-1")  # noqa: S106
         self.dynamodb = session.client("dynamodb", endpoint_url=self.endpoint)
         self.dynamodb.create_table(TableName=TABLE, **table_create_kwargs(self.template))
