@@ -1,0 +1,242 @@
+"""Signed access tokens: short-lived JWTs any API verifies offline against our published keys.
+
+The session token (tokens.py) stays the revocable credential only wxlogin
+accepts; an access token says who the user is to the developer's own APIs
+(API Gateway's JWT authorizer, any JWT library) until it expires.
+
+The signing keys live in one Secrets Manager secret, never in the template,
+the table or a log:
+
+    {"signingKeyId": "<kid>",
+     "keys": [{"kid": "<kid>", "privateKey": "<PKCS#8 PEM>"},
+              {"kid": "<old kid>", "publicKey": "<SubjectPublicKeyInfo PEM>"}]}
+
+Every key is published in the JWKS; `signingKeyId` names the one that signs, and
+a key given only by its public half is published and can sign nothing (a
+retired key kept until its tokens have expired). The algorithm follows the
+key: RSA (2048 bits or more) signs RS256, EC P-256 signs ES256. Rotation adds a
+key, publishes it, then moves `signingKeyId`, then retires and finally removes
+the old key (scripts/signing_keys.py and the README).
+
+PyJWT is imported only by the functions that sign or verify, so cold starts of
+the functions that never do pay nothing for it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import time
+from dataclasses import dataclass, field
+
+from .errors import InternalError, Unauthorized
+
+# RFC 9068's header type: an access token, not an ID token or anything else we might one day sign.
+TOKEN_TYPE = "at+jwt"  # noqa: S105 - a header value, not a secret
+KID_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+MIN_RSA_BITS = 2048
+JWKS_PATH = "/.well-known/jwks.json"
+# What verification demands of every token we mint; `unionid` is present only when WeChat gave one.
+REQUIRED_CLAIMS = ("iss", "aud", "sub", "iat", "exp", "jti", "appid", "openid")
+
+
+class SigningKeysUnavailable(InternalError):
+    """The signing-keys secret is missing, unreadable or malformed: an operator must fix it."""
+
+
+class InvalidAccessToken(Unauthorized):
+    """Not one of our access tokens, or no longer valid; one answer for every cause."""
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    kid: str
+    algorithm: str
+    public_key: object = field(repr=False)
+    private_key: object | None = field(default=None, repr=False)
+
+    def public_jwk(self) -> dict:
+        from jwt.algorithms import ECAlgorithm, RSAAlgorithm
+
+        to_jwk = ECAlgorithm.to_jwk if self.algorithm == "ES256" else RSAAlgorithm.to_jwk
+        return {**to_jwk(self.public_key, as_dict=True), "kid": self.kid, "alg": self.algorithm, "use": "sig"}
+
+
+@dataclass(frozen=True)
+class KeySet:
+    signing_key: SigningKey
+    keys: tuple[SigningKey, ...]
+
+    def jwks(self) -> dict:
+        """The public keys, as `GET /.well-known/jwks.json` serves them."""
+        return {"keys": [key.public_jwk() for key in self.keys]}
+
+    @property
+    def algorithms(self) -> list[str]:
+        return sorted({key.algorithm for key in self.keys})
+
+
+def _algorithm_for(public_key) -> str:
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+    if isinstance(public_key, rsa.RSAPublicKey) and public_key.key_size >= MIN_RSA_BITS:
+        return "RS256"
+    if isinstance(public_key, ec.EllipticCurvePublicKey) and isinstance(public_key.curve, ec.SECP256R1):
+        return "ES256"
+    raise ValueError(f"keys must be RSA of {MIN_RSA_BITS} bits or more, or EC P-256")
+
+
+def _parse_key(entry) -> SigningKey:
+    from cryptography.hazmat.primitives import serialization
+
+    if not isinstance(entry, dict) or not isinstance(entry.get("kid"), str) or not KID_PATTERN.match(entry["kid"]):
+        raise ValueError("every key needs a kid of 1-64 letters, digits, '.', '_' or '-'")
+    kid = entry["kid"]
+    private_pem, public_pem = entry.get("privateKey"), entry.get("publicKey")
+    if (private_pem is None) == (public_pem is None):
+        raise ValueError(f"key {kid}: give exactly one of privateKey and publicKey")
+    pem = private_pem if private_pem is not None else public_pem
+    if not isinstance(pem, str):
+        raise ValueError(f"key {kid}: the key must be a PEM string")
+    # The library's own message could quote the material it failed on, so it is not passed on.
+    try:
+        if private_pem is not None:
+            private_key = serialization.load_pem_private_key(pem.encode(), password=None)
+            public_key = private_key.public_key()
+        else:
+            private_key, public_key = None, serialization.load_pem_public_key(pem.encode())
+    except (ValueError, TypeError):
+        raise ValueError(f"key {kid}: not a PEM key without a password") from None
+    try:
+        algorithm = _algorithm_for(public_key)
+    except ValueError as exc:
+        raise ValueError(f"key {kid}: {exc}") from None
+    return SigningKey(kid, algorithm, public_key, private_key)
+
+
+def parse_key_set(text: str) -> KeySet:
+    """The key set in the secret's JSON; ValueError (naming no key material) when it is not a valid one."""
+    try:
+        document = json.loads(text)
+    except (TypeError, ValueError):
+        raise ValueError("the signing keys are not JSON") from None
+    if not isinstance(document, dict) or not isinstance(document.get("keys"), list) or not document["keys"]:
+        raise ValueError('the signing keys must be {"signingKeyId": ..., "keys": [...]} with at least one key')
+    keys = tuple(_parse_key(entry) for entry in document["keys"])
+    by_kid = {key.kid: key for key in keys}
+    if len(by_kid) != len(keys):
+        raise ValueError("two keys share a kid")
+    signing = by_kid.get(document.get("signingKeyId"))
+    if signing is None:
+        raise ValueError("signingKeyId must name one of the keys")
+    if signing.private_key is None:
+        raise ValueError(f"the signing key {signing.kid} has no privateKey")
+    return KeySet(signing, keys)
+
+
+class SigningKeys:
+    """The key set from Secrets Manager, cached for max_age like the AppSecrets, parsed once per value."""
+
+    def __init__(self, secret_id: str, max_age_seconds: int):
+        self.secret_id = secret_id
+        self.max_age_seconds = max_age_seconds
+        self._provider = None
+        self._parsed: tuple[str, KeySet] | None = None
+
+    def _secrets_provider(self):
+        if self._provider is None:
+            import boto3
+            from aws_lambda_powertools.utilities.parameters import SecretsProvider
+
+            self._provider = SecretsProvider(boto3_client=boto3.client("secretsmanager"))
+        return self._provider
+
+    def current(self) -> KeySet:
+        from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
+
+        try:
+            text = self._secrets_provider().get(self.secret_id, max_age=self.max_age_seconds)
+        except GetParameterError:
+            raise SigningKeysUnavailable() from None
+        if self._parsed is not None and self._parsed[0] == text:
+            return self._parsed[1]
+        try:
+            key_set = parse_key_set(text)
+        except ValueError:
+            raise SigningKeysUnavailable() from None
+        self._parsed = (text, key_set)
+        return key_set
+
+
+def mint_access_token(
+    key_set: KeySet,
+    *,
+    issuer: str,
+    audience: str,
+    subject: str,
+    appid: str,
+    openid: str,
+    unionid: str | None,
+    ttl_seconds: int,
+    now: int | None = None,
+) -> str:
+    """A JWT for the developer's APIs: who the user is, and nothing a third party should hold.
+
+    No session_key, no profile, no phone number: an access token travels to
+    servers that are not ours and is readable by anyone who holds it.
+    """
+    import jwt
+
+    issued_at = int(time.time()) if now is None else now
+    claims = {
+        "iss": issuer,
+        "aud": audience,
+        "sub": subject,
+        "appid": appid,
+        "openid": openid,
+        "iat": issued_at,
+        "exp": issued_at + ttl_seconds,
+        "jti": secrets.token_urlsafe(16),
+    }
+    if unionid:
+        claims["unionid"] = unionid
+    key = key_set.signing_key
+    return jwt.encode(claims, key.private_key, algorithm=key.algorithm, headers={"kid": key.kid, "typ": TOKEN_TYPE})
+
+
+def verify_access_token(token: str, jwks: dict, *, issuer: str, audience: str) -> dict:
+    """The claims of one of our access tokens, checked against a published JWKS; InvalidAccessToken otherwise.
+
+    The algorithm is the one the key named by `kid` is published for, never the
+    one the token claims: that is what refuses `alg: none` and an HS256 token
+    signed with a public key as its HMAC secret.
+    """
+    import jwt
+
+    try:
+        header = jwt.get_unverified_header(token)
+        published = {key.get("kid"): key for key in jwks.get("keys", []) if isinstance(key, dict)}
+        jwk = published.get(header.get("kid")) if isinstance(header.get("kid"), str) else None
+        if jwk is None or header.get("typ") != TOKEN_TYPE or header.get("alg") != jwk.get("alg"):
+            raise InvalidAccessToken()
+        return jwt.decode(
+            token,
+            jwt.PyJWK(jwk),
+            algorithms=[jwk["alg"]],
+            issuer=issuer,
+            audience=audience,
+            options={"require": list(REQUIRED_CLAIMS)},
+        )
+    except (jwt.PyJWTError, ValueError, TypeError):
+        raise InvalidAccessToken() from None
+
+
+def openid_configuration(issuer: str, key_set: KeySet) -> dict:
+    """The discovery document: where the keys are and how tokens are signed, all an API Gateway JWT
+    authorizer or a JWT library needs beyond the issuer and audience."""
+    return {
+        "issuer": issuer,
+        "jwks_uri": issuer.rstrip("/") + JWKS_PATH,
+        "id_token_signing_alg_values_supported": key_set.algorithms,
+    }
