@@ -139,8 +139,9 @@ def public_pem(document: dict) -> bytes:
     return key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
-def attacks(document: dict) -> dict[str, str]:
-    good = mint(document)
+def attacks(document: dict, issuer: str = ISSUER) -> dict[str, str]:
+    """Every token the issue lists as an attack, built on a good one from `issuer`."""
+    good = mint(document, issuer=issuer)
     header, payload, signature = segments(good)
     head, body, sig = good.split(".")
     tampered_payload = {**payload, "openid": "o-mallory"}
@@ -155,9 +156,9 @@ def attacks(document: dict) -> dict[str, str]:
         "no kid": f"{b64url(json.dumps({k: v for k, v in header.items() if k != 'kid'}).encode())}.{body}.{sig}",
         "not typed as an access token": f"{b64url(json.dumps({**header, 'typ': 'JWT'}).encode())}.{body}.{sig}",
         "wrong iss": mint(document, issuer="https://evil.example.com"),
-        "wrong aud": mint(document, audience="wxsomeoneelse"),
-        "expired": mint(document, now=int(time.time()) - 3600, ttl_seconds=900),
-        "issued in the future": mint(document, now=int(time.time()) + 3600),
+        "wrong aud": mint(document, issuer=issuer, audience="wxsomeoneelse"),
+        "expired": mint(document, issuer=issuer, now=int(time.time()) - 3600, ttl_seconds=900),
+        "issued in the future": mint(document, issuer=issuer, now=int(time.time()) + 3600),
         "tampered payload": f"{head}.{b64url(json.dumps(tampered_payload).encode())}.{sig}",
         "tampered signature": f"{head}.{body}.{b64url(bytes([signature[0] ^ 1]) + signature[1:])}",
         "no signature": f"{head}.{body}.",
