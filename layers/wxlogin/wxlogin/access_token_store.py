@@ -48,33 +48,24 @@ class AccessTokenStore(Table):
 
     def save(self, appid: str, owner: str, token: str, expires_at: int) -> None:
         """Store the new token and release the lease; if the lease was lost meanwhile, keep the newer state."""
-        try:
-            self.call(
-                "update_item",
-                TableName=self.table_name,
-                Key=self._key(appid),
-                # expiresAt is also the table's TTL attribute: an expired token is removed, never served.
-                UpdateExpression="SET accessToken = :token, expiresAt = :expires REMOVE leaseOwner, leaseUntil",
-                ConditionExpression="leaseOwner = :owner",
-                ExpressionAttributeValues={
-                    ":token": {"S": token},
-                    ":expires": to_attr(expires_at),
-                    ":owner": {"S": owner},
-                },
-            )
-        except ConditionFailed:
-            pass
+        # expiresAt is also the table's TTL attribute: an expired token is removed, never served.
+        expression = "SET accessToken = :token, expiresAt = :expires REMOVE leaseOwner, leaseUntil"
+        self._update_if_owner(appid, owner, expression, {":token": {"S": token}, ":expires": to_attr(expires_at)})
 
     def release(self, appid: str, owner: str) -> None:
         """Give the lease up after a failed refresh, so another instance need not wait it out."""
+        self._update_if_owner(appid, owner, "REMOVE leaseOwner, leaseUntil", {})
+
+    def _update_if_owner(self, appid: str, owner: str, expression: str, values: dict) -> None:
+        """Apply the update only while `owner` holds the lease; otherwise another instance's state stands."""
         try:
             self.call(
                 "update_item",
                 TableName=self.table_name,
                 Key=self._key(appid),
-                UpdateExpression="REMOVE leaseOwner, leaseUntil",
+                UpdateExpression=expression,
                 ConditionExpression="leaseOwner = :owner",
-                ExpressionAttributeValues={":owner": {"S": owner}},
+                ExpressionAttributeValues={**values, ":owner": {"S": owner}},
             )
         except ConditionFailed:
             pass
