@@ -48,8 +48,8 @@ class WeChatClient:
 
     def _session(self):
         if self._http is None:
-            # requests is imported where it is used (here, _once) on purpose: an instance that never calls
-            # WeChat (a profile function that only decrypts) never pays for loading it.
+            # requests and urllib3 are imported where used (here, _once, _is_connect_failure) on purpose: an
+            # instance that never calls WeChat (a profile function that only decrypts) never loads them.
             import requests
             from requests.adapters import HTTPAdapter
 
