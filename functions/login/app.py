@@ -1,27 +1,64 @@
-"""POST /v1/auth/login: exchange a wx.login code for our session token."""
+"""POST /v1/auth/login and /v1/auth/token, and the published keys: the one function that signs access tokens.
+
+It alone holds the signing keys (its role alone reads their secret), so the JWKS and the discovery
+document are served here too, from the same cached key set; the account function never imports them.
+"""
 
 from wxlogin import api
 from wxlogin.appsecrets import AppSecrets
+from wxlogin.auth import Authenticator
 from wxlogin.config import get_settings
 from wxlogin.login import LoginService
+from wxlogin.parsing import token_ref
 from wxlogin.route_requests import LoginRequest
+from wxlogin.signing import JWKS_PATH, AccessTokenSigner, openid_configuration
 from wxlogin.users import UserStore
 from wxlogin.wechat import WeChatClient
+
+# Verifiers (API Gateway, JWT libraries) re-read the keys at most this often; rotation waits for it (README).
+PUBLISHED_MAX_AGE_SECONDS = 300
 
 settings = get_settings()
 function = api.HttpFunction()
 app, metrics = function.app, function.metrics
 app_secrets = AppSecrets.from_settings(settings)
-service = LoginService(settings, UserStore(settings.table_name), app_secrets, WeChatClient.from_settings(settings))
+store = UserStore(settings.table_name)
+auth = Authenticator(store)
+signer = AccessTokenSigner.from_settings(settings)
+service = LoginService(settings, store, app_secrets, WeChatClient.from_settings(settings))
 
 
 @app.post("/v1/auth/login")
 def login():
-    answer = service.login(LoginRequest.from_event(function.event))
+    request = LoginRequest.from_event(function.event)
+    # Before the code exchange: a login that cannot sign must fail while its code is still unused.
+    signer.key_set()
+    answer = service.login(request)
+    appid = app_secrets.resolve_appid(request.appid)
+    issuer = signer.issuer(function.event)
+    answer.update(signer.answer(issuer, appid=appid, openid=answer["openid"], unionid=answer["unionid"]))
     metrics.add_metric(name="Logins", unit="Count", value=1)
     if answer["isNewUser"]:
         metrics.add_metric(name="NewUsers", unit="Count", value=1)
     return api.json_response(200, answer)
+
+
+@app.post("/v1/auth/token")
+def refresh_access_token():
+    user = auth.user(token_ref(function.event))
+    issuer = signer.issuer(function.event)
+    return api.json_response(200, signer.answer(issuer, appid=user.appid, openid=user.openid, unionid=user.unionid))
+
+
+@app.get(JWKS_PATH)
+def jwks():
+    return api.public_json_response(signer.key_set().jwks(), PUBLISHED_MAX_AGE_SECONDS)
+
+
+@app.get("/.well-known/openid-configuration")
+def discovery():
+    document = openid_configuration(signer.issuer(function.event), signer.key_set())
+    return api.public_json_response(document, PUBLISHED_MAX_AGE_SECONDS)
 
 
 lambda_handler = function.handler

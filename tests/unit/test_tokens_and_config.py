@@ -39,6 +39,14 @@ def test_defaults():
     assert settings.wechat_api_base == "https://api.weixin.qq.com"
     assert settings.watermark_max_age_seconds == 300
     assert settings.table_name == "wxlogin"
+    assert settings.access_token_ttl_seconds == 900
+    assert settings.access_token_audience is None and settings.access_token_issuer is None
+
+
+def test_the_access_token_issuer_is_kept_exactly_as_configured():
+    settings = load_settings({"ACCESS_TOKEN_ISSUER": "https://login.example.com/", "ACCESS_TOKEN_AUDIENCE": "my-api"})
+    assert settings.access_token_issuer == "https://login.example.com/"
+    assert settings.access_token_audience == "my-api"
 
 
 @pytest.mark.parametrize(
@@ -48,6 +56,10 @@ def test_defaults():
         ({"TOKEN_TTL_SECONDS": "5"}, "TOKEN_TTL_SECONDS"),
         ({"WECHAT_API_BASE": "ftp://x"}, "WECHAT_API_BASE"),
         ({"WATERMARK_MAX_AGE_SECONDS": "-1"}, "WATERMARK_MAX_AGE_SECONDS"),
+        ({"ACCESS_TOKEN_TTL_SECONDS": "59"}, "ACCESS_TOKEN_TTL_SECONDS"),
+        ({"ACCESS_TOKEN_TTL_SECONDS": "86401"}, "ACCESS_TOKEN_TTL_SECONDS"),
+        ({"ACCESS_TOKEN_ISSUER": "login.example.com"}, "ACCESS_TOKEN_ISSUER"),
+        ({"ACCESS_TOKEN_ISSUER": "https://login.example.com/?x=1"}, "ACCESS_TOKEN_ISSUER"),
     ],
 )
 def test_bad_configuration_fails_with_the_variable_named(env, name):

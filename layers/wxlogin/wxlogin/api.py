@@ -27,6 +27,14 @@ def json_response(status: int, body: dict | None = None):
     return Response(status_code=status, headers=JSON_HEADERS, body=json.dumps(body, ensure_ascii=False))
 
 
+def public_json_response(body: dict, max_age_seconds: int):
+    """A 200 any client or proxy may cache: published documents (the JWKS, discovery), never a user's data."""
+    from aws_lambda_powertools.event_handler import Response
+
+    headers = {**JSON_HEADERS, "Cache-Control": f"public, max-age={max_age_seconds}"}
+    return Response(status_code=200, headers=headers, body=json.dumps(body))
+
+
 def install_error_handlers(app, logger, metrics) -> None:
     """Every exception becomes the contract's answer and exactly one log line."""
 

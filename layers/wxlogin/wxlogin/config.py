@@ -29,6 +29,12 @@ class Settings:
     watermark_max_age_seconds: int
     secret_max_age_seconds: int
     login_retry_window_seconds: int
+    signing_keys_id: str
+    access_token_ttl_seconds: int
+    # None: the appid the token is for.
+    access_token_audience: str | None
+    # None: https://<the domain the request came in on>, the API's own URL.
+    access_token_issuer: str | None
 
 
 def _number(environ, name: str, default, kind, minimum, maximum):
@@ -44,12 +50,19 @@ def _number(environ, name: str, default, kind, minimum, maximum):
     return value
 
 
+def _url(environ, name: str, default: str | None) -> str | None:
+    raw = environ.get(name, "").strip() or default
+    if raw is None:
+        return None
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise ConfigurationError(f"{name} must be an http(s) URL, got {raw!r}")
+    return raw
+
+
 def load_settings(environ=None) -> Settings:
     environ = os.environ if environ is None else environ
-    base = environ.get("WECHAT_API_BASE", "").strip() or "https://api.weixin.qq.com"
-    parts = urlsplit(base)
-    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query:
-        raise ConfigurationError(f"WECHAT_API_BASE must be an http(s) URL, got {base!r}")
+    base = _url(environ, "WECHAT_API_BASE", "https://api.weixin.qq.com")
     return Settings(
         table_name=environ.get("TABLE_NAME", "").strip() or "wxlogin",
         app_secrets_id=environ.get("APP_SECRETS_ID", "").strip() or "wxlogin/app-secrets",
@@ -61,6 +74,12 @@ def load_settings(environ=None) -> Settings:
         watermark_max_age_seconds=_number(environ, "WATERMARK_MAX_AGE_SECONDS", 300, int, 0, 366 * 24 * 3600),
         secret_max_age_seconds=_number(environ, "SECRET_MAX_AGE_SECONDS", 300, int, 0, 24 * 3600),
         login_retry_window_seconds=_number(environ, "LOGIN_RETRY_WINDOW_SECONDS", 300, int, 10, 3600),
+        signing_keys_id=environ.get("SIGNING_KEYS_ID", "").strip() or "wxlogin/signing-keys",
+        # The bound on how long a token outlives a logout or an erasure, so at most a day.
+        access_token_ttl_seconds=_number(environ, "ACCESS_TOKEN_TTL_SECONDS", 900, int, 60, 24 * 3600),
+        access_token_audience=environ.get("ACCESS_TOKEN_AUDIENCE", "").strip() or None,
+        # Compared byte for byte with a JWT authorizer's configured issuer, so kept exactly as given.
+        access_token_issuer=_url(environ, "ACCESS_TOKEN_ISSUER", None),
     )
 
 

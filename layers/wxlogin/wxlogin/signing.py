@@ -18,8 +18,8 @@ key: RSA (2048 bits or more) signs RS256, EC P-256 signs ES256. Rotation adds a
 key, publishes it, then moves `signingKeyId`, then retires and finally removes
 the old key (scripts/signing_keys.py and the README).
 
-PyJWT is imported only by the functions that sign or verify, so cold starts of
-the functions that never do pay nothing for it.
+PyJWT, cryptography and boto3 are imported only when a token is signed or
+verified or the keys are read, so functions that never do pay nothing for them.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ import time
 from dataclasses import dataclass, field
 
 from .errors import InternalError, Unauthorized
+from .tokens import user_id_for
 
 # RFC 9068's header type: an access token, not an ID token or anything else we might one day sign.
 TOKEN_TYPE = "at+jwt"  # noqa: S105 - a header value, not a secret
@@ -138,25 +139,30 @@ def parse_key_set(text: str) -> KeySet:
 class SigningKeys:
     """The key set from Secrets Manager, cached for max_age like the AppSecrets, parsed once per value."""
 
-    def __init__(self, secret_id: str, max_age_seconds: int):
+    def __init__(self, secret_id: str, max_age_seconds: int, provider=None):
         self.secret_id = secret_id
         self.max_age_seconds = max_age_seconds
-        self._provider = None
+        self._provider = provider
         self._parsed: tuple[str, KeySet] | None = None
 
-    def _secrets_provider(self):
+    @property
+    def provider(self):
+        """The SecretsProvider given, or the AppSecrets' kind made on first use (never at import)."""
         if self._provider is None:
-            import boto3
-            from aws_lambda_powertools.utilities.parameters import SecretsProvider
+            from .appsecrets import default_provider
 
-            self._provider = SecretsProvider(boto3_client=boto3.client("secretsmanager"))
+            self._provider = default_provider()
         return self._provider
+
+    def clear_cache(self) -> None:
+        if self._provider is not None:
+            self._provider.clear_cache()
 
     def current(self) -> KeySet:
         from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 
         try:
-            text = self._secrets_provider().get(self.secret_id, max_age=self.max_age_seconds)
+            text = self.provider.get(self.secret_id, max_age=self.max_age_seconds)
         except GetParameterError:
             raise SigningKeysUnavailable() from None
         if self._parsed is not None and self._parsed[0] == text:
@@ -167,6 +173,48 @@ class SigningKeys:
             raise SigningKeysUnavailable() from None
         self._parsed = (text, key_set)
         return key_set
+
+
+class AccessTokenSigner:
+    """This deployment's access tokens: its key set, lifetime, audience and issuer."""
+
+    def __init__(self, keys: SigningKeys, ttl_seconds: int, audience: str | None = None, issuer: str | None = None):
+        self.keys = keys
+        self.ttl_seconds = ttl_seconds
+        self.audience = audience
+        self.configured_issuer = issuer
+
+    @classmethod
+    def from_settings(cls, settings, provider=None) -> AccessTokenSigner:
+        keys = SigningKeys(settings.signing_keys_id, settings.secret_max_age_seconds, provider)
+        return cls(keys, settings.access_token_ttl_seconds, settings.access_token_audience, settings.access_token_issuer)
+
+    def issuer(self, event: dict) -> str:
+        """The configured issuer (a custom domain), or the API's own URL: the domain API Gateway received the
+        request on, which is where it serves the discovery document."""
+        if self.configured_issuer:
+            return self.configured_issuer
+        domain = (event.get("requestContext") or {}).get("domainName")
+        if not isinstance(domain, str) or not domain:
+            raise InternalError()
+        return f"https://{domain}"
+
+    def key_set(self) -> KeySet:
+        return self.keys.current()
+
+    def answer(self, issuer: str, *, appid: str, openid: str, unionid: str | None) -> dict:
+        """`{accessToken, accessTokenExpiresIn}` for a user, as login and refresh answer them."""
+        token = mint_access_token(
+            self.key_set(),
+            issuer=issuer,
+            audience=self.audience or appid,
+            subject=user_id_for(appid, openid),
+            appid=appid,
+            openid=openid,
+            unionid=unionid,
+            ttl_seconds=self.ttl_seconds,
+        )
+        return {"accessToken": token, "accessTokenExpiresIn": self.ttl_seconds}
 
 
 def mint_access_token(
