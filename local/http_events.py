@@ -21,8 +21,10 @@ def http_api_event(
     body: str | bytes | None = None,
     query: str = "",
     source_ip: str = "127.0.0.1",
+    authorizer: dict | None = None,
 ) -> dict:
-    """An HTTP API v2 event: header names lower-cased, non-UTF-8 bodies base64-encoded."""
+    """An HTTP API v2 event: header names lower-cased, non-UTF-8 bodies base64-encoded, and what a route's
+    authorizer passed on (`{"jwt": {"claims", "scopes"}}`) when it has one."""
     lowered = {name.lower(): value for name, value in (headers or {}).items()}
     is_base64 = False
     if isinstance(body, bytes):
@@ -65,6 +67,8 @@ def http_api_event(
         event["queryStringParameters"] = parameters
     if body is not None:
         event["body"] = body
+    if authorizer is not None:
+        event["requestContext"]["authorizer"] = authorizer
     return event
 
 

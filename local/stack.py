@@ -3,7 +3,10 @@
 - the HTTP API on 127.0.0.1:$PORT (3000), routed exactly as template.yaml declares,
   each function in its own worker process (local/worker.py) with the template's environment;
 - DynamoDB and Secrets Manager from moto's server mode on 127.0.0.1:$MOTO_PORT (5000),
-  the table made from template.yaml and the secret filled with $APP_ID / $APP_SECRET;
+  the table made from template.yaml, the secret filled with $APP_ID / $APP_SECRET and the
+  signing-keys secret with a fresh RS256 key set (scripts/signing_keys.py);
+- the template's JWT authorizers enforced on their routes as API Gateway does (local/jwt_authorizer.py),
+  the issuer being this API's own URL (the AccessTokenIssuer parameter, as with a custom domain);
 - the WeChat simulator on 127.0.0.1:$WXSIM_PORT (3001), reached through WECHAT_API_BASE.
 
 No AWS account, no WeChat account, no Docker. Any variable of a function's
@@ -26,15 +29,18 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from local.http_events import http_api_event
+from local.jwt_authorizer import Denied, JwtRoutes, template_resolver
 from local.template import function_environment, function_routes, load_template, table_create_kwargs, ttl_attribute
 from local.wechat_simulator import DEV_APP_SECRET, WeChatSimulator
 from local.wechat_simulator import DEV_APPID as DEV_APP_ID
+from scripts import signing_keys
 
 ROOT = Path(__file__).resolve().parents[1]
 LOG = logging.getLogger("wxlogin.local")
 
 LOCAL_TABLE = "wxlogin-local"
 LOCAL_SECRET_ID = "wxlogin/local/app-secrets"  # noqa: S105 - the name of a secret, not its value
+LOCAL_SIGNING_KEYS_ID = "wxlogin/local/signing-keys"
 MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's own payload limit; the functions enforce 32 KiB themselves
 
 # What the template's intrinsics resolve to here; parameters take their template defaults.
@@ -174,6 +180,7 @@ class LocalStack:
         self.gateway: ThreadingHTTPServer | None = None
         self.workers: dict[str, Worker] = {}
         self.routes: dict[tuple[str, str], Worker] = {}
+        self.jwt_routes = JwtRoutes({})
 
     @property
     def api_url(self) -> str:
@@ -190,11 +197,14 @@ class LocalStack:
             self.wechat = WeChatSimulator(
                 apps={self.app_id: self.app_secret}, port=self.ports.wechat, quiet=self.quiet
             ).start()
+            # The port first: the API's own URL is the access tokens' issuer, in the functions and the authorizer.
+            self._bind_gateway()
             self._make_workers()
+            self.jwt_routes.routes.update(JwtRoutes.from_template(self.template, self._resolver()).routes)
             if warm:
                 for worker in self.workers.values():
                     worker.warm()
-            self._start_gateway()
+            threading.Thread(target=self.gateway.serve_forever, name="gateway", daemon=True).start()
         except BaseException:
             self.stop()
             raise
@@ -219,9 +229,24 @@ class LocalStack:
         )
         secrets = session.client("secretsmanager", endpoint_url=self.moto_url)
         secrets.create_secret(Name=LOCAL_SECRET_ID, SecretString=json.dumps({self.app_id: self.app_secret}))
+        secrets.create_secret(Name=LOCAL_SIGNING_KEYS_ID, SecretString=json.dumps(signing_keys.new_key_set()))
+
+    def _refs(self) -> dict[str, str]:
+        """What the template's resources and parameters are locally."""
+        return {
+            "Table": LOCAL_TABLE,
+            "AppSecrets": LOCAL_SECRET_ID,
+            "SigningKeys": LOCAL_SIGNING_KEYS_ID,
+            "WeChatApiBase": self.wechat.base_url,
+            "AccessTokenIssuer": self.api_url,
+            "ExampleApiAudience": self.app_id,
+        }
+
+    def _resolver(self):
+        return template_resolver(self.template, {**self._refs(), "AWS::Region": LOCAL_AWS["AWS_REGION"]})
 
     def _make_workers(self) -> None:
-        refs = {"Table": LOCAL_TABLE, "AppSecrets": LOCAL_SECRET_ID, "WeChatApiBase": self.wechat.base_url}
+        refs = self._refs()
         timeout = float(self.template.get("Globals", {}).get("Function", {}).get("Timeout", 3))
         for method, path, logical_id, code_uri, handler in function_routes(self.template):
             if logical_id not in self.workers:
@@ -235,16 +260,16 @@ class LocalStack:
                 self.workers[logical_id] = Worker(logical_id, code_uri, handler, environment, timeout)
             self.routes[(method, path)] = self.workers[logical_id]
 
-    def _start_gateway(self) -> None:
+    def _bind_gateway(self) -> None:
         stack = self
 
         class Gateway(_GatewayHandler):
             routes = stack.routes
+            jwt_routes = stack.jwt_routes
             quiet = stack.quiet
 
         self.gateway = ThreadingHTTPServer(("127.0.0.1", self.ports.api), Gateway)
         self.gateway.daemon_threads = True
-        threading.Thread(target=self.gateway.serve_forever, name="gateway", daemon=True).start()
 
     def stop(self) -> None:
         if self.gateway is not None:
@@ -271,6 +296,7 @@ class _GatewayHandler(BaseHTTPRequestHandler):
     """API Gateway's part: route, build the v2 event, answer what the function returns."""
 
     routes: dict = {}
+    jwt_routes = JwtRoutes({})
     quiet = False
     protocol_version = "HTTP/1.1"
     server_version = "wxlogin-local"
@@ -288,21 +314,28 @@ class _GatewayHandler(BaseHTTPRequestHandler):
             # What an HTTP API answers for a route it does not have.
             status, headers, text = 404, {"content-type": "application/json"}, '{"message":"Not Found"}'
         else:
-            event = http_api_event(
-                self.command,
-                path,
-                headers=dict(self.headers.items()),
-                body=body,
-                query=query,
-                source_ip=self.client_address[0],
-            )
-            context = {"function_name": worker.logical_id}
-            result = worker.invoke(event, context)
-            status, headers, text = _http_answer(result)
+            try:
+                status, headers, text = self._invoke(worker, path, query, body)
+            except Denied as denied:
+                status, headers, text = denied.status, denied.headers, denied.body
         self._answer(status, headers, text)
         if not self.quiet:
             elapsed = (time.monotonic() - started) * 1000
             print(f"{self.command} {path} {status} {elapsed:.0f}ms", file=sys.stderr, flush=True)
+
+    def _invoke(self, worker: Worker, path: str, query: str, body: bytes | None) -> tuple[int, dict, str]:
+        headers = dict(self.headers.items())
+        authorizer = self.jwt_routes.authorize(self.command, path, headers)
+        event = http_api_event(
+            self.command,
+            path,
+            headers=headers,
+            body=body,
+            query=query,
+            source_ip=self.client_address[0],
+            authorizer=authorizer,
+        )
+        return _http_answer(worker.invoke(event, {"function_name": worker.logical_id}))
 
     def _answer(self, status: int, headers: dict, text: str) -> None:
         payload = text.encode("utf-8")
@@ -352,7 +385,8 @@ def main() -> int:
 wxlogin local stack is up (Ctrl-C stops it)
   HTTP API         {stack.api_url}
   WeChat simulator {stack.wechat.base_url}   appid {app_id}
-  moto (AWS)       {stack.moto_url}           table {LOCAL_TABLE}, secret {LOCAL_SECRET_ID}
+  moto (AWS)       {stack.moto_url}           table {LOCAL_TABLE}, secrets {LOCAL_SECRET_ID}, {LOCAL_SIGNING_KEYS_ID}
+  access tokens    issuer {stack.api_url}, audience {app_id}; GET /v1/examples/whoami takes one
 
 Try it:
   curl -i {stack.api_url}/v1/me

@@ -9,16 +9,12 @@ import io
 import json
 import time
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from scripts import signing_keys
 from wxlogin.errors import Unauthorized
 from wxlogin.signing import (
     InvalidAccessToken,
-    SigningKeys,
-    SigningKeysUnavailable,
     mint_access_token,
     openid_configuration,
     parse_key_set,
@@ -275,46 +271,6 @@ def test_malformed_key_sets_are_refused_without_quoting_key_material():
         with pytest.raises(ValueError) as raised:
             parse_key_set(text)
         assert not any(line in str(raised.value) for line in key_material(good)), name
-
-
-# --- The secret, read through Secrets Manager and cached like the AppSecrets. ---
-
-SECRET_ID = "wxlogin/test/signing-keys"
-
-
-@pytest.fixture
-def secrets_manager():
-    with mock_aws():
-        yield boto3.client("secretsmanager")
-
-
-def test_the_key_set_is_read_once_and_cached_for_max_age(secrets_manager, logs):
-    first = signing_keys.new_key_set("ES256")
-    secrets_manager.create_secret(Name=SECRET_ID, SecretString=json.dumps(first))
-    keys = SigningKeys(SECRET_ID, max_age_seconds=300)
-    key_set = keys.current()
-    assert key_set.signing_key.kid == first["signingKeyId"]
-
-    # A rotation in the secret is not seen within max_age: signing costs no Secrets Manager call.
-    secrets_manager.put_secret_value(SecretId=SECRET_ID, SecretString=json.dumps(signing_keys.new_key_set()))
-    assert keys.current() is key_set
-
-    fresh = SigningKeys(SECRET_ID, max_age_seconds=0)
-    assert fresh.current().signing_key.kid != first["signingKeyId"]
-    # botocore's own DEBUG lines echo the wire (the secret's value with it); Lambda does not ship them.
-    ours = [
-        line for line, record in zip(logs.lines, logs.records, strict=True) if not record.name.startswith("botocore")
-    ]
-    assert not any(line in "\n".join(ours) for line in private_material(first))
-
-
-@pytest.mark.parametrize("value", [None, "{}", "not json", json.dumps({"signingKeyId": "a", "keys": []})])
-def test_a_missing_or_malformed_secret_is_signing_keys_unavailable(secrets_manager, logs, value):
-    if value is not None:
-        secrets_manager.create_secret(Name=SECRET_ID, SecretString=value)
-    with pytest.raises(SigningKeysUnavailable) as raised:
-        SigningKeys(SECRET_ID, max_age_seconds=300).current()
-    assert raised.value.status == 500 and raised.value.code == "internal_error"
 
 
 # --- scripts/signing_keys.py: key sets in on stdin, out on stdout, key ids only on stderr. ---

@@ -187,7 +187,8 @@ class AccessTokenSigner:
     @classmethod
     def from_settings(cls, settings, provider=None) -> AccessTokenSigner:
         keys = SigningKeys(settings.signing_keys_id, settings.secret_max_age_seconds, provider)
-        return cls(keys, settings.access_token_ttl_seconds, settings.access_token_audience, settings.access_token_issuer)
+        audience, issuer = settings.access_token_audience, settings.access_token_issuer
+        return cls(keys, settings.access_token_ttl_seconds, audience, issuer)
 
     def issuer(self, event: dict) -> str:
         """The configured issuer (a custom domain), or the API's own URL: the domain API Gateway received the

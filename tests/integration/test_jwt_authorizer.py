@@ -17,7 +17,7 @@ from scripts import signing_keys
 from tests.unit.test_signing import APPID, attacks, b64url, mint, segments
 from wxlogin.signing import openid_configuration, parse_key_set
 
-SNIPPET = Path(__file__).with_name("access_token_template.yaml")
+SNIPPET = Path(__file__).with_name("jwt_authorizer_template.yaml")
 
 
 class Issuer:
