@@ -29,6 +29,7 @@ os.environ.update(
         "AWS_SESSION_TOKEN": "testing",
         "TABLE_NAME": "wxlogin-test",
         "APP_SECRETS_ID": "wxlogin/test/app-secrets",
+        "SIGNING_KEYS_ID": "wxlogin/test/signing-keys",
         "POWERTOOLS_SERVICE_NAME": "wxlogin",
         "POWERTOOLS_METRICS_NAMESPACE": "wxlogin",
         "POWERTOOLS_TRACE_DISABLED": "true",
@@ -135,12 +136,13 @@ def _handlers(wechat):
 
 @pytest.fixture
 def aws():
-    """moto with the table and the AppSecrets secret created as template.yaml declares them."""
+    """moto with the table, the AppSecrets secret and the signing-keys secret (a fresh RS256 key set, the
+    operator's first step) created as template.yaml declares them."""
     import boto3
     from moto import mock_aws
 
     from local.template import table_create_kwargs, ttl_attribute
-    from tests.support.inprocess import TEMPLATE, Aws
+    from tests.support.inprocess import TEMPLATE, Aws, signing_key_set
 
     # moto's mock_aws routes every `requests` call through the `responses` library, which logs each
     # passed-through URL (with secret= in it) at INFO. It exists only in tests, not in Lambda.
@@ -154,6 +156,7 @@ def aws():
         )
         secrets = boto3.client("secretsmanager")
         secrets.create_secret(Name=os.environ["APP_SECRETS_ID"], SecretString=json.dumps({APPID: APP_SECRET}))
+        secrets.create_secret(Name=os.environ["SIGNING_KEYS_ID"], SecretString=json.dumps(signing_key_set()))
         yield Aws(dynamodb, secrets, table)
 
 

@@ -1,4 +1,4 @@
-"""No session_key, AppSecret, login code or token in any answer, log line or metric.
+"""No session_key, AppSecret, login code, token, access token or signing key in any answer, log line or metric.
 
 Every flow runs with our logger at DEBUG (see tests/conftest.py) and every other
 logger captured too; the scan reads what Lambda would ship to CloudWatch.
@@ -33,6 +33,14 @@ def test_no_secret_in_answers_logs_or_metrics(api, aws, wechat, login, logs, cap
     api.get("/v1/me", token=second.token)
     api.patch("/v1/me", {"nickName": "Scanned"}, token=second.token)
     api.get("/v1/me", token=me.token + "x")
+    refreshed = api.post("/v1/auth/token", token=second.token)
+    secrets |= {me.answer.body["accessToken"], second.answer.body["accessToken"], refreshed.body["accessToken"]}
+    api.post("/v1/auth/token", token=refreshed.body["accessToken"])
+    api.get("/.well-known/jwks.json")
+    api.get("/.well-known/openid-configuration")
+    # Every line of every private key's PEM body (the public halves are published on purpose).
+    for key in aws.signing_keys()["keys"]:
+        secrets |= {line for line in key["privateKey"].splitlines() if line and not line.startswith("-----")}
 
     for fault in ({"errcode": -1, "count": 5}, {"mode": "hang", "seconds": 3}, {"mode": "drop"}, {"errcode": 40125}):
         wechat.fault(**({"count": 1} | fault))
@@ -58,6 +66,8 @@ def test_no_secret_in_answers_logs_or_metrics(api, aws, wechat, login, logs, cap
 
 
 def _without_own_token(answer) -> str:
-    if isinstance(answer.body, dict) and "token" in answer.body:
-        return answer.text.replace(answer.body["token"], "<the answer's own token>", 1)
-    return answer.text
+    text = answer.text
+    for name in ("token", "accessToken"):
+        if isinstance(answer.body, dict) and name in answer.body:
+            text = text.replace(answer.body[name], f"<the answer's own {name}>", 1)
+    return text

@@ -119,6 +119,8 @@ class Api:
         for module in self.modules.values():
             if hasattr(module, "app_secrets"):
                 module.app_secrets.clear_cache()
+            if hasattr(module, "signer"):
+                module.signer.keys.clear_cache()
 
     def call(self, method: str, path: str, json_body=None, body=None, token: str | None = None, headers=None) -> Answer:
         headers = dict(headers or {})
@@ -161,6 +163,24 @@ class Aws:
     def set_apps(self, apps: dict) -> None:
         self.secrets.put_secret_value(SecretId=os.environ["APP_SECRETS_ID"], SecretString=json.dumps(apps))
 
+    def signing_keys(self) -> dict:
+        return json.loads(self.secrets.get_secret_value(SecretId=os.environ["SIGNING_KEYS_ID"])["SecretString"])
+
+    def set_signing_keys(self, document: dict) -> None:
+        self.secrets.put_secret_value(SecretId=os.environ["SIGNING_KEYS_ID"], SecretString=json.dumps(document))
+
+
+_SIGNING_KEY_SETS: list[dict] = []
+
+
+def signing_key_set() -> dict:
+    """One RS256 key set for the session: a 2048-bit key takes a noticeable moment to make."""
+    if not _SIGNING_KEY_SETS:
+        from scripts import signing_keys
+
+        _SIGNING_KEY_SETS.append(signing_keys.new_key_set())
+    return _SIGNING_KEY_SETS[0]
+
 
 @dataclass
 class LoggedIn:
@@ -178,7 +198,10 @@ def rewire(monkeypatch, module, logical_id: str, dynamodb=None, secrets_provider
     app_secrets = AppSecrets.from_settings(settings, provider=secrets_provider) if secrets_provider else None
     if logical_id == "LoginFunction":
         wechat = module.service.wechat
-        replaced = {"service": LoginService(settings, store, app_secrets or module.app_secrets, wechat)}
+        replaced = {
+            "service": LoginService(settings, store, app_secrets or module.app_secrets, wechat),
+            "auth": Authenticator(store),
+        }
     elif logical_id == "AccountFunction":
         replaced = {"auth": Authenticator(store), "service": AccountService(store)}
     else:

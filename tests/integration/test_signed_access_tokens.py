@@ -1,0 +1,121 @@
+"""Access tokens through the handlers: login and refresh answer them, the published keys verify them, logout
+and erasure stop refresh, a missing key set fails before anything is spent, and rotation keeps tokens valid."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+
+from scripts import signing_keys
+from tests.support.values import APPID, OPENID
+from wxlogin.signing import InvalidAccessToken, verify_access_token
+from wxlogin.tokens import user_id_for
+
+# The in-process events' domain (no Host header): the issuer is the API's own URL.
+ISSUER = "https://localhost"
+REFRESH = "/v1/auth/token"
+
+
+def verify(api, token: str) -> dict:
+    jwks = api.get("/.well-known/jwks.json").body
+    return verify_access_token(token, jwks, issuer=ISSUER, audience=APPID)
+
+
+def header(token: str) -> dict:
+    import jwt
+
+    return jwt.get_unverified_header(token)
+
+
+def test_login_answers_an_access_token_that_says_who_the_user_is_and_nothing_more(api, aws, login):
+    me = login(unionid="u-alice")
+    body = me.answer.body
+    assert body["accessTokenExpiresIn"] == 900
+    claims = verify(api, body["accessToken"])
+    assert claims.keys() == {"iss", "aud", "sub", "appid", "openid", "unionid", "iat", "exp", "jti"}
+    assert claims["sub"] == user_id_for(APPID, OPENID) and claims["openid"] == OPENID
+    assert claims["aud"] == APPID and claims["appid"] == APPID and claims["unionid"] == "u-alice"
+    assert claims["exp"] - claims["iat"] == 900
+    assert header(body["accessToken"])["kid"] == aws.signing_keys()["signingKeyId"]
+
+
+def test_the_session_token_refreshes_the_access_token_and_nothing_else_does(api, login):
+    me = login()
+    refreshed = api.post(REFRESH, token=me.token)
+    assert refreshed.status == 200 and set(refreshed.body) == {"accessToken", "accessTokenExpiresIn"}
+    assert refreshed.headers["Cache-Control"] == "no-store"
+    assert refreshed.body["accessToken"] != me.answer.body["accessToken"]
+    assert verify(api, refreshed.body["accessToken"])["openid"] == OPENID
+    # An access token is not a session token, here or on any of wxlogin's routes, and the reverse.
+    for token in (me.answer.body["accessToken"], None, "garbage"):
+        answer = api.post(REFRESH, token=token)
+        assert answer.status == 401 and answer.body["error"]["code"] == "unauthorized"
+    assert api.get("/v1/me", token=me.answer.body["accessToken"]).status == 401
+    with pytest.raises(InvalidAccessToken):
+        verify(api, me.token)
+
+
+def test_logout_and_erasure_stop_refresh_at_once(api, login):
+    me = login()
+    assert api.post("/v1/auth/logout", token=me.token).status == 204
+    assert api.post(REFRESH, token=me.token).status == 401
+    again = login()
+    assert api.delete("/v1/me", token=again.token).status == 204
+    assert api.post(REFRESH, token=again.token).status == 401
+
+
+def test_the_jwks_and_discovery_are_public_cacheable_and_hold_no_private_key(api, aws):
+    jwks = api.get("/.well-known/jwks.json")
+    discovery = api.get("/.well-known/openid-configuration")
+    for answer in (jwks, discovery):
+        assert answer.status == 200 and answer.headers["Cache-Control"] == "public, max-age=300"
+    [key] = jwks.body["keys"]
+    assert key["kid"] == aws.signing_keys()["signingKeyId"] and key["alg"] == "RS256" and key["kty"] == "RSA"
+    assert not {"d", "p", "q", "dp", "dq", "qi"} & key.keys()
+    assert discovery.body == {
+        "issuer": ISSUER,
+        "jwks_uri": ISSUER + "/.well-known/jwks.json",
+        "id_token_signing_alg_values_supported": ["RS256"],
+    }
+
+
+def test_an_empty_key_set_fails_login_before_the_code_is_spent_and_logs_once(api, aws, wechat, logs):
+    aws.set_signing_keys({})  # the template's empty secret, before the operator's first step
+    code = wechat.login_code()
+    answer = api.post("/v1/auth/login", {"code": code})
+    assert answer.status == 500 and answer.body["error"]["code"] == "internal_error"
+    assert aws.items() == [] and wechat.stats()["jscode2session"] == 0
+    [line] = logs.at_least(logging.ERROR)
+    assert json.loads(line)["error_type"] == "SigningKeysUnavailable" and json.loads(line)["correlation_id"]
+    for method, path in (("GET", "/.well-known/jwks.json"), ("GET", "/.well-known/openid-configuration")):
+        assert api.call(method, path).status == 500
+
+    aws.set_signing_keys(signing_keys.new_key_set())
+    api.clear_secret_caches()
+    assert api.post("/v1/auth/login", {"code": code}).status == 200  # the same code still works
+
+
+def test_rotation_tokens_signed_before_and_after_both_verify_until_the_old_key_is_removed(api, aws, login):
+    first = aws.signing_keys()
+    old_kid = first["signingKeyId"]
+    before = login().answer.body["accessToken"]
+
+    def rotate(document: dict) -> None:
+        aws.set_signing_keys(document)
+        api.clear_secret_caches()  # as SECRET_MAX_AGE_SECONDS passing would
+
+    added, new_kid = signing_keys.add_key(first)
+    rotate(added)
+    assert header(login().answer.body["accessToken"])["kid"] == old_kid  # published, not yet signing
+    rotate(signing_keys.promote(added, new_kid))
+    after = login().answer.body["accessToken"]
+    assert header(after)["kid"] == new_kid
+    rotate(signing_keys.retire(signing_keys.promote(added, new_kid), old_kid))
+    assert verify(api, before)["openid"] == verify(api, after)["openid"] == OPENID
+    rotate(signing_keys.remove(aws.signing_keys(), old_kid))
+    assert [key["kid"] for key in api.get("/.well-known/jwks.json").body["keys"]] == [new_kid]
+    assert verify(api, after)["openid"] == OPENID
+    with pytest.raises(InvalidAccessToken):
+        verify(api, before)
