@@ -48,5 +48,3 @@ def test_a_missing_or_malformed_secret_is_signing_keys_unavailable(secrets_manag
     with pytest.raises(SigningKeysUnavailable) as raised:
         SigningKeys(SECRET_ID, max_age_seconds=300).current()
     assert raised.value.status == 500 and raised.value.code == "internal_error"
-
-
