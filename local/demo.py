@@ -2,7 +2,8 @@
 
 It does what a Mini Program and the WeChat client do, step by step, and prints
 each: wx.login, login, the profile the WeChat client encrypts, decrypt, GET /v1/me,
-PATCH the nickname, logout, and the revoked token refused. Exits non-zero at the
+PATCH the nickname, the access token on the example API (refused without it), its
+refresh, logout, and the revoked token refused for refresh and for /v1/me. Exits non-zero at the
 first step that does not answer as expected.
 """
 
@@ -32,12 +33,9 @@ class Demo:
 
     def _step(self, title: str, answer: requests.Response, expected: int) -> dict | None:
         body = answer.json() if answer.content else None
-        # The token is a credential: show that it came, never its value.
-        shown = (
-            ""
-            if body is None
-            else json.dumps({**body, "token": "<hidden>"} if "token" in body else body, ensure_ascii=False)
-        )
+        # Tokens are credentials: show that they came, never their values.
+        hidden = {name: "<hidden>" for name in ("token", "accessToken") if body and name in body}
+        shown = "" if body is None else json.dumps({**body, **hidden}, ensure_ascii=False)
         mark = "ok " if answer.status_code == expected else "BAD"
         print(f"{mark} {title}: {answer.status_code} {shown}", file=self.out)
         if answer.status_code != expected:
@@ -66,7 +64,14 @@ class Demo:
         self._step("POST /v1/profile/decrypt", self._api("POST", "/v1/profile/decrypt", token, fields), 200)
         self._step("GET /v1/me", self._api("GET", "/v1/me", token), 200)
         self._step("PATCH /v1/me", self._api("PATCH", "/v1/me", token, {"nickName": "演示用户"}), 200)
+        access_token = login["accessToken"]
+        whoami = "/v1/examples/whoami"
+        self._step(f"GET {whoami} without a token (the JWT authorizer)", self._api("GET", whoami), 401)
+        self._step(f"GET {whoami} with the access token", self._api("GET", whoami, access_token), 200)
+        refreshed = self._step("POST /v1/auth/token (refresh)", self._api("POST", "/v1/auth/token", token), 200)
+        self._step(f"GET {whoami} with the refreshed one", self._api("GET", whoami, refreshed["accessToken"]), 200)
         self._step("POST /v1/auth/logout", self._api("POST", "/v1/auth/logout", token), 204)
+        self._step("POST /v1/auth/token after logout", self._api("POST", "/v1/auth/token", token), 401)
         refused = self._step("GET /v1/me with the revoked token", self._api("GET", "/v1/me", token), 401)
         if refused["error"]["code"] != "unauthorized":
             raise DemoFailed("the revoked token was not refused as unauthorized")
