@@ -75,15 +75,23 @@ class Contract:
         validator = self._validator(_pointer(*parts, "content", "application/json", "schema"))
         return [f"{'/'.join(map(str, e.absolute_path))}: {e.message:.300}" for e in validator.iter_errors(body)]
 
+    def _cache_control(self, response: dict) -> str:
+        """The Cache-Control the response documents; no-store when it names none (no-body answers)."""
+        header = response.get("headers", {}).get("Cache-Control", {"$ref": "#/components/headers/CacheControl"})
+        if "$ref" in header:
+            header = self.document["components"]["headers"][header["$ref"].rsplit("/", 1)[-1]]
+        return header["schema"]["const"]
+
     def problems(self, method: str, path: str, status: int, headers, text: str) -> list[str]:
         """Why an HTTP answer is not one the document gives for this route (empty when it is)."""
         if status not in self.statuses(method, path):
             return [f"status {status} is not documented for {method} {path}"]
         found = []
         lowered = {name.lower(): value for name, value in headers.items()}
-        if lowered.get("cache-control") != "no-store":
-            found.append(f"Cache-Control is {lowered.get('cache-control')!r}, not 'no-store'")
         response, _ = self._response(method, path, status)
+        cache_control = self._cache_control(response)
+        if lowered.get("cache-control") != cache_control:
+            found.append(f"Cache-Control is {lowered.get('cache-control')!r}, not {cache_control!r}")
         if "content" not in response:
             return found + ([f"{status} documents no body, got {text!r:.200}"] if text else [])
         if not lowered.get("content-type", "").startswith("application/json"):
