@@ -9,10 +9,18 @@ const error = (status, code) => ({ status, data: { error: { code, message: `fake
 function createBackend() {
   const backend = {
     tokens: new Set(),
+    accessTokens: new Set(),
+    accessTokenExpiresIn: 900,
     issued: 0,
     codes: new Map(), // code -> {key, answer}: what a retry with the same Idempotency-Key gets back
     user: { openid: OPENID, unionid: null, appid: 'wx0123456789abcdef', profile: null, phone: null },
     pendingOnce: [],
+
+    issueAccessToken() {
+      const accessToken = `access-${backend.accessTokens.size + 1}`
+      backend.accessTokens.add(accessToken)
+      return { accessToken, accessTokenExpiresIn: backend.accessTokenExpiresIn }
+    },
 
     once(route, reply) {
       backend.pendingOnce.push({ route, reply })
@@ -26,10 +34,23 @@ function createBackend() {
         backend.issued += 1
         const token = `token-${backend.issued}`
         backend.tokens.add(token)
-        const answer = { token, expiresIn: 3600, openid: OPENID, unionid: null, isNewUser: backend.issued === 1 }
+        const answer = {
+          token,
+          expiresIn: 3600,
+          openid: OPENID,
+          unionid: null,
+          isNewUser: backend.issued === 1,
+          ...backend.issueAccessToken(),
+        }
         backend.codes.set(req.body.code, { key, answer })
         return { status: 200, data: answer }
       },
+      'POST /v1/auth/token': authed(() => ({ status: 200, data: backend.issueAccessToken() })),
+      // The developer's own API behind API Gateway's JWT authorizer, which answers its own bare 401.
+      'GET /v1/examples/whoami': (req) =>
+        backend.accessTokens.has(bearer(req))
+          ? { status: 200, data: { openid: OPENID } }
+          : { status: 401, data: { message: 'Unauthorized' } },
       'POST /v1/auth/logout': (req) => {
         backend.tokens.delete(bearer(req))
         return { status: 204 }

@@ -40,7 +40,14 @@ describe('the client against the local stack', { skip }, () => {
     const me = await client.request({ path: '/v1/me' })
     assert.equal(me.openid, wechat.openid)
     assert.equal(me.appid, APPID)
-    assert.deepEqual(Object.keys(wechat.wx.getStorageSync('wxlogin')).sort(), ['expiresAt', 'openid', 'token', 'unionid'])
+    assert.deepEqual(Object.keys(wechat.wx.getStorageSync('wxlogin')).sort(), [
+      'accessToken',
+      'accessTokenExpiresAt',
+      'expiresAt',
+      'openid',
+      'token',
+      'unionid',
+    ])
 
     await restart().request({ path: '/v1/me' })
     assert.equal(wechat.wx.logins, 1)
@@ -146,6 +153,30 @@ describe('the client against the local stack', { skip }, () => {
       code: 'invalid_request',
       statusCode: 400,
     })
+  })
+
+  test("access token: the example API behind the template's JWT authorizer, refresh, and a new login once revoked", async () => {
+    const wechat = createWeChatUser(stack, 'ivan')
+    const newClient = () => createClient({ baseUrl: stack.apiUrl, wx: wechat.wx, apiOrigins: [stack.apiUrl] })
+    const client = newClient()
+    const whoami = `${stack.apiUrl}/v1/examples/whoami`
+    assert.equal((await client.callApi({ url: whoami })).openid, wechat.openid)
+    const first = wechat.wx.getStorageSync('wxlogin').accessToken
+    assert.equal((await fetch(whoami, { headers: { Authorization: `Bearer ${token(wechat)}` } })).status, 401)
+
+    // Near its expiry (here: a stored expiry in the past), the token is refreshed before the call.
+    const expire = () =>
+      wechat.wx.setStorageSync('wxlogin', { ...wechat.wx.getStorageSync('wxlogin'), accessTokenExpiresAt: 0 })
+    expire()
+    assert.equal((await newClient().callApi({ url: whoami })).openid, wechat.openid)
+    assert.notEqual(wechat.wx.getStorageSync('wxlogin').accessToken, first)
+    assert.equal(wechat.wx.logins, 1)
+
+    // Once the session is revoked, refresh is refused and the client logs in again for a new one.
+    await revoke(token(wechat))
+    expire()
+    assert.equal((await newClient().callApi({ url: whoami })).openid, wechat.openid)
+    assert.equal(wechat.wx.logins, 2)
   })
 
   test('logout revokes the token; deleteAccount erases the user', async () => {

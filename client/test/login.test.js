@@ -6,7 +6,7 @@ const { setup } = require('../support/setup.js')
 
 const IDEMPOTENCY_KEY = /^[A-Za-z0-9_-]{16,128}$/
 
-test('login sends the wx.login code with an Idempotency-Key and keeps only token, openid, unionid, expiry', async () => {
+test('login sends the wx.login code with an Idempotency-Key and keeps only the tokens, openid, unionid, expiries', async () => {
   const { backend, wx, client } = setup()
   const issue = backend.routes['POST /v1/auth/login']
   backend.routes['POST /v1/auth/login'] = (req) => {
@@ -20,7 +20,14 @@ test('login sends the wx.login code with an Idempotency-Key and keeps only token
   assert.deepEqual(sent.body, { code: 'code-1' })
   assert.match(sent.header['Idempotency-Key'], IDEMPOTENCY_KEY)
   const stored = wx.getStorageSync('wxlogin')
-  assert.deepEqual(Object.keys(stored).sort(), ['expiresAt', 'openid', 'token', 'unionid'])
+  assert.deepEqual(Object.keys(stored).sort(), [
+    'accessToken',
+    'accessTokenExpiresAt',
+    'expiresAt',
+    'openid',
+    'token',
+    'unionid',
+  ])
   assert.equal(stored.token, 'token-1')
   assert.ok(stored.expiresAt > Date.now() + 3500 * 1000)
   assert.doesNotMatch(JSON.stringify([...wx.storage]), /session_key|must-not-be-kept/)

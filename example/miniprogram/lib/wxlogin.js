@@ -1,6 +1,7 @@
 /*
  * wxlogin client for Mini Programs: login, authorised requests and WeChat's
- * encrypted user data against a wxlogin server. CommonJS, no dependencies
+ * encrypted user data against a wxlogin server, and access tokens for the
+ * developer's own APIs. CommonJS, no dependencies
  * beyond the `wx` API. Documentation: client/README.md in the wxlogin repository.
  *
  * This file is the library's only source: it lives inside the example's
@@ -12,6 +13,8 @@ const STORAGE_KEY = 'wxlogin'
 // A token this close to its expiry is not worth sending: it could die on the way.
 const EXPIRY_MARGIN_MS = 60 * 1000
 const STALE = Object.freeze({ ok: false, reason: 'stale' })
+// scheme://host[:port] of an absolute http(s) URL; no userinfo, which could disguise the real host.
+const ORIGIN = /^(https?:\/\/[^/?#@\\]+)(?:[/?#]|$)/i
 
 class WxLoginError extends Error {
   constructor(code, message, statusCode) {
@@ -32,13 +35,20 @@ function createClient(options) {
   let pending = null // the login in flight, shared by every caller
   let verified = null // the session this run has already checked, so requests skip wx.checkSession
   let wxLogins = 0 // each wx.login gives the user a new session_key, making older encrypted data stale
+  let refreshing = null // the access-token refresh in flight, shared by every caller
+  // The developer's own APIs: the only hosts an access token is ever sent to.
+  const apiOrigins = new Set((options.apiOrigins || []).map((url) => originOf(url)))
 
   function send(method, path, data, header) {
     // Concatenated onto baseUrl, a path not starting with "/" could move the token to another host.
     if (typeof path !== 'string' || path[0] !== '/') throw new TypeError('path must start with "/"')
+    return sendTo(baseUrl + path, method, data, header)
+  }
+
+  function sendTo(url, method, data, header) {
     return new Promise((resolve, reject) => {
       api.request({
-        url: baseUrl + path,
+        url,
         method,
         data,
         header: Object.assign({ 'content-type': 'application/json' }, header),
@@ -82,9 +92,58 @@ function createClient(options) {
       openid: answer.openid,
       unionid: answer.unionid || null,
       expiresAt: Date.now() + answer.expiresIn * 1000,
+      accessToken: answer.accessToken,
+      accessTokenExpiresAt: Date.now() + answer.accessTokenExpiresIn * 1000,
     }
     api.setStorageSync(storageKey, session)
     return session
+  }
+
+  function freshAccess(session) {
+    return Boolean(session.accessToken && session.accessTokenExpiresAt - EXPIRY_MARGIN_MS > Date.now())
+  }
+
+  async function refreshAccessToken(current) {
+    const res = await send('POST', '/v1/auth/token', undefined, bearer(current))
+    // The session itself was revoked or expired: a new login answers a new access token too.
+    if (isUnauthorized(res)) return renew(current.token)
+    if (res.statusCode !== 200) throw failure(res)
+    const refreshed = Object.assign({}, current, {
+      accessToken: res.data.accessToken,
+      accessTokenExpiresAt: Date.now() + res.data.accessTokenExpiresIn * 1000,
+    })
+    // A logout or another login while this was on the way wins: nothing is brought back.
+    if (verified !== current) return refreshed
+    api.setStorageSync(storageKey, refreshed)
+    return (verified = refreshed)
+  }
+
+  // A valid access token: the kept one while it has more than a minute left (and is not the one an API
+  // just refused), else a fresh one; callers at the same moment share one refresh.
+  async function accessToken(refused) {
+    const current = await session()
+    if (freshAccess(current) && current.accessToken !== refused) return current.accessToken
+    if (!refreshing) {
+      const attempt = refreshAccessToken(current).finally(() => {
+        if (refreshing === attempt) refreshing = null
+      })
+      refreshing = attempt
+    }
+    return (await refreshing).accessToken
+  }
+
+  // A request to one of the developer's own APIs, with the access token; a 401 refreshes it once.
+  async function callApi({ url, method = 'GET', data, header }) {
+    if (!apiOrigins.has(originOf(url))) {
+      throw new TypeError(`${originOf(url)} is not in createClient's apiOrigins: access tokens go only there`)
+    }
+    const withToken = (token) => Object.assign({}, header, { Authorization: `Bearer ${token}` })
+    const token = await accessToken()
+    let res = await sendTo(url, method, data, withToken(token))
+    // API Gateway's JWT authorizer answers a bare 401 {"message":"Unauthorized"}, whatever the cause.
+    if (res.statusCode === 401) res = await sendTo(url, method, data, withToken(await accessToken(token)))
+    if (res.statusCode >= 400) throw failure(res)
+    return res.data === '' ? null : res.data
   }
 
   function forget() {
@@ -198,6 +257,11 @@ function createClient(options) {
 
     request,
 
+    callApi,
+
+    /** The current access token, refreshed first when it has less than a minute left. */
+    accessToken: () => accessToken(),
+
     async decryptProfile(detail) {
       if (!detail || !detail.encryptedData || !detail.iv) return refused(detail)
       const fields = pick(detail, ['encryptedData', 'iv', 'rawData', 'signature'])
@@ -243,6 +307,12 @@ function createClient(options) {
 function refused(detail) {
   const errMsg = String((detail && detail.errMsg) || '')
   return { ok: false, reason: /deny|denied|cancel/i.test(errMsg) ? 'denied' : 'failed', errMsg }
+}
+
+function originOf(url) {
+  const match = ORIGIN.exec(String(url))
+  if (!match) throw new TypeError(`not an absolute http(s) URL without userinfo: ${url}`)
+  return match[1].toLowerCase()
 }
 
 function pick(source, names) {
