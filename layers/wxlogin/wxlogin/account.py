@@ -31,15 +31,20 @@ def me_view(user: User, linked_apps: list[dict] | None = None) -> dict:
     return view
 
 
-def _nickname(value: object) -> str:
-    if not isinstance(value, str) or not value.strip() or len(value) > MAX_NICKNAME_LENGTH:
-        raise InvalidRequest(f"nickName must be 1 to {MAX_NICKNAME_LENGTH} characters.")
+def plain_text(name: str, value: object, max_length: int) -> str:
+    """A non-blank string of at most `max_length` characters, none of them a control character or lone surrogate."""
+    if not isinstance(value, str) or not value.strip() or len(value) > max_length:
+        raise InvalidRequest(f"{name} must be 1 to {max_length} characters.")
     if any(unicodedata.category(ch) in ("Cc", "Cs") for ch in value):
-        raise InvalidRequest("nickName must not contain control characters.")
+        raise InvalidRequest(f"{name} must not contain control characters.")
     return value
 
 
-def _avatar_url(value: object) -> str:
+def nickname(value: object) -> str:
+    return plain_text("nickName", value, MAX_NICKNAME_LENGTH)
+
+
+def avatar_url(value: object) -> str:
     if not isinstance(value, str) or len(value) > MAX_AVATAR_URL_LENGTH:
         raise InvalidRequest(f"avatarUrl must be an https URL of at most {MAX_AVATAR_URL_LENGTH} characters.")
     try:
@@ -53,7 +58,7 @@ def _avatar_url(value: object) -> str:
     return value
 
 
-PATCHABLE = {"nickName": _nickname, "avatarUrl": _avatar_url}
+PATCHABLE = {"nickName": nickname, "avatarUrl": avatar_url}
 
 
 def profile_patch(body: dict) -> dict:
