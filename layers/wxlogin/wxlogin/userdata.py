@@ -28,7 +28,7 @@ from .store import PHONE_FIELDS, PROFILE_FIELDS
 MAX_PLACE_LENGTH = 64
 # getUserInfo / getUserProfile data always has these keys (an empty string for what the user does not share)...
 PROFILE_KEYS_ALWAYS = frozenset({"openId", "watermark", *PROFILE_FIELDS} - {"language"})
-# ...and these when WeChat has them (unionId only for a Mini Program bound to an Open Platform account).
+# ...and these when it has them: unionId only for an app bound to an Open Platform account, language not in all.
 PROFILE_KEYS_SOMETIMES = frozenset({"unionId", "language"})
 PHONE_KEYS = frozenset({"watermark", *PHONE_FIELDS})
 GENDERS = (0, 1, 2)
