@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from wxlogin.store import PHONE_FIELDS, PROFILE_FIELDS
+from wxlogin.models import PHONE_FIELDS, PROFILE_FIELDS
 
 BLOCK = 16
 # Every key either kind of data has: the keys a chosen block would name.

@@ -14,8 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.cbc_forgery import Genuine, opened
-from tests.integration.conftest import OPENID, SESSION_KEY
-from wxlogin.store import PHONE_FIELDS, PROFILE_FIELDS
+from tests.support.values import OPENID, SESSION_KEY
+from wxlogin.models import PHONE_FIELDS, PROFILE_FIELDS
 
 LOGIN, DECRYPT, PHONE = "/v1/auth/login", "/v1/profile/decrypt", "/v1/profile/phone"
 ROUTES = (LOGIN, DECRYPT, PHONE)

@@ -90,7 +90,7 @@ def test_json_a_forger_could_lean_on_is_invalid(plaintext):
 
 
 def test_iv_rewrites_first_block_but_identity_is_checked_elsewhere():
-    # The CBC malleability WECHAT.md warns about: flipping iv bytes rewrites the first block.
+    # The CBC malleability docs/wechat.md warns about: flipping iv bytes rewrites the first block.
     payload = {"openId": "oGZUI0123", "watermark": {"appid": APPID, "timestamp": NOW}}
     ciphertext, iv = _encrypt(payload)
     original = json.dumps(payload, separators=(",", ":")).encode()[:16]

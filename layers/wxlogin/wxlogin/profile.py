@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import time
 
-from .store import User, UserStore
-from .userdata import EncryptedPayload, SessionIdentity, open_profile_data
+from .models import User
+from .route_requests import DecryptRequest
+from .userdata import SessionIdentity, open_profile_data
+from .users import UserStore
 
 
 class ProfileService:
@@ -14,9 +16,9 @@ class ProfileService:
         self.watermark_max_age_seconds = watermark_max_age_seconds
         self.clock = clock
 
-    def decrypt_profile(self, user: User, payload: EncryptedPayload) -> dict:
+    def decrypt_profile(self, user: User, request: DecryptRequest) -> dict:
         identity = SessionIdentity(user.appid, user.openid, user.unionid, user.session_key)
-        data = open_profile_data(identity, payload, self.watermark_max_age_seconds, self.clock())
+        data = open_profile_data(identity, request.payload, self.watermark_max_age_seconds, self.clock())
         fields = dict(data.fields)
         if user.unionid is None and data.unionid:
             fields["unionid"] = data.unionid

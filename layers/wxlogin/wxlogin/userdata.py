@@ -20,10 +20,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from .account import avatar_url, nickname, plain_text
 from .crypto import check_watermark, decrypt_user_data, verify_signature
 from .errors import InvalidEncryptedData, InvalidRequest
-from .store import PHONE_FIELDS, PROFILE_FIELDS
+from .models import PHONE_FIELDS, PROFILE_FIELDS
+from .user_fields import avatar_url, nickname, plain_text
 
 MAX_PLACE_LENGTH = 64
 # getUserInfo / getUserProfile data always has these keys (an empty string for what the user does not share)...
