@@ -42,6 +42,10 @@ def user(user_id="u1", appid=APPID, openid=OPENID, unionid=None, profile=None, p
     return User(user_id, appid, openid, unionid, SESSION_KEY, profile, phone, when, when)
 
 
+# The keys WeChat's profile data always has, as for a user who shares nothing (gender 0: unknown).
+WECHAT_PROFILE = {"nickName": "", "gender": 0, "city": "", "province": "", "country": "", "avatarUrl": ""}
+
+
 def payload(data: dict, session_key: str = SESSION_KEY) -> EncryptedPayload:
     encrypted, iv = encrypt_user_data(session_key, data)
     return EncryptedPayload(ciphertext=base64.b64decode(encrypted), iv=base64.b64decode(iv))

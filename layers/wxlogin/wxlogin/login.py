@@ -17,7 +17,7 @@ from .config import Settings
 from .crypto import seal, unseal
 from .route_requests import LoginRequest
 from .tokens import mint_token, user_id_for
-from .userdata import SessionIdentity, open_user_data, profile_fields
+from .userdata import SessionIdentity, open_profile_data
 from .users import UserStore
 from .wechat import WeChatClient, WeChatSession
 from .wechat_errors import WeChatApiError, WeChatErrcode, contract_error
@@ -78,12 +78,11 @@ class LoginService:
         profile = existing.profile if existing else None
         if request.encrypted is not None:
             identity = SessionIdentity(appid, session.openid, known_unionid, session.session_key)
-            data = open_user_data(identity, request.encrypted, self.settings.watermark_max_age_seconds, now)
-            decrypted = profile_fields(data)
-            fields.update(decrypted)
-            profile = {**(profile or {}), **decrypted} or None
-            if known_unionid is None and data.get("unionId"):
-                known_unionid = fields["unionid"] = data["unionId"]
+            data = open_profile_data(identity, request.encrypted, self.settings.watermark_max_age_seconds, now)
+            fields.update(data.fields)
+            profile = {**(profile or {}), **data.fields} or None
+            if known_unionid is None and data.unionid:
+                known_unionid = fields["unionid"] = data.unionid
 
         token, ref = mint_token(user_id)
         answer = {

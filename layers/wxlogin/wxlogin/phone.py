@@ -15,7 +15,7 @@ from .crypto import check_watermark
 from .errors import InvalidEncryptedData, WeChatError
 from .models import PHONE_FIELDS, User
 from .route_requests import PhoneRequest
-from .userdata import EncryptedPayload, SessionIdentity, open_user_data, phone_fields
+from .userdata import EncryptedPayload, SessionIdentity, open_phone_data, phone_fields
 from .users import UserStore
 from .wechat import WeChatClient
 from .wechat_errors import WeChatApiError, contract_error
@@ -49,15 +49,14 @@ class PhoneService:
         try:
             # The number is fresh from WeChat: only the app matters, not the watermark's age.
             check_watermark(info, user.appid, 0, self.clock())
-            fields = phone_fields(info)
+            fields = phone_fields(info, country_code_may_be_number=True)
         except InvalidEncryptedData:
             raise WeChatError() from None
         return self._keep(user, fields)
 
     def bind_by_encrypted_data(self, user: User, payload: EncryptedPayload) -> dict:
         identity = SessionIdentity(user.appid, user.openid, user.unionid, user.session_key)
-        data = open_user_data(identity, payload, self.watermark_max_age_seconds, self.clock())
-        return self._keep(user, phone_fields(data))
+        return self._keep(user, open_phone_data(identity, payload, self.watermark_max_age_seconds, self.clock()))
 
     def _keep(self, user: User, fields: dict) -> dict:
         stored = self.store.update_user(user.user_id, fields)
