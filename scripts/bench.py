@@ -91,6 +91,7 @@ APPID, APP_SECRET = DEV_APPID, DEV_APP_SECRET
 SESSION_KEY = "AAECAwQFBgcICQoLDA0ODw=="
 TABLE = "wxlogin-bench"
 SECRET_ID = "wxlogin/bench/app-secrets"  # noqa: S105 - a secret's name, not a secret
+SIGNING_KEYS_ID = "wxlogin/bench/signing-keys"
 
 # ---------------------------------------------------------------------------------------------------------------
 # The code a function's process runs. It is given on the command line (no file of ours on its path), reads
@@ -359,6 +360,10 @@ class Stack:
         self.dynamodb.create_table(TableName=TABLE, **table_create_kwargs(self.template))
         secrets = session.client("secretsmanager", endpoint_url=self.endpoint)
         secrets.create_secret(Name=SECRET_ID, SecretString=json.dumps({APPID: APP_SECRET}))
+        # Logins sign an access token: the default RS256 key set, as the operator's first step makes it.
+        from scripts.signing_keys import new_key_set
+
+        secrets.create_secret(Name=SIGNING_KEYS_ID, SecretString=json.dumps(new_key_set()))
 
     def stop(self):
         self.simulator.stop()
@@ -453,7 +458,7 @@ class Sandbox:
             return env
         template = self.stack.template
         params = {name: str(spec.get("Default", "")) for name, spec in template.get("Parameters", {}).items()}
-        resolved = {"Table": TABLE, "AppSecrets": SECRET_ID, **params}
+        resolved = {"Table": TABLE, "AppSecrets": SECRET_ID, "SigningKeys": SIGNING_KEYS_ID, **params}
         for name, value in function_environment(template, logical_id).items():
             if isinstance(value, dict) and "Ref" in value:
                 value = resolved.get(value["Ref"], "")

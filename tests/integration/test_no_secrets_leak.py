@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 
 from tests.support.values import APP_SECRET, OPENID, SESSION_KEY
+from tests.unit.test_signing import private_material
 
 
 def test_no_secret_in_answers_logs_or_metrics(api, aws, wechat, login, logs, capsys):
@@ -39,8 +40,7 @@ def test_no_secret_in_answers_logs_or_metrics(api, aws, wechat, login, logs, cap
     api.get("/.well-known/jwks.json")
     api.get("/.well-known/openid-configuration")
     # Every line of every private key's PEM body (the public halves are published on purpose).
-    for key in aws.signing_keys()["keys"]:
-        secrets |= {line for line in key["privateKey"].splitlines() if line and not line.startswith("-----")}
+    secrets |= set(private_material(aws.signing_keys()))
 
     for fault in ({"errcode": -1, "count": 5}, {"mode": "hang", "seconds": 3}, {"mode": "drop"}, {"errcode": 40125}):
         wechat.fault(**({"count": 1} | fault))

@@ -31,17 +31,28 @@ def b64url(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
 
 
+# A PEM's last base64 line can be a few characters long, short enough to turn up in any text by chance;
+# the full 64-character lines are what a leak would show.
+PEM_LINE = 64
+
+
 def key_material(document: dict) -> list[str]:
-    """The base64 lines of every PEM in a key set: none may appear anywhere but the secret."""
+    """The full base64 lines of every PEM in a key set: none may appear anywhere but the secret."""
     lines = []
     for entry in document["keys"]:
         pem = entry.get("privateKey") or entry.get("publicKey")
-        lines += [line for line in pem.splitlines() if line and not line.startswith("-----")]
+        lines += [line for line in pem.splitlines() if len(line) == PEM_LINE and not line.startswith("-----")]
     return lines
 
 
 def private_material(document: dict) -> list[str]:
-    return [line for e in document["keys"] if "privateKey" in e for line in e["privateKey"].splitlines()[1:-1] if line]
+    return [
+        line
+        for e in document["keys"]
+        if "privateKey" in e
+        for line in e["privateKey"].splitlines()[1:-1]
+        if len(line) == PEM_LINE
+    ]
 
 
 @pytest.fixture(scope="module", params=["RS256", "ES256"])

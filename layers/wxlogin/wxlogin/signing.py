@@ -88,7 +88,7 @@ def _algorithm_for(public_key) -> str:
     raise ValueError(f"keys must be RSA of {MIN_RSA_BITS} bits or more, or EC P-256")
 
 
-def _parse_key(entry) -> SigningKey:
+def _parse_key(entry, validate: bool) -> SigningKey:
     from cryptography.hazmat.primitives import serialization
 
     if not isinstance(entry, dict) or not isinstance(entry.get("kid"), str) or not KID_PATTERN.match(entry["kid"]):
@@ -103,7 +103,9 @@ def _parse_key(entry) -> SigningKey:
     # The library's own message could quote the material it failed on, so it is not passed on.
     try:
         if private_pem is not None:
-            private_key = serialization.load_pem_private_key(pem.encode(), password=None)
+            private_key = serialization.load_pem_private_key(
+                pem.encode(), password=None, unsafe_skip_rsa_key_validation=not validate
+            )
             public_key = private_key.public_key()
         else:
             private_key, public_key = None, serialization.load_pem_public_key(pem.encode())
@@ -116,15 +118,20 @@ def _parse_key(entry) -> SigningKey:
     return SigningKey(kid, algorithm, public_key, private_key)
 
 
-def parse_key_set(text: str) -> KeySet:
-    """The key set in the secret's JSON; ValueError (naming no key material) when it is not a valid one."""
+def parse_key_set(text: str, validate: bool = True) -> KeySet:
+    """The key set in the secret's JSON; ValueError (naming no key material) when it is not a valid one.
+
+    `validate=False` skips cryptography's consistency check of RSA private keys (about 55 ms per key, most
+    of what access tokens add to a cold login): the functions read keys that scripts/signing_keys.py made
+    and checked with it, from a secret only operators can write.
+    """
     try:
         document = json.loads(text)
     except (TypeError, ValueError):
         raise ValueError("the signing keys are not JSON") from None
     if not isinstance(document, dict) or not isinstance(document.get("keys"), list) or not document["keys"]:
         raise ValueError('the signing keys must be {"signingKeyId": ..., "keys": [...]} with at least one key')
-    keys = tuple(_parse_key(entry) for entry in document["keys"])
+    keys = tuple(_parse_key(entry, validate) for entry in document["keys"])
     by_kid = {key.kid: key for key in keys}
     if len(by_kid) != len(keys):
         raise ValueError("two keys share a kid")
@@ -168,7 +175,7 @@ class SigningKeys:
         if self._parsed is not None and self._parsed[0] == text:
             return self._parsed[1]
         try:
-            key_set = parse_key_set(text)
+            key_set = parse_key_set(text, validate=False)
         except ValueError:
             raise SigningKeysUnavailable() from None
         self._parsed = (text, key_set)
