@@ -43,6 +43,10 @@ def test_routes_are_explicit_and_each_belongs_to_one_function():
         ("POST", "/v1/me"): "AccountFunction",
         ("DELETE", "/v1/me"): "AccountFunction",
         ("POST", "/v1/auth/logout"): "AccountFunction",
+        ("POST", "/v1/auth/token"): "LoginFunction",
+        ("GET", "/.well-known/jwks.json"): "LoginFunction",
+        ("GET", "/.well-known/openid-configuration"): "LoginFunction",
+        ("GET", "/v1/examples/whoami"): "WhoAmIFunction",
     }
     assert all(handler == "app.lambda_handler" for *_, handler in function_routes(TEMPLATE))
 
@@ -137,3 +141,27 @@ def test_functions_reserve_concurrency_when_the_environment_asks():
             "Fn::If": ["HasReservedConcurrency", {"Ref": "ReservedConcurrency"}, {"Ref": "AWS::NoValue"}]
         }
     assert "ReservedConcurrency=" in (ROOT / "samconfig.toml").read_text()
+
+
+def test_only_the_login_function_reads_the_signing_keys_and_nothing_writes_a_secret():
+    readers = {
+        name
+        for name, function in FUNCTIONS.items()
+        for policy in function["Properties"].get("Policies", [])
+        if policy.get("AWSSecretsManagerGetSecretValuePolicy", {}).get("SecretArn") == {"Ref": "SigningKeys"}
+    }
+    assert readers == {"LoginFunction"}
+    assert not any(
+        action.startswith("secretsmanager:") and action != "secretsmanager:GetSecretValue"
+        for name in FUNCTIONS
+        for action in _actions(name)
+    )
+    assert TEMPLATE["Resources"]["SigningKeys"]["Properties"]["SecretString"] == "{}"
+
+
+def test_the_example_function_has_no_permissions_and_sits_behind_the_jwt_authorizer():
+    assert "Policies" not in FUNCTIONS["WhoAmIFunction"]["Properties"]
+    [event] = FUNCTIONS["WhoAmIFunction"]["Properties"]["Events"].values()
+    api = TEMPLATE["Resources"][event["Properties"]["ApiId"]["Ref"]]["Properties"]
+    assert "JwtConfiguration" in api["Auth"]["Authorizers"][api["Auth"]["DefaultAuthorizer"]]
+    assert "Auth" not in event["Properties"]

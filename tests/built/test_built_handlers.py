@@ -24,7 +24,9 @@ import requests
 
 from local.template import function_environment, function_routes, load_template, table_create_kwargs
 from local.wechat_simulator import WeChatSimulator
+from tests.support.inprocess import signing_key_set
 from tests.support.values import APP_SECRET, APPID
+from tests.unit.test_signing import private_material
 
 ROOT = Path(__file__).resolve().parents[2]
 BUILD = ROOT / ".aws-sam" / "build"
@@ -34,6 +36,7 @@ TEMPLATE = load_template(ROOT / "template.yaml")
 EVENT_OPENID = "oEventSample00000000000000AB"
 EVENT_SESSION_KEY = base64.b64encode(bytes(range(16, 32))).decode()
 EVENT_CODE = "event-sample-code-0001"
+SIGNING_KEYS = signing_key_set()
 
 
 RUNNER = r"""
@@ -82,6 +85,7 @@ def stack():
     dynamodb.create_table(TableName="wxlogin-built", **table_create_kwargs(TEMPLATE))
     secrets = session.client("secretsmanager", endpoint_url=endpoint)
     secrets.create_secret(Name="wxlogin/built", SecretString=json.dumps({APPID: APP_SECRET}))
+    secrets.create_secret(Name="wxlogin/built-signing-keys", SecretString=json.dumps(SIGNING_KEYS))
     requests.post(
         simulator.base_url + "/_sim/sessions",
         json={"code": EVENT_CODE, "openid": EVENT_OPENID, "session_key": EVENT_SESSION_KEY, "appid": APPID},
@@ -115,6 +119,7 @@ def _invoke(stack, logical_id: str, event_names: list, extra_env: dict | None = 
             "AWS_ENDPOINT_URL": stack["endpoint"],
             "TABLE_NAME": "wxlogin-built",
             "APP_SECRETS_ID": "wxlogin/built",
+            "SIGNING_KEYS_ID": "wxlogin/built-signing-keys",
             "WECHAT_API_BASE": stack["wechat"],
             "WATERMARK_MAX_AGE_SECONDS": "0",  # the samples carry a fixed watermark time
             "POWERTOOLS_TRACE_DISABLED": "true",
@@ -181,6 +186,12 @@ def test_built_handlers_answer_the_samples(stack):
     assert login[0][1]["openid"] == EVENT_OPENID and login[0][1]["isNewUser"] is True
     assert login[1][1]["error"]["code"] == "invalid_request" and login[3][1]["error"]["code"] == "invalid_code"
     _seed_event_session(stack)
+    signing = _invoke(
+        stack, "LoginFunction", ["token-refresh-ok", "token-refresh-bad-token", "jwks-ok", "discovery-ok"]
+    )
+    assert _statuses(signing) == [200, 401, 200, 200]
+    assert signing[2][1]["keys"][0]["kid"] == SIGNING_KEYS["signingKeyId"]
+    assert signing[3][1]["issuer"] == "https://abc123.execute-api.us-east-1.amazonaws.com"
 
     profile = _invoke(
         stack,
@@ -251,6 +262,9 @@ def test_traces_carry_no_secret(stack):
         "POST", "/v1/profile/decrypt", headers={**headers, "authorization": f"Bearer {token}"}, body=json.dumps(data)
     )
     bad = http_api_event("GET", "/v1/me", headers={"authorization": f"Bearer {token}x"})
+    refresh = http_api_event("POST", "/v1/auth/token", headers={"authorization": f"Bearer {token}"})
+    [(status, refreshed)] = _invoke(stack, "LoginFunction", [refresh], tracing)
+    assert status == 200
     assert _statuses(_invoke(stack, "ProfileFunction", [decrypt], tracing)) == [200]
     assert _statuses(_invoke(stack, "AccountFunction", [bad], tracing)) == [401]
 
@@ -263,5 +277,7 @@ def test_traces_carry_no_secret(stack):
     daemon.close()
     traces = "\n".join(segments)
     assert "dynamodb" in traces and "## lambda_handler" in traces, "the scan must have seen the traces"
-    for secret in (APP_SECRET, session_key, token, token.split(".")[1], code):
+    for secret in (APP_SECRET, session_key, token, token.split(".")[1], code, *private_material(SIGNING_KEYS)):
         assert secret not in traces
+    for access_token in (answer["accessToken"], refreshed["accessToken"]):
+        assert access_token.split(".")[2] not in traces
