@@ -17,8 +17,16 @@ WHOAMI = "/v1/examples/whoami"
 
 @pytest.fixture(scope="module")
 def stack():
-    with LocalStack(ports=Ports(0, 0, 0), quiet=True) as running:
-        yield running
+    from moto.moto_api._internal import moto_api_backend
+
+    # moto's server keeps its state in this process's backends, which outlive a stopped server: the
+    # other e2e module's stack starts from an empty table only if this one leaves none behind.
+    moto_api_backend.reset()
+    try:
+        with LocalStack(ports=Ports(0, 0, 0), quiet=True) as running:
+            yield running
+    finally:
+        moto_api_backend.reset()
 
 
 def call(stack, method: str, path: str, token: str | None = None) -> requests.Response:
