@@ -191,6 +191,16 @@ class LocalStack:
         host, port = self.moto.get_host_and_port()
         return f"http://{host}:{port}"
 
+    def aws_client(self, service: str):
+        """A boto3 client of this stack's moto, as the functions reach it."""
+        import boto3
+
+        return boto3.Session(
+            aws_access_key_id=LOCAL_AWS["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=LOCAL_AWS["AWS_SECRET_ACCESS_KEY"],
+            region_name=LOCAL_AWS["AWS_DEFAULT_REGION"],
+        ).client(service, endpoint_url=self.moto_url)
+
     def start(self, warm: bool = True) -> LocalStack:
         try:
             self._start_moto()
@@ -211,23 +221,17 @@ class LocalStack:
         return self
 
     def _start_moto(self) -> None:
-        import boto3
         from moto.server import ThreadedMotoServer
 
         self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=self.ports.moto, verbose=False)
         self.moto.start()
-        session = boto3.Session(
-            aws_access_key_id=LOCAL_AWS["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=LOCAL_AWS["AWS_SECRET_ACCESS_KEY"],
-            region_name=LOCAL_AWS["AWS_DEFAULT_REGION"],
-        )
-        dynamodb = session.client("dynamodb", endpoint_url=self.moto_url)
+        dynamodb = self.aws_client("dynamodb")
         dynamodb.create_table(TableName=LOCAL_TABLE, **table_create_kwargs(self.template))
         dynamodb.update_time_to_live(
             TableName=LOCAL_TABLE,
             TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl_attribute(self.template)},
         )
-        secrets = session.client("secretsmanager", endpoint_url=self.moto_url)
+        secrets = self.aws_client("secretsmanager")
         secrets.create_secret(Name=LOCAL_SECRET_ID, SecretString=json.dumps({self.app_id: self.app_secret}))
         secrets.create_secret(Name=LOCAL_SIGNING_KEYS_ID, SecretString=json.dumps(signing_keys.new_key_set()))
 

@@ -12,4 +12,7 @@ function setup(options = {}) {
   return { backend, wx, client, restart: () => createClient({ baseUrl: 'https://api.example.com', wx, ...options }) }
 }
 
-module.exports = { setup }
+// What the client keeps in wx storage, and nothing else.
+const STORED_FIELDS = ['accessToken', 'accessTokenExpiresAt', 'expiresAt', 'openid', 'token', 'unionid']
+
+module.exports = { setup, STORED_FIELDS }

@@ -5,6 +5,7 @@ const assert = require('node:assert/strict')
 const { after, before, describe, test } = require('node:test')
 const { createClient } = require('../wxlogin.js')
 const { loadExample } = require('../support/example.js')
+const { STORED_FIELDS } = require('../support/setup.js')
 const { createFakeWx, httpTransport } = require('../support/fake-wx.js')
 const { APPID, createWeChatUser, hasPython, startLocalStack } = require('../support/local-stack.js')
 
@@ -40,14 +41,7 @@ describe('the client against the local stack', { skip }, () => {
     const me = await client.request({ path: '/v1/me' })
     assert.equal(me.openid, wechat.openid)
     assert.equal(me.appid, APPID)
-    assert.deepEqual(Object.keys(wechat.wx.getStorageSync('wxlogin')).sort(), [
-      'accessToken',
-      'accessTokenExpiresAt',
-      'expiresAt',
-      'openid',
-      'token',
-      'unionid',
-    ])
+    assert.deepEqual(Object.keys(wechat.wx.getStorageSync('wxlogin')).sort(), STORED_FIELDS)
 
     await restart().request({ path: '/v1/me' })
     assert.equal(wechat.wx.logins, 1)

@@ -2,7 +2,7 @@
 const assert = require('node:assert/strict')
 const { test } = require('node:test')
 const { error } = require('../support/fake-backend.js')
-const { setup } = require('../support/setup.js')
+const { setup, STORED_FIELDS } = require('../support/setup.js')
 
 const IDEMPOTENCY_KEY = /^[A-Za-z0-9_-]{16,128}$/
 
@@ -20,14 +20,7 @@ test('login sends the wx.login code with an Idempotency-Key and keeps only the t
   assert.deepEqual(sent.body, { code: 'code-1' })
   assert.match(sent.header['Idempotency-Key'], IDEMPOTENCY_KEY)
   const stored = wx.getStorageSync('wxlogin')
-  assert.deepEqual(Object.keys(stored).sort(), [
-    'accessToken',
-    'accessTokenExpiresAt',
-    'expiresAt',
-    'openid',
-    'token',
-    'unionid',
-  ])
+  assert.deepEqual(Object.keys(stored).sort(), STORED_FIELDS)
   assert.equal(stored.token, 'token-1')
   assert.ok(stored.expiresAt > Date.now() + 3500 * 1000)
   assert.doesNotMatch(JSON.stringify([...wx.storage]), /session_key|must-not-be-kept/)

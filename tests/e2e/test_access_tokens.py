@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 
-import boto3
 import pytest
 import requests
 
@@ -42,13 +41,7 @@ def login(stack, user: str) -> dict:
 
 
 def key_set(stack) -> dict:
-    secrets = boto3.client(
-        "secretsmanager",
-        endpoint_url=stack.moto_url,
-        region_name="us-east-1",
-        aws_access_key_id="local",
-        aws_secret_access_key="local",
-    )
+    secrets = stack.aws_client("secretsmanager")
     return json.loads(secrets.get_secret_value(SecretId=LOCAL_SIGNING_KEYS_ID)["SecretString"])
 
 

@@ -29,15 +29,13 @@ def default_provider():
     return SecretsProvider(boto3_client=boto3.client("secretsmanager"))
 
 
-class AppSecrets:
+class CachedSecret:
+    """A secret read through a SecretsProvider and cached for max_age (the AppSecrets, the signing keys)."""
+
     def __init__(self, secret_id: str, max_age_seconds: int, provider=None):
         self.secret_id = secret_id
         self.max_age_seconds = max_age_seconds
         self._provider = provider
-
-    @classmethod
-    def from_settings(cls, settings, provider=None) -> AppSecrets:
-        return cls(settings.app_secrets_id, settings.secret_max_age_seconds, provider)
 
     @property
     def provider(self):
@@ -50,6 +48,12 @@ class AppSecrets:
         """Forget the cached secret: the next read goes to Secrets Manager."""
         if self._provider is not None:
             self._provider.clear_cache()
+
+
+class AppSecrets(CachedSecret):
+    @classmethod
+    def from_settings(cls, settings, provider=None) -> AppSecrets:
+        return cls(settings.app_secrets_id, settings.secret_max_age_seconds, provider)
 
     def _apps(self, fresh: bool = False) -> dict[str, str]:
         from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError, TransformParameterError

@@ -30,6 +30,7 @@ import secrets
 import time
 from dataclasses import dataclass, field
 
+from .appsecrets import CachedSecret
 from .errors import InternalError, Unauthorized
 from .tokens import user_id_for
 
@@ -143,27 +144,10 @@ def parse_key_set(text: str, validate: bool = True) -> KeySet:
     return KeySet(signing, keys)
 
 
-class SigningKeys:
+class SigningKeys(CachedSecret):
     """The key set from Secrets Manager, cached for max_age like the AppSecrets, parsed once per value."""
 
-    def __init__(self, secret_id: str, max_age_seconds: int, provider=None):
-        self.secret_id = secret_id
-        self.max_age_seconds = max_age_seconds
-        self._provider = provider
-        self._parsed: tuple[str, KeySet] | None = None
-
-    @property
-    def provider(self):
-        """The SecretsProvider given, or the AppSecrets' kind made on first use (never at import)."""
-        if self._provider is None:
-            from .appsecrets import default_provider
-
-            self._provider = default_provider()
-        return self._provider
-
-    def clear_cache(self) -> None:
-        if self._provider is not None:
-            self._provider.clear_cache()
+    _parsed: tuple[str, KeySet] | None = None
 
     def current(self) -> KeySet:
         from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
