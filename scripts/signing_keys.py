@@ -31,6 +31,7 @@ import base64
 import hashlib
 import json
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "layers" / "wxlogin"))
@@ -41,11 +42,14 @@ ALGORITHMS = ("RS256", "ES256")
 THUMBPRINT_MEMBERS = {"RSA": ("e", "kty", "n"), "EC": ("crv", "kty", "x", "y")}
 
 
-def _thumbprint(public_jwk: dict) -> str:
-    """RFC 7638: a key id computed from the public key, so two keys never share one."""
+def _key_id(public_jwk: dict) -> str:
+    """The day the key was made, then its RFC 7638 thumbprint: two keys never share one, an operator sees
+    which is older, and it never starts with "-" (base64url may), which the command line would take for
+    an option."""
     members = {name: public_jwk[name] for name in THUMBPRINT_MEMBERS[public_jwk["kty"]]}
     digest = hashlib.sha256(json.dumps(members, separators=(",", ":"), sort_keys=True).encode()).digest()
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+    thumbprint = base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+    return f"{time.strftime('%Y%m%d', time.gmtime())}-{thumbprint}"
 
 
 def new_key(algorithm: str = "RS256") -> dict:
@@ -65,7 +69,7 @@ def new_key(algorithm: str = "RS256") -> dict:
     pem = private_key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
-    return {"kid": _thumbprint(public_jwk), "privateKey": pem.decode("ascii")}
+    return {"kid": _key_id(public_jwk), "privateKey": pem.decode("ascii")}
 
 
 def new_key_set(algorithm: str = "RS256") -> dict:

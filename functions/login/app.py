@@ -52,12 +52,12 @@ def refresh_access_token():
 
 @app.get(JWKS_PATH)
 def jwks():
-    return api.public_json_response(signer.key_set().jwks(), PUBLISHED_MAX_AGE_SECONDS)
+    return api.public_json_response(signer.keys.published().jwks(), PUBLISHED_MAX_AGE_SECONDS)
 
 
 @app.get("/.well-known/openid-configuration")
 def discovery():
-    document = openid_configuration(signer.issuer(function.event), signer.key_set())
+    document = openid_configuration(signer.issuer(function.event), signer.keys.published())
     return api.public_json_response(document, PUBLISHED_MAX_AGE_SECONDS)
 
 

@@ -246,7 +246,7 @@ def test_every_refresh_and_published_key_answer_is_documented(api, aws, login, c
     )
     for path in DISCOVERY:
         assert calls.call("GET", path).status == 200
-    aws.set_signing_keys({})  # the template's empty secret
+    aws.set_signing_keys({"signingKeyId": "gone", "keys": []})  # a broken key set
     api.clear_secret_caches()
     for path in DISCOVERY:
         assert calls.call("GET", path).status == 500

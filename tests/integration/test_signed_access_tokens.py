@@ -81,16 +81,23 @@ def test_the_jwks_and_discovery_are_public_cacheable_and_hold_no_private_key(api
     }
 
 
-def test_an_empty_key_set_fails_login_before_the_code_is_spent_and_logs_once(api, aws, wechat, logs):
+def test_an_empty_key_set_fails_login_before_the_code_is_spent_and_logs_once(api, aws, wechat, login, logs):
+    me = login()
     aws.set_signing_keys({})  # the template's empty secret, before the operator's first step
+    api.clear_secret_caches()
     code = wechat.login_code()
     answer = api.post("/v1/auth/login", {"code": code})
     assert answer.status == 500 and answer.body["error"]["code"] == "internal_error"
-    assert aws.items() == [] and wechat.stats()["jscode2session"] == 0
+    assert len(aws.items()) == 2 and wechat.stats()["jscode2session"] == 1  # only the earlier login's
     [line] = logs.at_least(logging.ERROR)
     assert json.loads(line)["error_type"] == "SigningKeysUnavailable" and json.loads(line)["correlation_id"]
-    for method, path in (("GET", "/.well-known/jwks.json"), ("GET", "/.well-known/openid-configuration")):
-        assert api.call(method, path).status == 500
+    assert api.post(REFRESH, token=me.token).status == 500
+    # Published: no keys yet, which is no error (API Gateway may read them while creating an authorizer).
+    assert api.get("/.well-known/jwks.json").body == {"keys": []}
+    assert api.get("/.well-known/openid-configuration").body["id_token_signing_alg_values_supported"] == []
+    aws.set_signing_keys({"keys": []})  # malformed, unlike the empty `{}`
+    api.clear_secret_caches()
+    assert api.get("/.well-known/jwks.json").status == 500
 
     aws.set_signing_keys(signing_keys.new_key_set())
     api.clear_secret_caches()

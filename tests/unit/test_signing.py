@@ -300,6 +300,8 @@ def test_the_script_walks_a_rotation_and_never_prints_key_material_to_stderr():
     old = first["signingKeyId"]
     status, added, told_add = run_script("add", "--algorithm", "ES256", stdin=created)
     new = next(e["kid"] for e in json.loads(added)["keys"] if e["kid"] != old)
+    # Key ids start with the day they were made: never with "-", which argparse would take for an option.
+    assert old[:8].isdigit() and new[:8].isdigit()
     status, promoted, _ = run_script("promote", new, stdin=added)
     status, retired, _ = run_script("retire", old, stdin=promoted)
     status, shown, _ = run_script("show", stdin=retired)

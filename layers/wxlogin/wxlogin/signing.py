@@ -67,7 +67,8 @@ class SigningKey:
 
 @dataclass(frozen=True)
 class KeySet:
-    signing_key: SigningKey
+    # None only for the empty set: published keys none, signing impossible.
+    signing_key: SigningKey | None
     keys: tuple[SigningKey, ...]
 
     def jwks(self) -> dict:
@@ -144,12 +145,18 @@ def parse_key_set(text: str, validate: bool = True) -> KeySet:
     return KeySet(signing, keys)
 
 
+# The template creates the secret as `{}`: no key yet, the state of a stack before its operator's first step.
+NOT_YET_SET = KeySet(None, ())
+
+
 class SigningKeys(CachedSecret):
     """The key set from Secrets Manager, cached for max_age like the AppSecrets, parsed once per value."""
 
     _parsed: tuple[str, KeySet] | None = None
 
-    def current(self) -> KeySet:
+    def published(self) -> KeySet:
+        """The keys to publish. While the secret is still `{}` that is none, not an error: an issuer with no
+        keys yet is what verifiers (API Gateway creating the example's authorizer among them) then find."""
         from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 
         try:
@@ -159,10 +166,17 @@ class SigningKeys(CachedSecret):
         if self._parsed is not None and self._parsed[0] == text:
             return self._parsed[1]
         try:
-            key_set = parse_key_set(text, validate=False)
+            key_set = NOT_YET_SET if text.strip() == "{}" else parse_key_set(text, validate=False)
         except ValueError:
             raise SigningKeysUnavailable() from None
         self._parsed = (text, key_set)
+        return key_set
+
+    def current(self) -> KeySet:
+        """The keys with the one that signs; SigningKeysUnavailable while there is none."""
+        key_set = self.published()
+        if key_set.signing_key is None:
+            raise SigningKeysUnavailable()
         return key_set
 
 
@@ -192,6 +206,7 @@ class AccessTokenSigner:
         return f"https://{domain}"
 
     def key_set(self) -> KeySet:
+        """The keys to sign with; SigningKeysUnavailable (500, one log line) until the operator has set them."""
         return self.keys.current()
 
     def answer(self, issuer: str, *, appid: str, openid: str, unionid: str | None) -> dict:
