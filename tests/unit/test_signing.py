@@ -12,9 +12,12 @@ import time
 import pytest
 
 from scripts import signing_keys
-from wxlogin.errors import Unauthorized
+from wxlogin.errors import InternalError, Unauthorized
 from wxlogin.signing import (
+    AccessTokenSigner,
     InvalidAccessToken,
+    SigningKeys,
+    SigningKeysUnavailable,
     mint_access_token,
     openid_configuration,
     parse_key_set,
@@ -320,3 +323,40 @@ def test_the_script_refuses_bad_steps_without_output():
         status, out, err = run_script(*argv, stdin=stdin)
         assert status == 1 and out == "" and err.startswith("signing_keys: ")
         assert not any(line in err for line in private_material(json.loads(created)))
+
+
+# --- The signer: issuer, audience and lifetime as configured, keys from a (fake) secrets provider. ---
+
+
+class FakeProvider:
+    def __init__(self, text: str):
+        self.text = text
+
+    def get(self, _secret_id, max_age):
+        return self.text
+
+
+def signer(document: dict, **settings) -> AccessTokenSigner:
+    return AccessTokenSigner(SigningKeys("ignored", 300, FakeProvider(json.dumps(document))), 900, **settings)
+
+
+def test_the_issuer_is_the_configured_one_or_the_domain_the_request_came_in_on(document):
+    event = {"requestContext": {"domainName": "abc123.execute-api.us-east-1.amazonaws.com"}}
+    assert signer(document).issuer(event) == "https://abc123.execute-api.us-east-1.amazonaws.com"
+    assert signer(document, issuer="https://login.example.com").issuer(event) == "https://login.example.com"
+    with pytest.raises(InternalError):
+        signer(document).issuer({"requestContext": {}})
+
+
+def test_the_answer_carries_the_configured_audience_or_the_appid(document):
+    for audience, expected in ((None, APPID), ("my-api", "my-api")):
+        answer = signer(document, audience=audience).answer(ISSUER, appid=APPID, openid=OPENID, unionid=None)
+        assert answer["accessTokenExpiresIn"] == 900
+        assert verify(document, answer["accessToken"], audience=expected)["aud"] == expected
+
+
+def test_an_empty_secret_publishes_no_keys_and_signs_nothing():
+    keys = SigningKeys("ignored", 300, FakeProvider("{}"))
+    assert keys.published().jwks() == {"keys": []}
+    with pytest.raises(SigningKeysUnavailable):
+        keys.current()
