@@ -7,13 +7,12 @@ from wxlogin.errors import InvalidRequest
 from wxlogin.store import UserStore
 
 settings = get_settings()
-function = api.HttpFunction()
-app = function.app
+function = api.HttpFunction(settings.tracing)
 store = UserStore(settings.table_name)
 service = AccountService(store)
 
 
-@app.get("/v1/me")
+@function.route("GET /v1/me")
 def get_me():
     event = function.event
     user, _ = api.authenticate(event, store)
@@ -26,21 +25,21 @@ def get_me():
 
 
 # wx.request cannot send PATCH, so Mini Programs update with POST; PATCH stays for other clients.
-@app.route("/v1/me", method=["PATCH", "POST"])
+@function.route("PATCH /v1/me", "POST /v1/me")
 def update_me():
     event = function.event
     user, _ = api.authenticate(event, store)
     return api.json_response(200, service.update_me(user, api.json_body(event)))
 
 
-@app.delete("/v1/me")
+@function.route("DELETE /v1/me")
 def delete_me():
     user, ref = api.authenticate(function.event, store)
     service.delete_me(user, ref)
     return api.json_response(204)
 
 
-@app.post("/v1/auth/logout")
+@function.route("POST /v1/auth/logout")
 def logout():
     service.logout(api.token_ref(function.event))
     return api.json_response(204)

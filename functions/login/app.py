@@ -8,14 +8,14 @@ from wxlogin.store import UserStore
 from wxlogin.wechat import WeChatClient
 
 settings = get_settings()
-function = api.HttpFunction()
-app, metrics = function.app, function.metrics
+function = api.HttpFunction(settings.tracing)
+metrics = function.metrics
 service = LoginService(
     settings, UserStore(settings.table_name), AppSecrets.from_settings(settings), WeChatClient.from_settings(settings)
 )
 
 
-@app.post("/v1/auth/login")
+@function.route("POST /v1/auth/login")
 def login():
     event = function.event
     body = api.json_body(event)

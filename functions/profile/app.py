@@ -11,8 +11,7 @@ from wxlogin.store import AccessTokenStore, UserStore
 from wxlogin.wechat import WeChatClient
 
 settings = get_settings()
-function = api.HttpFunction()
-app = function.app
+function = api.HttpFunction(settings.tracing)
 store = UserStore(settings.table_name)
 wechat = WeChatClient.from_settings(settings)
 service = ProfileService(store, settings.watermark_max_age_seconds)
@@ -20,7 +19,7 @@ access_tokens = AccessTokens(AccessTokenStore(settings.table_name), wechat, AppS
 phone = PhoneService(store, access_tokens, wechat, settings.watermark_max_age_seconds)
 
 
-@app.post("/v1/profile/decrypt")
+@function.route("POST /v1/profile/decrypt")
 def decrypt_profile():
     event = function.event
     user, _ = api.authenticate(event, store)
@@ -28,7 +27,7 @@ def decrypt_profile():
     return api.json_response(200, service.decrypt_profile(user, payload))
 
 
-@app.post("/v1/profile/phone")
+@function.route("POST /v1/profile/phone")
 def bind_phone():
     event = function.event
     user, _ = api.authenticate(event, store)
