@@ -156,7 +156,7 @@ logging.getLogger("responses").setLevel(logging.WARNING)
 @pytest.fixture
 def aws():
     """moto with the table and the AppSecrets secret created as template.yaml declares them."""
-    from aws_lambda_powertools.utilities import parameters
+    from wxlogin import appsecrets
 
     with mock_aws():
         dynamodb = boto3.client("dynamodb")
@@ -167,9 +167,9 @@ def aws():
         )
         secrets = boto3.client("secretsmanager")
         secrets.create_secret(Name=os.environ["APP_SECRETS_ID"], SecretString=json.dumps({APPID: APP_SECRET}))
-        parameters.clear_caches()
+        appsecrets.clear_cache()
         yield Aws(dynamodb, secrets, table)
-        parameters.clear_caches()
+        appsecrets.clear_cache()
 
 
 @dataclass

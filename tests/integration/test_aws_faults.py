@@ -79,14 +79,14 @@ def test_throttled_token_check_is_503_not_401(api, aws, login, monkeypatch, logs
 
 @pytest.mark.parametrize("how", ["deleted", "not json", "empty"])
 def test_a_missing_or_broken_app_secret_is_500_and_stores_nothing(api, aws, wechat, logs, how):
-    from aws_lambda_powertools.utilities import parameters
+    from wxlogin import appsecrets
 
     name = os.environ["APP_SECRETS_ID"]
     if how == "deleted":
         aws.secrets.delete_secret(SecretId=name, ForceDeleteWithoutRecovery=True)
     else:
         aws.secrets.put_secret_value(SecretId=name, SecretString="{" if how == "not json" else "{}")
-    parameters.clear_caches()
+    appsecrets.clear_cache()
     answer = api.post("/v1/auth/login", {"code": wechat.login_code()})
     assert answer.status == 500 and answer.body["error"]["code"] == "internal_error"
     assert APP_SECRET not in answer.text
@@ -96,15 +96,12 @@ def test_a_missing_or_broken_app_secret_is_500_and_stores_nothing(api, aws, wech
 
 
 def test_secrets_manager_access_denied_is_500_and_stores_nothing(api, aws, wechat, monkeypatch, logs):
-    from aws_lambda_powertools.utilities import parameters
-    from aws_lambda_powertools.utilities.parameters import base
-
     client = boto3.client("secretsmanager")
     stubber = Stubber(client)
     stubber.add_client_error("get_secret_value", service_error_code="AccessDeniedException", http_status_code=400)
     stubber.activate()
-    parameters.clear_caches()
-    monkeypatch.setitem(base.DEFAULT_PROVIDERS, "secrets", parameters.SecretsProvider(boto3_client=client))
+    app_secrets = api.module("LoginFunction", "functions/login").service.app_secrets
+    monkeypatch.setattr(app_secrets, "_client", client)
     answer = api.post("/v1/auth/login", {"code": wechat.login_code()})
     assert answer.status == 500 and answer.body["error"]["code"] == "internal_error"
     assert aws.items() == [] and wechat.stats()["jscode2session"] == 0

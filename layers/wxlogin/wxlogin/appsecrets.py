@@ -1,15 +1,19 @@
 """The Mini Programs this deployment serves and their AppSecrets.
 
-One Secrets Manager secret holds `{"<appid>": "<AppSecret>", ...}`. It is read
-through Powertools Parameters, cached for a bounded age so a rotation takes
-effect without a redeploy, and read afresh when WeChat says the AppSecret is
-wrong (40125) so a rotation takes effect at once.
+One Secrets Manager secret holds `{"<appid>": "<AppSecret>", ...}`. It is
+cached for a bounded age so a rotation takes effect without a redeploy, and
+read afresh when WeChat says the AppSecret is wrong (40125) so a rotation
+takes effect at once. It is read with the runtime's botocore directly, not
+Powertools Parameters, whose providers import boto3 (a tenth of a cold start).
 """
 
 from __future__ import annotations
 
+import json
 import re
+import time
 
+from . import aws
 from .errors import InternalError, InvalidRequest
 
 APPID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -19,39 +23,40 @@ class SecretUnavailable(InternalError):
     """The secret is missing, unreadable or malformed: an operator must fix it."""
 
 
-def _share_default_session(parameters) -> None:
-    """Give get_secret a client of boto3's default session, the one the DynamoDB client is made from.
+# secret id -> (when it was read, its apps): one read per instance and max age, whichever AppSecrets asks.
+_cache: dict[str, tuple[float, dict[str, str]]] = {}
 
-    Left alone, Powertools makes its SecretsProvider a session of its own, which loads botocore's endpoint
-    and service indexes a second time: about 70 ms of a cold login (scripts/bench.py). The provider is
-    still Powertools' default one, so get_secret's cache, max_age and clear_caches() all work as before.
-    """
-    from aws_lambda_powertools.utilities.parameters.base import DEFAULT_PROVIDERS
 
-    if "secrets" not in DEFAULT_PROVIDERS:
-        import boto3
-
-        DEFAULT_PROVIDERS["secrets"] = parameters.SecretsProvider(boto3_client=boto3.client("secretsmanager"))
+def clear_cache() -> None:
+    _cache.clear()
 
 
 class AppSecrets:
-    def __init__(self, secret_id: str, max_age_seconds: int):
+    def __init__(self, secret_id: str, max_age_seconds: int, client=None, clock=time.monotonic):
         self.secret_id = secret_id
         self.max_age_seconds = max_age_seconds
+        self._client = client  # the process's Secrets Manager client unless one is given
+        self.clock = clock
 
     @classmethod
     def from_settings(cls, settings) -> AppSecrets:
         return cls(settings.app_secrets_id, settings.secret_max_age_seconds)
 
     def _apps(self, fresh: bool = False) -> dict[str, str]:
-        from aws_lambda_powertools.utilities import parameters
+        cached = _cache.get(self.secret_id)
+        if cached is not None and not fresh and self.clock() - cached[0] < self.max_age_seconds:
+            return cached[1]
+        apps = self._read()
+        _cache[self.secret_id] = (self.clock(), apps)
+        return apps
 
-        _share_default_session(parameters)
+    def _read(self) -> dict[str, str]:
+        from botocore.exceptions import BotoCoreError, ClientError
+
         try:
-            apps = parameters.get_secret(
-                self.secret_id, transform="json", max_age=self.max_age_seconds, force_fetch=fresh
-            )
-        except (parameters.exceptions.GetParameterError, parameters.exceptions.TransformParameterError):
+            answer = (self._client or aws.client("secretsmanager")).get_secret_value(SecretId=self.secret_id)
+            apps = json.loads(answer["SecretString"])
+        except (BotoCoreError, ClientError, KeyError, ValueError):
             raise SecretUnavailable() from None
         if (
             not isinstance(apps, dict)

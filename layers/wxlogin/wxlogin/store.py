@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from . import aws
 from .errors import InternalError, ServiceUnavailable, Unauthorized
 from .tokens import TokenRef
 
@@ -35,21 +36,9 @@ RETRYABLE_CODES = {
     "TransactionConflictException",
 }
 
-_client = None
-
-
 def dynamodb():
     """The shared low-level client: created on first use, never at import."""
-    global _client
-    if _client is None:
-        import boto3
-        from botocore.config import Config
-
-        _client = boto3.client(
-            "dynamodb",
-            config=Config(connect_timeout=1, read_timeout=2, retries={"mode": "standard", "max_attempts": 3}),
-        )
-    return _client
+    return aws.client("dynamodb", connect_timeout=1, read_timeout=2, retries={"mode": "standard", "max_attempts": 3})
 
 
 def iso_time(epoch: float) -> str:
