@@ -156,7 +156,7 @@ logging.getLogger("responses").setLevel(logging.WARNING)
 @pytest.fixture
 def aws():
     """moto with the table and the AppSecrets secret created as template.yaml declares them."""
-    from wxlogin import appsecrets
+    from wxlogin import access_token, appsecrets
 
     with mock_aws():
         dynamodb = boto3.client("dynamodb")
@@ -168,8 +168,10 @@ def aws():
         secrets = boto3.client("secretsmanager")
         secrets.create_secret(Name=os.environ["APP_SECRETS_ID"], SecretString=json.dumps({APPID: APP_SECRET}))
         appsecrets.clear_cache()
+        access_token.clear_cache()  # each test is a fresh table, so a fresh set of instances
         yield Aws(dynamodb, secrets, table)
         appsecrets.clear_cache()
+        access_token.clear_cache()
 
 
 @dataclass

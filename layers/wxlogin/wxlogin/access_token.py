@@ -6,6 +6,10 @@ it is refreshed from WeChat's stable-token API a little before it expires,
 under a lease taken with a conditional write, so concurrent instances cause at
 most one refresh while the others wait for it or keep using the still-valid
 old token. A token WeChat rejects is refreshed once and the call retried.
+
+Each instance also keeps the token in memory until its refresh window, so a
+warm request reads no DynamoDB item for it and the `APP#<appid>` item is read
+about once per instance and token lifetime instead of once per request.
 """
 
 from __future__ import annotations
@@ -23,6 +27,13 @@ REFRESH_MARGIN_SECONDS = 300
 LEASE_SECONDS = 10
 # invalid credential, invalid access_token, access_token expired
 TOKEN_REJECTED = frozenset({40001, 40014, 42001})
+
+# appid -> (token, expires at): this process's copy, used until its refresh window opens.
+_in_memory: dict[str, tuple[str, int]] = {}
+
+
+def clear_cache() -> None:
+    _in_memory.clear()
 
 
 class AccessTokens:
@@ -44,9 +55,13 @@ class AccessTokens:
 
     def get(self, appid: str) -> str:
         """A valid access token for the app, refreshing it when it is close to expiry."""
-        stored = self.store.get(appid)
         now = self.clock()
+        held = _in_memory.get(appid)
+        if held is not None and held[1] - REFRESH_MARGIN_SECONDS > now:
+            return held[0]
+        stored = self.store.get(appid)
         if stored is not None and stored.expires_at - REFRESH_MARGIN_SECONDS > now:
+            _in_memory[appid] = (stored.token, stored.expires_at)
             return stored.token
         still_valid = stored.token if stored is not None and stored.expires_at > now + 1 else None
         return self._refresh(appid, stale=stored.token if stored else None, fallback=still_valid)
@@ -59,6 +74,7 @@ class AccessTokens:
         except WeChatApiError as exc:
             if exc.errcode not in TOKEN_REJECTED:
                 raise
+        _in_memory.pop(appid, None)  # revoked (another instance forced a refresh, or WeChat reset it)
         return api(self._refresh(appid, stale=token, fallback=None, rejected=True))
 
     def _refresh(self, appid: str, stale: str | None, fallback: str | None, rejected: bool = False) -> str:
@@ -73,7 +89,9 @@ class AccessTokens:
         except BaseException:
             self.store.release(appid, owner)
             raise
-        self.store.save(appid, owner, token, int(self.clock()) + expires_in)
+        expires_at = int(self.clock()) + expires_in
+        self.store.save(appid, owner, token, expires_at)
+        _in_memory[appid] = (token, expires_at)
         return token
 
     def _fetch(self, appid: str, force: bool) -> tuple[str, int]:
@@ -90,6 +108,7 @@ class AccessTokens:
         while True:
             stored = self.store.get(appid)
             if stored is not None and stored.token != stale and stored.expires_at > self.clock():
+                _in_memory[appid] = (stored.token, stored.expires_at)
                 return stored.token
             if fallback is not None:
                 return fallback  # the old token has minutes left; no need to wait for the new one
