@@ -180,7 +180,7 @@ class HttpFunction:
             # The X-Ray SDK is imported only here: most of its modules load even when tracing is disabled.
             from aws_lambda_powertools import Tracer
 
-            # Only botocore is traced: a traced `requests` would record jscode2session URLs, secret= included.
+            # Only botocore is traced: traced WeChat calls would record jscode2session URLs, secret= included.
             handler = Tracer(patch_modules=("botocore",)).capture_lambda_handler(handler, capture_response=False)
         request_id = correlation_paths.API_GATEWAY_HTTP
         self.handler = self.logger.inject_lambda_context(handler, correlation_id_path=request_id)
