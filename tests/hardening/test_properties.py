@@ -19,9 +19,9 @@ from hypothesis import Phase, assume, example, given, settings
 from hypothesis import strategies as st
 
 from local.http_events import http_api_event
-from wxlogin import api, crypto, tokens
+from wxlogin import crypto, parsing, tokens
 from wxlogin.errors import InvalidEncryptedData, InvalidRequest, Unauthorized
-from wxlogin.userdata import SessionIdentity, open_user_data
+from wxlogin.userdata import SessionIdentity, open_profile_data
 
 APPID = "wx0123456789abcdef"
 OPENID = "oGZUI0egBJY1zhBYw2KhdUfwVJJE"
@@ -61,8 +61,29 @@ def pkcs7(data: bytes) -> bytes:
     return data + bytes([pad]) * pad
 
 
+PROFILE = {"nickName": "微信用户", "gender": 0, "language": "zh_CN", "city": "", "province": "", "country": ""}
+
+
 def user_data(openid: str = OPENID, timestamp: int = NOW, **extra) -> dict:
-    return {"openId": openid, "nickName": "微信用户", **extra, "watermark": {"appid": APPID, "timestamp": timestamp}}
+    profile = {**PROFILE, "avatarUrl": "https://thirdwx.qlogo.cn/mmopen/vi_32/a/132"}
+    return {"openId": openid, **profile, **extra, "watermark": {"appid": APPID, "timestamp": timestamp}}
+
+
+def _strict_json(text: str):
+    """What the decryption accepts: JSON without NaN/Infinity or a key given twice (at any depth), else None."""
+
+    def unique(pairs):
+        if len(dict(pairs)) != len(pairs):
+            raise ValueError("duplicate key")
+        return dict(pairs)
+
+    def refuse(name):
+        raise ValueError(name)
+
+    try:
+        return json.loads(text, object_pairs_hook=unique, parse_constant=refuse)
+    except ValueError:
+        return None
 
 
 def sealed(payload: dict, key: bytes, iv: bytes) -> bytes:
@@ -113,8 +134,14 @@ def test_strict_base64_refuses_what_lenient_decoders_take(raw, data):
 @given(keys, ivs, json_objects)
 def test_decryption_round_trips(key, iv, payload):
     text = json.dumps(payload)  # ASCII with \u escapes: any string, surrogates included
-    expected = json.loads(text)  # a pair of escaped surrogates is one character to every JSON reader
-    assert crypto.decrypt_user_data(b64(key), aes_cbc(key, iv, pkcs7(text.encode())), iv) == expected
+    # A pair of escaped surrogates is one character to every JSON reader, so two keys may become one.
+    expected = _strict_json(text)
+    ciphertext = aes_cbc(key, iv, pkcs7(text.encode()))
+    if expected is None:
+        with pytest.raises(InvalidEncryptedData):
+            crypto.decrypt_user_data(b64(key), ciphertext, iv)
+    else:
+        assert crypto.decrypt_user_data(b64(key), ciphertext, iv) == expected
 
 
 @given(st.one_of(any_text, st.builds(b64, st.binary(max_size=40))), st.binary(max_size=80), st.binary(max_size=40))
@@ -131,8 +158,8 @@ def test_padding_is_checked_exactly(key, iv, plaintext):
     pad = plaintext[-1]
     valid = 1 <= pad <= 16 and plaintext.endswith(bytes([pad]) * pad)
     try:
-        expected = json.loads(plaintext[:-pad].decode("utf-8")) if valid else None
-    except (UnicodeDecodeError, ValueError):
+        expected = _strict_json(plaintext[:-pad].decode("utf-8")) if valid else None
+    except UnicodeDecodeError:
         expected = None
     ciphertext = aes_cbc(key, iv, plaintext)
     if isinstance(expected, dict):
@@ -176,16 +203,18 @@ def test_any_bit_flip_is_refused_or_no_longer_the_sessions_data(key, iv, target,
         return
     assert opened != payload
     try:
-        accepted = open_user_data(session, _payload(fields["ciphertext"], fields["iv"]), 300, NOW)
+        accepted = open_profile_data(session, _payload(fields["ciphertext"], fields["iv"]), 300, NOW)
     except InvalidEncryptedData:
         return
-    # CBC lets an iv change rewrite the first block; what passes may never name another user.
-    assert accepted.get("openId") in (None, OPENID) and accepted.get("unionId") in (None, session.unionid)
+    # CBC lets an iv change rewrite the first block; what passes is exactly the genuine profile.
+    assert accepted.unionid == session.unionid and accepted.fields == {
+        name: value for name, value in payload.items() if name in PROFILE and value != ""
+    } | {"avatarUrl": payload["avatarUrl"]}
 
 
 @given(keys, ivs, st.text("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", min_size=5, max_size=5))
 def test_an_iv_that_rewrites_the_openid_is_refused(key, iv, forged):
-    """WECHAT.md's attack: `{"openId":"oGZUI` becomes `{"openId":"<forged>` without knowing the key."""
+    """The attack docs/wechat.md describes: `{"openId":"oGZUI` becomes `{"openId":"<forged>` without knowing the key."""
     ciphertext = sealed(user_data(), key, iv)
     original = b'{"openId":"' + OPENID[:5].encode()
     target = b'{"openId":"' + forged.encode()
@@ -194,7 +223,7 @@ def test_an_iv_that_rewrites_the_openid_is_refused(key, iv, forged):
     opened = crypto.decrypt_user_data(b64(key), ciphertext, evil_iv)
     assert opened["openId"] == forged + OPENID[5:]  # the attack works on the cipher...
     with pytest.raises(InvalidEncryptedData):  # ...and is refused by the identity check
-        open_user_data(identity(key), _payload(ciphertext, evil_iv), 300, NOW)
+        open_profile_data(identity(key), _payload(ciphertext, evil_iv), 300, NOW)
 
 
 def _payload(ciphertext, iv):
@@ -274,7 +303,7 @@ def test_a_json_object_body_round_trips(body, as_bytes_base64):
     event = _event(text)
     if as_bytes_base64:
         event = {**event, "body": b64(text.encode("utf-8")), "isBase64Encoded": True}
-    assert api.json_body(event) == json.loads(text)
+    assert parsing.json_body(event) == json.loads(text)
 
 
 @given(
@@ -284,10 +313,10 @@ def test_a_json_object_body_round_trips(body, as_bytes_base64):
 )
 def test_any_body_is_an_object_or_invalid_request(raw, content_type, required):
     try:
-        body = api.json_body(_event(raw, content_type), required=required)
+        body = parsing.json_body(_event(raw, content_type), required=required)
     except InvalidRequest:
         return
-    assert isinstance(body, dict) and _depth(body) <= api.MAX_JSON_DEPTH
+    assert isinstance(body, dict) and _depth(body) <= parsing.MAX_JSON_DEPTH
 
 
 def _nested(depth: int) -> str:
@@ -295,18 +324,18 @@ def _nested(depth: int) -> str:
 
 
 def test_the_depth_limit_is_exact():
-    assert api.json_body(_event(_nested(api.MAX_JSON_DEPTH - 1)))
+    assert parsing.json_body(_event(_nested(parsing.MAX_JSON_DEPTH - 1)))
     with pytest.raises(InvalidRequest):
-        api.json_body(_event(_nested(api.MAX_JSON_DEPTH)))
+        parsing.json_body(_event(_nested(parsing.MAX_JSON_DEPTH)))
 
 
-@given(st.integers(api.MAX_JSON_DEPTH, 3000))
+@given(st.integers(parsing.MAX_JSON_DEPTH, 3000))
 @example(1000)
 # Without shrinking: a failure here is a RecursionError, and shrinking those takes minutes.
 @settings(max_examples=30, phases=[Phase.explicit, Phase.generate])
 def test_deep_bodies_are_refused(depth):
     try:
-        api.json_body(_event(_nested(depth)))
+        parsing.json_body(_event(_nested(depth)))
         outcome = "was accepted"
     except InvalidRequest:
         return
@@ -319,35 +348,35 @@ def test_deep_bodies_are_refused(depth):
 
 @given(st.integers(1, 4096), st.booleans())
 def test_the_body_limit_is_32_kib_of_utf8(extra, wide):
-    filler = ("码" if wide else "x") * (api.MAX_BODY_BYTES // (3 if wide else 1) + extra)
+    filler = ("码" if wide else "x") * (parsing.MAX_BODY_BYTES // (3 if wide else 1) + extra)
     with pytest.raises(InvalidRequest):
-        api.json_body(_event(json.dumps({"pad": filler}, ensure_ascii=False)))
+        parsing.json_body(_event(json.dumps({"pad": filler}, ensure_ascii=False)))
 
 
 @given(json_values, st.booleans(), st.integers(1, 200))
 def test_a_string_field_is_a_bounded_string_or_invalid_request(value, required, max_length):
     try:
-        field = api.string_field({"f": value}, "f", required=required, max_length=max_length)
+        field = parsing.string_field({"f": value}, "f", required=required, max_length=max_length)
     except InvalidRequest:
         return
     assert field is None if value is None else (field == value and 0 < len(field) <= max_length)
 
 
-@given(st.one_of(any_text, st.from_regex(api.CODE_PATTERN)))
+@given(st.one_of(any_text, st.from_regex(parsing.CODE_PATTERN)))
 def test_a_patterned_field_matches_the_whole_documented_pattern(value):
     try:
-        field = api.string_field({"code": value}, "code", max_length=128, pattern=api.CODE_PATTERN)
+        field = parsing.code_field({"code": value})
     except InvalidRequest:
         return
     # The layer's patterns end in `$`, which re.match also satisfies before a trailing newline: fullmatch.
-    assert re.fullmatch(api.CODE_PATTERN.pattern.rstrip("$"), field)
+    assert re.fullmatch(parsing.CODE_PATTERN.pattern.rstrip("$"), field)
 
 
-@given(st.one_of(any_text, st.from_regex(api.IDEMPOTENCY_KEY_PATTERN), st.none()))
+@given(st.one_of(any_text, st.from_regex(parsing.IDEMPOTENCY_KEY_PATTERN), st.none()))
 def test_an_idempotency_key_is_absent_well_formed_or_invalid_request(value):
     headers = {} if value is None else {"idempotency-key": value}
     try:
-        key = api.idempotency_key({"headers": headers})
+        key = parsing.idempotency_key({"headers": headers})
     except InvalidRequest:
         return
     assert key == value
@@ -357,7 +386,7 @@ def test_an_idempotency_key_is_absent_well_formed_or_invalid_request(value):
 
 @given(st.binary(min_size=16, max_size=160).map(lambda b: b[: len(b) // 16 * 16]), ivs)
 def test_an_encrypted_payload_round_trips(ciphertext, iv):
-    payload = api.encrypted_payload({"encryptedData": b64(ciphertext), "iv": b64(iv)})
+    payload = parsing.encrypted_payload({"encryptedData": b64(ciphertext), "iv": b64(iv)})
     assert (payload.ciphertext, payload.iv, payload.raw_data, payload.signature) == (ciphertext, iv, None, None)
 
 
@@ -374,7 +403,7 @@ def test_an_encrypted_payload_round_trips(ciphertext, iv):
 )
 def test_any_encrypted_payload_body_is_well_shaped_or_invalid_request(body):
     try:
-        payload = api.encrypted_payload(body)
+        payload = parsing.encrypted_payload(body)
     except InvalidRequest:
         return
     assert len(payload.iv) == 16 and payload.ciphertext and len(payload.ciphertext) % 16 == 0
@@ -396,7 +425,7 @@ def test_mangled_base64_in_a_payload_is_invalid_request(ciphertext, iv, data):
     }[mangle]
     assume(body[field] != original)
     with pytest.raises(InvalidRequest):
-        api.encrypted_payload(body)
+        parsing.encrypted_payload(body)
 
 
 # ---------------------------------------------------------------------------------------------- tokens

@@ -9,9 +9,7 @@ import threading
 import boto3
 import pytest
 
-from tests.conftest import APP_SECRET, APPID
-from tests.integration.conftest import OPENID
-from wxlogin import access_token
+from tests.support.values import APP_SECRET, APPID, OPENID
 
 PHONE = "/v1/profile/phone"
 ACCESS_TOKEN_KEY = {"pk": {"S": f"APP#{APPID}"}, "sk": {"S": "ACCESS_TOKEN"}}
@@ -94,43 +92,12 @@ def test_the_access_token_is_reused_until_it_nears_expiry(api, aws, wechat, logi
 def test_a_warm_instance_uses_its_token_without_reading_the_table(api, aws, wechat, login, monkeypatch):
     me = login()
     assert api.post(PHONE, {"code": wechat.phone_code(OPENID)}, token=me.token).status == 200
-    store = api.module("ProfileFunction", "functions/profile").access_tokens.store
+    store = api.module(*api.function("ProfileFunction")).access_tokens.store
     reads = []
     monkeypatch.setattr(store, "get", lambda appid: reads.append(appid))
     answer = api.post(PHONE, {"code": wechat.phone_code(OPENID, phone="13700000009")}, token=me.token)
     assert answer.status == 200 and answer.body["phoneNumber"] == "13700000009"
     assert reads == [] and wechat.stats()["stable_token"] == 1
-
-
-def test_the_token_in_memory_gives_way_to_the_table_in_its_refresh_window(aws, wechat):
-    from wxlogin.access_token import REFRESH_MARGIN_SECONDS, AccessTokens
-    from wxlogin.appsecrets import AppSecrets
-    from wxlogin.config import load_settings
-    from wxlogin.store import AccessTokenStore
-    from wxlogin.wechat import WeChatClient
-
-    wechat.reset()
-    settings = load_settings()
-    now = [1_900_000_000.0]
-    tokens = AccessTokens(
-        AccessTokenStore(settings.table_name),
-        WeChatClient.from_settings(settings),
-        AppSecrets.from_settings(settings),
-        clock=lambda: now[0],
-    )
-    first = tokens.get(APPID)
-    expires_at = int(_stored_access_token(aws)["expiresAt"]["N"])
-    # Another instance refreshed the token in the table; this one keeps its own until the refresh window.
-    aws.dynamodb.update_item(
-        TableName=aws.table,
-        Key=ACCESS_TOKEN_KEY,
-        UpdateExpression="SET accessToken = :t, expiresAt = :e",
-        ExpressionAttributeValues={":t": {"S": "refreshed-elsewhere"}, ":e": {"N": str(expires_at + 7200)}},
-    )
-    assert tokens.get(APPID) == first
-    now[0] = expires_at - REFRESH_MARGIN_SECONDS + 1
-    assert tokens.get(APPID) == "refreshed-elsewhere"
-    assert wechat.stats()["stable_token"] == 1
 
 
 def test_an_access_token_wechat_rejects_is_refreshed_once_and_the_call_retried(api, aws, wechat, login):
@@ -153,7 +120,7 @@ def test_a_cached_token_past_its_expiry_is_replaced_before_use(api, aws, wechat,
         UpdateExpression="SET accessToken = :t, expiresAt = :e",
         ExpressionAttributeValues={":t": {"S": "expired-token"}, ":e": {"N": "1000"}},
     )
-    access_token.clear_cache()  # an instance that holds no token in memory: it reads the table
+    api.module(*api.function("ProfileFunction")).access_tokens.clear_cache()  # a new instance reads the table
     assert api.post(PHONE, {"code": wechat.phone_code(OPENID)}, token=me.token).status == 200
     assert wechat.stats()["stable_token"] == 2 and wechat.stats()["getuserphonenumber"] == 2
     assert _stored_access_token(aws)["accessToken"]["S"] != "expired-token"
@@ -183,9 +150,9 @@ def test_phone_api_faults_map_to_the_contract(api, aws, wechat, login):
 
 def test_concurrent_refreshes_cause_one_wechat_call(aws, wechat):
     from wxlogin.access_token import AccessTokens
+    from wxlogin.access_token_store import AccessTokenStore
     from wxlogin.appsecrets import AppSecrets
     from wxlogin.config import load_settings
-    from wxlogin.store import AccessTokenStore
     from wxlogin.wechat import WeChatClient
 
     wechat.reset()

@@ -17,23 +17,15 @@ from __future__ import annotations
 import secrets
 import time
 
+from .access_token_store import AccessTokenStore
 from .appsecrets import AppSecrets
 from .errors import WeChatUnavailable
-from .store import AccessTokenStore
-from .wechat import WeChatApiError, WeChatClient, error_for
+from .wechat import WeChatClient
+from .wechat_errors import ACCESS_TOKEN_REJECTED, WeChatApiError, contract_error
 
 # WeChat renews a stable token 5 minutes before it expires; refreshing in that window gets the new one.
 REFRESH_MARGIN_SECONDS = 300
 LEASE_SECONDS = 10
-# invalid credential, invalid access_token, access_token expired
-TOKEN_REJECTED = frozenset({40001, 40014, 42001})
-
-# appid -> (token, expires at): this process's copy, used until its refresh window opens.
-_in_memory: dict[str, tuple[str, int]] = {}
-
-
-def clear_cache() -> None:
-    _in_memory.clear()
 
 
 class AccessTokens:
@@ -52,16 +44,22 @@ class AccessTokens:
         self.clock = clock
         self.sleep = sleep
         self.wait_seconds = wait_seconds
+        # appid -> (token, expires at): this instance's copy, used until its refresh window opens.
+        self._held: dict[str, tuple[str, int]] = {}
+
+    def clear_cache(self) -> None:
+        """Forget the tokens held in memory: the next request reads the table, as a new instance would."""
+        self._held.clear()
 
     def get(self, appid: str) -> str:
         """A valid access token for the app, refreshing it when it is close to expiry."""
         now = self.clock()
-        held = _in_memory.get(appid)
+        held = self._held.get(appid)
         if held is not None and held[1] - REFRESH_MARGIN_SECONDS > now:
             return held[0]
         stored = self.store.get(appid)
         if stored is not None and stored.expires_at - REFRESH_MARGIN_SECONDS > now:
-            _in_memory[appid] = (stored.token, stored.expires_at)
+            self._held[appid] = (stored.token, stored.expires_at)
             return stored.token
         still_valid = stored.token if stored is not None and stored.expires_at > now + 1 else None
         return self._refresh(appid, stale=stored.token if stored else None, fallback=still_valid)
@@ -72,9 +70,9 @@ class AccessTokens:
         try:
             return api(token)
         except WeChatApiError as exc:
-            if exc.errcode not in TOKEN_REJECTED:
+            if exc.errcode not in ACCESS_TOKEN_REJECTED:
                 raise
-        _in_memory.pop(appid, None)  # revoked (another instance forced a refresh, or WeChat reset it)
+        self._held.pop(appid, None)  # revoked (another instance forced a refresh, or WeChat reset it)
         return api(self._refresh(appid, stale=token, fallback=None, rejected=True))
 
     def _refresh(self, appid: str, stale: str | None, fallback: str | None, rejected: bool = False) -> str:
@@ -91,7 +89,7 @@ class AccessTokens:
             raise
         expires_at = int(self.clock()) + expires_in
         self.store.save(appid, owner, token, expires_at)
-        _in_memory[appid] = (token, expires_at)
+        self._held[appid] = (token, expires_at)
         return token
 
     def _fetch(self, appid: str, force: bool) -> tuple[str, int]:
@@ -100,7 +98,7 @@ class AccessTokens:
                 appid, lambda secret: self.wechat.stable_token(appid, secret, force_refresh=force)
             )
         except WeChatApiError as exc:
-            raise error_for(exc.errcode) from None
+            raise contract_error(exc.errcode) from None
 
     def _await_refresh(self, appid: str, stale: str | None, fallback: str | None) -> str:
         """Another instance holds the lease: use its new token as soon as it lands."""
@@ -108,7 +106,7 @@ class AccessTokens:
         while True:
             stored = self.store.get(appid)
             if stored is not None and stored.token != stale and stored.expires_at > self.clock():
-                _in_memory[appid] = (stored.token, stored.expires_at)
+                self._held[appid] = (stored.token, stored.expires_at)
                 return stored.token
             if fallback is not None:
                 return fallback  # the old token has minutes left; no need to wait for the new one

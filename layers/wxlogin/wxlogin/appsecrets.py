@@ -1,62 +1,75 @@
 """The Mini Programs this deployment serves and their AppSecrets.
 
-One Secrets Manager secret holds `{"<appid>": "<AppSecret>", ...}`. It is
-cached for a bounded age so a rotation takes effect without a redeploy, and
-read afresh when WeChat says the AppSecret is wrong (40125) so a rotation
-takes effect at once. It is read with the runtime's botocore directly, not
-Powertools Parameters, whose providers import boto3 (a tenth of a cold start).
+One Secrets Manager secret holds `{"<appid>": "<AppSecret>", ...}`. It is read through a
+provider (SecretsManagerProvider unless one is given), cached for a bounded age so a rotation
+takes effect without a redeploy, and read afresh when WeChat says the AppSecret is wrong (40125)
+so a rotation takes effect at once.
 """
 
 from __future__ import annotations
 
 import json
-import re
 import time
 
 from . import aws
 from .errors import InternalError, InvalidRequest
-
-APPID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+from .wechat_errors import WeChatApiError, WeChatErrcode
 
 
 class SecretUnavailable(InternalError):
     """The secret is missing, unreadable or malformed: an operator must fix it."""
 
 
-# secret id -> (when it was read, its apps): one read per instance and max age, whichever AppSecrets asks.
-_cache: dict[str, tuple[float, dict[str, str]]] = {}
+class SecretsManagerProvider:
+    """The part of a Powertools SecretsProvider AppSecrets uses (`get` with max_age, transform and
+    force_fetch; `clear_cache`), over the runtime's botocore: Powertools' providers import boto3,
+    about a tenth of a cold start (make bench)."""
 
+    def __init__(self, client=None, clock=time.monotonic):
+        self._client = client
+        self.clock = clock
+        self._cache: dict[str, tuple[float, object]] = {}
 
-def clear_cache() -> None:
-    _cache.clear()
+    def get(self, name: str, max_age: int, transform: str | None = None, force_fetch: bool = False):
+        cached = self._cache.get(name)
+        if cached is not None and not force_fetch and self.clock() - cached[0] < max_age:
+            return cached[1]
+        value = (self._client or aws.client("secretsmanager")).get_secret_value(SecretId=name)["SecretString"]
+        if transform == "json":
+            value = json.loads(value)
+        self._cache[name] = (self.clock(), value)
+        return value
+
+    def clear_cache(self) -> None:
+        self._cache.clear()
 
 
 class AppSecrets:
-    def __init__(self, secret_id: str, max_age_seconds: int, client=None, clock=time.monotonic):
+    def __init__(self, secret_id: str, max_age_seconds: int, provider=None):
         self.secret_id = secret_id
         self.max_age_seconds = max_age_seconds
-        self._client = client  # the process's Secrets Manager client unless one is given
-        self.clock = clock
+        self._provider = provider
 
     @classmethod
-    def from_settings(cls, settings) -> AppSecrets:
-        return cls(settings.app_secrets_id, settings.secret_max_age_seconds)
+    def from_settings(cls, settings, provider=None) -> AppSecrets:
+        return cls(settings.app_secrets_id, settings.secret_max_age_seconds, provider)
+
+    @property
+    def provider(self):
+        """The provider given, or a SecretsManagerProvider made on first use (never at import)."""
+        if self._provider is None:
+            self._provider = SecretsManagerProvider()
+        return self._provider
+
+    def clear_cache(self) -> None:
+        """Forget the cached secret: the next read goes to Secrets Manager."""
+        if self._provider is not None:
+            self._provider.clear_cache()
 
     def _apps(self, fresh: bool = False) -> dict[str, str]:
-        cached = _cache.get(self.secret_id)
-        if cached is not None and not fresh and self.clock() - cached[0] < self.max_age_seconds:
-            return cached[1]
-        apps = self._read()
-        _cache[self.secret_id] = (self.clock(), apps)
-        return apps
-
-    def _read(self) -> dict[str, str]:
-        from botocore.exceptions import BotoCoreError, ClientError
-
         try:
-            answer = (self._client or aws.client("secretsmanager")).get_secret_value(SecretId=self.secret_id)
-            apps = json.loads(answer["SecretString"])
-        except (BotoCoreError, ClientError, KeyError, ValueError):
+            apps = self.provider.get(self.secret_id, transform="json", max_age=self.max_age_seconds, force_fetch=fresh)
+        except Exception:  # as Powertools' providers do: any failure to read or parse it, denied or missing
             raise SecretUnavailable() from None
         if (
             not isinstance(apps, dict)
@@ -87,15 +100,13 @@ class AppSecrets:
     def call_with_secret(self, appid: str, call):
         """`call(secret)`; when WeChat refuses the AppSecret (40125) it took nothing, so a secret rotated
         since we cached it gets one fresh read and one more try."""
-        from .wechat import INVALID_APPSECRET, WeChatApiError
-
         secret = self.secret_for(appid)
         try:
             return call(secret)
         except WeChatApiError as exc:
-            if exc.errcode != INVALID_APPSECRET:
+            if exc.errcode != WeChatErrcode.INVALID_APPSECRET:
                 raise
         fresh = self.secret_for(appid, fresh=True)
         if fresh == secret:
-            raise WeChatApiError(INVALID_APPSECRET)
+            raise WeChatApiError(WeChatErrcode.INVALID_APPSECRET)
         return call(fresh)

@@ -1,12 +1,13 @@
 """Decryption and checks of the data the WeChat client hands a Mini Program.
 
-AES-128-CBC with PKCS#7, strict where common SDKs are lenient (see WECHAT.md):
+AES-128-CBC with PKCS#7, strict where common SDKs are lenient (see docs/wechat.md):
 exact key and iv lengths, whole blocks, validated base64, exact padding. CBC
 has no integrity, so the caller must still compare the decrypted identity with
 the one from jscode2session. Every failure that depends on the key (padding,
 JSON, watermark, signature) raises the same InvalidEncryptedData so the answers
 cannot serve as an oracle; shape errors that do not (base64, lengths) are the
-request parser's to answer as bad input.
+request parser's to refuse as bad input. `cryptography` is imported inside the functions that
+use it, on purpose: the account function never decrypts, and its cold start does not load it.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import binascii
 import hashlib
 import hmac
 import json
+import os
 import time
 
 from .errors import InvalidEncryptedData
@@ -41,8 +43,20 @@ def _unpad(padded: bytes) -> bytes:
     return padded[:-pad]
 
 
+def _unique_keys(pairs: list) -> dict:
+    # A key given twice would let a forged block override the genuine value (the last one wins).
+    data = dict(pairs)
+    if len(data) != len(pairs):
+        raise ValueError("duplicate key")
+    return data
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not JSON")
+
+
 def decrypt_user_data(session_key: str, ciphertext: bytes, iv: bytes) -> dict:
-    """Decrypt WeChat user data with the base64 `session_key`; answer the JSON object inside."""
+    """Decrypt WeChat user data with the base64 `session_key`; return the JSON object inside."""
     from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
     try:
@@ -55,8 +69,8 @@ def decrypt_user_data(session_key: str, ciphertext: bytes, iv: bytes) -> dict:
     decryptor = Cipher(algorithms.AES(key), modes.CBC(iv)).decryptor()
     plaintext = _unpad(decryptor.update(ciphertext) + decryptor.finalize())
     try:
-        data = json.loads(plaintext.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+        data = json.loads(plaintext.decode("utf-8"), object_pairs_hook=_unique_keys, parse_constant=_no_constant)
+    except (UnicodeDecodeError, ValueError, RecursionError):
         raise InvalidEncryptedData() from None
     if not isinstance(data, dict):
         raise InvalidEncryptedData()
@@ -77,9 +91,10 @@ def verify_signature(raw_data: object, signature: object, session_key: str) -> N
 
 
 def check_watermark(data: dict, appid: str, max_age_seconds: int, now: float | None = None) -> None:
-    """The watermark must name our app, and be neither stale (unless the age check is off) nor from the future."""
+    """The watermark must be exactly {appid, timestamp}, name our app, and be neither stale (unless the age check
+    is off) nor from the future."""
     watermark = data.get("watermark")
-    if not isinstance(watermark, dict) or watermark.get("appid") != appid:
+    if not isinstance(watermark, dict) or watermark.keys() != {"appid", "timestamp"} or watermark["appid"] != appid:
         raise InvalidEncryptedData()
     timestamp = watermark.get("timestamp")
     if isinstance(timestamp, bool) or not isinstance(timestamp, int):
@@ -92,9 +107,7 @@ def check_watermark(data: dict, appid: str, max_age_seconds: int, now: float | N
 
 
 def seal(key_material: bytes, plaintext: bytes) -> bytes:
-    """AES-256-GCM under a key derived from `key_material`; answers nonce + ciphertext."""
-    import os
-
+    """AES-256-GCM under a key derived from `key_material`; returns nonce + ciphertext."""
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
     nonce = os.urandom(12)

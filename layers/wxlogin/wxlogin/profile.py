@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import time
 
-from .store import User, UserStore
-from .userdata import EncryptedPayload, SessionIdentity, open_user_data, profile_fields
+from .models import User
+from .route_requests import DecryptRequest
+from .userdata import SessionIdentity, open_profile_data
+from .users import UserStore
 
 
 class ProfileService:
@@ -14,15 +16,12 @@ class ProfileService:
         self.watermark_max_age_seconds = watermark_max_age_seconds
         self.clock = clock
 
-    def _open(self, user: User, payload: EncryptedPayload) -> dict:
+    def decrypt_profile(self, user: User, request: DecryptRequest) -> dict:
         identity = SessionIdentity(user.appid, user.openid, user.unionid, user.session_key)
-        return open_user_data(identity, payload, self.watermark_max_age_seconds, self.clock())
-
-    def decrypt_profile(self, user: User, payload: EncryptedPayload) -> dict:
-        data = self._open(user, payload)
-        fields = profile_fields(data)
-        if user.unionid is None and data.get("unionId"):
-            fields["unionid"] = data["unionId"]
+        data = open_profile_data(identity, request.payload, self.watermark_max_age_seconds, self.clock())
+        fields = dict(data.fields)
+        if user.unionid is None and data.unionid:
+            fields["unionid"] = data.unionid
         if fields:
             user = self.store.update_user(user.user_id, fields)
         return {"profile": user.profile, "unionid": user.unionid}
