@@ -7,5 +7,5 @@
 - report.py  the tables, the goals and the JSON file
 - peers/     the handlers the functions are compared with
 
-Only the standard library, boto3, moto, wechatpy (for its peer) and the repo's `local` package are used.
+It runs with the development requirements (moto, requests, wechatpy for its peer) and the repo's `local` package.
 """
