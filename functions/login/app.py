@@ -11,7 +11,7 @@ from wxlogin.config import get_settings
 from wxlogin.login import LoginService
 from wxlogin.parsing import token_ref
 from wxlogin.route_requests import LoginRequest
-from wxlogin.signing import JWKS_PATH, AccessTokenSigner, openid_configuration
+from wxlogin.signing import AccessTokenSigner, openid_configuration
 from wxlogin.users import UserStore
 from wxlogin.wechat import WeChatClient
 
@@ -19,8 +19,8 @@ from wxlogin.wechat import WeChatClient
 PUBLISHED_MAX_AGE_SECONDS = 300
 
 settings = get_settings()
-function = api.HttpFunction()
-app, metrics = function.app, function.metrics
+function = api.HttpFunction(settings.tracing)
+metrics = function.metrics
 app_secrets = AppSecrets.from_settings(settings)
 store = UserStore(settings.table_name)
 auth = Authenticator(store)
@@ -28,7 +28,7 @@ signer = AccessTokenSigner.from_settings(settings)
 service = LoginService(settings, store, app_secrets, WeChatClient.from_settings(settings))
 
 
-@app.post("/v1/auth/login")
+@function.route("POST /v1/auth/login")
 def login():
     request = LoginRequest.from_event(function.event)
     # Before the code exchange: a login that cannot sign must fail while its code is still unused.
@@ -43,19 +43,19 @@ def login():
     return api.json_response(200, answer)
 
 
-@app.post("/v1/auth/token")
+@function.route("POST /v1/auth/token")
 def refresh_access_token():
     user = auth.user(token_ref(function.event))
     issuer = signer.issuer(function.event)
     return api.json_response(200, signer.answer(issuer, appid=user.appid, openid=user.openid, unionid=user.unionid))
 
 
-@app.get(JWKS_PATH)
+@function.route("GET /.well-known/jwks.json")
 def jwks():
     return api.public_json_response(signer.keys.published().jwks(), PUBLISHED_MAX_AGE_SECONDS)
 
 
-@app.get("/.well-known/openid-configuration")
+@function.route("GET /.well-known/openid-configuration")
 def discovery():
     document = openid_configuration(signer.issuer(function.event), signer.keys.published())
     return api.public_json_response(document, PUBLISHED_MAX_AGE_SECONDS)

@@ -29,6 +29,7 @@ class Settings:
     watermark_max_age_seconds: int
     secret_max_age_seconds: int
     login_retry_window_seconds: int
+    tracing: bool
     signing_keys_id: str
     access_token_ttl_seconds: int
     # None: the appid the token is for.
@@ -60,6 +61,26 @@ def _url(environ, name: str, default: str | None) -> str | None:
     return raw
 
 
+_TRUE, _FALSE = ("1", "true", "t", "yes", "y", "on"), ("0", "false", "f", "no", "n", "off")
+
+
+def _flag(environ, name: str, default: bool) -> bool:
+    """A boolean the way Powertools reads its own switches."""
+    raw = environ.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw not in _TRUE + _FALSE:
+        raise ConfigurationError(f"{name} must be true or false, got {raw!r}")
+    return raw in _TRUE
+
+
+def _choice(environ, name: str, default: str, allowed: tuple[str, ...]) -> str:
+    raw = environ.get(name, "").strip() or default
+    if raw not in allowed:
+        raise ConfigurationError(f"{name} must be one of {', '.join(allowed)}, got {raw!r}")
+    return raw
+
+
 def load_settings(environ=None) -> Settings:
     environ = os.environ if environ is None else environ
     base = _url(environ, "WECHAT_API_BASE", "https://api.weixin.qq.com")
@@ -74,6 +95,10 @@ def load_settings(environ=None) -> Settings:
         watermark_max_age_seconds=_number(environ, "WATERMARK_MAX_AGE_SECONDS", 300, int, 0, 366 * 24 * 3600),
         secret_max_age_seconds=_number(environ, "SECRET_MAX_AGE_SECONDS", 300, int, 0, 24 * 3600),
         login_retry_window_seconds=_number(environ, "LOGIN_RETRY_WINDOW_SECONDS", 300, int, 10, 3600),
+        # XRAY_TRACING is the template's XRayTracing parameter (the functions' Tracing mode); Powertools'
+        # own switch still turns it off where there is no X-Ray daemon (tests, the local stack).
+        tracing=_choice(environ, "XRAY_TRACING", "Active", ("Active", "PassThrough")) == "Active"
+        and not _flag(environ, "POWERTOOLS_TRACE_DISABLED", False),
         signing_keys_id=environ.get("SIGNING_KEYS_ID", "").strip() or "wxlogin/signing-keys",
         # The bound on how long a token outlives a logout or an erasure, so at most a day.
         access_token_ttl_seconds=_number(environ, "ACCESS_TOKEN_TTL_SECONDS", 900, int, 60, 24 * 3600),

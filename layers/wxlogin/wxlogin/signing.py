@@ -18,8 +18,8 @@ key: RSA (2048 bits or more) signs RS256, EC P-256 signs ES256. Rotation adds a
 key, publishes it, then moves `signingKeyId`, then retires and finally removes
 the old key (scripts/signing_keys.py and the README).
 
-PyJWT, cryptography and boto3 are imported only when a token is signed or
-verified or the keys are read, so functions that never do pay nothing for them.
+PyJWT and cryptography are imported only when a token is signed or verified
+or the keys are read, so functions that never do pay nothing for them.
 """
 
 from __future__ import annotations
@@ -157,11 +157,9 @@ class SigningKeys(CachedSecret):
     def published(self) -> KeySet:
         """The keys to publish. While the secret is still `{}` that is none, not an error: an issuer with no
         keys yet is what verifiers (API Gateway creating the example's authorizer among them) then find."""
-        from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
-
         try:
             text = self.provider.get(self.secret_id, max_age=self.max_age_seconds)
-        except GetParameterError:
+        except Exception:  # as for the AppSecrets: any failure to read it, denied or missing
             raise SigningKeysUnavailable() from None
         if self._parsed is not None and self._parsed[0] == text:
             return self._parsed[1]
