@@ -49,7 +49,7 @@ lint: $(STAMP)
 
 validate: $(STAMP)
 	$(BIN)/sam validate --lint --template-file template.yaml
-	$(BIN)/cfn-lint template.yaml
+	$(BIN)/cfn-lint --regions us-east-1 cn-north-1 cn-northwest-1 -- template.yaml
 
 $(CHECKOV_STAMP): requirements-checkov.txt
 	@test -n "$(PYTHON313)" || { echo "no Python 3.13: see scripts/find-python313" >&2; exit 1; }
