@@ -1,0 +1,93 @@
+"""The repository stands alone: its Markdown links resolve, `make help` names every target, env.json is one sam uses."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from local.template import function_environment, function_routes, load_template
+
+ROOT = Path(__file__).resolve().parents[1]
+SKIPPED_DIRS = {".git", ".venv", ".venv-checkov", ".aws-sam", "node_modules", "miniprogram_dist", ".pytest_cache"}
+INLINE_LINK = re.compile(r"!?\[[^\]]*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
+REFERENCE_LINK = re.compile(r"^\s*\[[^\]]+\]:\s*(\S+)", re.MULTILINE)
+
+
+def _markdown_files() -> list[Path]:
+    return sorted(path for path in ROOT.rglob("*.md") if not SKIPPED_DIRS.intersection(path.relative_to(ROOT).parts))
+
+
+def _without_fences(text: str) -> str:
+    return re.sub(r"^(```|~~~).*?^\1", "", text, flags=re.MULTILINE | re.DOTALL)
+
+
+def _prose(text: str) -> str:
+    """The Markdown without code blocks and inline code, where brackets are not links."""
+    return re.sub(r"`[^`\n]*`", "", _without_fences(text))
+
+
+def _anchors(path: Path) -> set[str]:
+    """GitHub's heading anchors: lower case, punctuation dropped, spaces to hyphens."""
+    anchors = set()
+    text = _without_fences(path.read_text(encoding="utf-8"))
+    for heading in re.findall(r"^#{1,6}\s+(.+?)\s*#*$", text, flags=re.MULTILINE):
+        text = re.sub(r"[`*_]|\[([^\]]*)\]\([^)]*\)", r"\1", heading).lower()
+        anchors.add(re.sub(r"[^\w\- ]", "", text).replace(" ", "-"))
+    return anchors
+
+
+def _relative_links(path: Path) -> list[str]:
+    prose = _prose(path.read_text(encoding="utf-8"))
+    links = INLINE_LINK.findall(prose) + REFERENCE_LINK.findall(prose)
+    return [link for link in links if not re.match(r"^[a-z][a-z0-9+.-]*:", link, flags=re.IGNORECASE)]
+
+
+def test_the_checker_sees_the_documentation():
+    files = {path.relative_to(ROOT).as_posix() for path in _markdown_files()}
+    assert {"README.md", "docs/design.md", "docs/wechat.md", "client/README.md", "events/README.md"} <= files
+    assert "wechat.md#decrypting-encrypteddata" in _relative_links(ROOT / "docs" / "design.md")
+
+
+@pytest.mark.parametrize("path", _markdown_files(), ids=lambda path: path.relative_to(ROOT).as_posix())
+def test_every_relative_link_resolves(path):
+    broken = []
+    for link in _relative_links(path):
+        target, _, anchor = link.partition("#")
+        resolved = (path.parent / target).resolve() if target else path
+        if not resolved.is_relative_to(ROOT) or not resolved.exists():
+            broken.append(f"{link}: no such file in the repository")
+        elif anchor and resolved.suffix == ".md" and anchor not in _anchors(resolved):
+            broken.append(f"{link}: {resolved.name} has no heading #{anchor}")
+    assert broken == []
+
+
+def test_make_help_names_every_target():
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    targets = set(re.search(r"^\.PHONY:(.*)$", makefile, flags=re.MULTILINE).group(1).split()) - {"help"}
+    shown = subprocess.run(  # noqa: S603 - make, running our own Makefile
+        ["make", "--no-print-directory", "-s", "help"],  # noqa: S607 - make from PATH, as a user runs it
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    ).stdout
+    named = set(re.findall(r"^make ([\w-]+)\s", shown, flags=re.MULTILINE))
+    assert targets <= named, f"make help does not name {sorted(targets - named)}"
+
+
+def test_env_json_sets_only_variables_sam_passes_to_each_function():
+    """sam local invoke passes a function only the variables its template environment declares; others vanish."""
+    template = load_template(ROOT / "template.yaml")
+    functions = {logical_id for _, _, logical_id, _, _ in function_routes(template)}
+    settings = json.loads((ROOT / "env.json").read_text(encoding="utf-8"))
+    assert set(settings) <= functions | {"Parameters"}
+    for logical_id in functions:
+        declared = set(function_environment(template, logical_id))
+        for scope in ("Parameters", logical_id):
+            assert set(settings.get(scope, {})) <= declared, (scope, logical_id)
+            assert all(isinstance(value, str) for value in settings.get(scope, {}).values())
