@@ -91,3 +91,23 @@ def test_env_json_sets_only_variables_sam_passes_to_each_function():
         for scope in ("Parameters", logical_id):
             assert set(settings.get(scope, {})) <= declared, (scope, logical_id)
             assert all(isinstance(value, str) for value in settings.get(scope, {}).values())
+
+
+def _readme_ranges() -> dict[str, tuple[str, str]]:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    rows = re.findall(r"^\| `(\w+)` \| [^|]+ \| ([\d.]+) to ([\d.]+)\b", readme, flags=re.MULTILINE)
+    return {name: (low, high) for name, low, high in rows}
+
+
+def test_the_readmes_allowed_ranges_are_the_ones_enforced():
+    from wxlogin.config import ConfigurationError, load_settings
+
+    ranges = _readme_ranges()
+    assert {"WECHAT_BUSY_RETRIES", "TOKEN_TTL_SECONDS", "LOGIN_RETRY_WINDOW_SECONDS"} <= set(ranges), ranges
+    for name, (low, high) in ranges.items():
+        load_settings({name: low})
+        load_settings({name: high})
+        below, above = (float(low) - 0.01, float(high) + 1) if "." in low else (int(low) - 1, int(high) + 1)
+        for outside in (below, above):
+            with pytest.raises(ConfigurationError, match=name):
+                load_settings({name: str(outside)})
