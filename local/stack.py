@@ -352,9 +352,14 @@ class LocalStack:
             self.wechat.stop()
             self.wechat = None
         if self.moto is not None:
+            from moto.moto_api._internal import moto_api_backend
+
             self.moto.shutdown()
             self.moto.server_close()
             self.moto = None
+            # moto keeps its state in this process's backends, which outlive the server: forget it, so the
+            # stack's state is gone when it stops and a later stack in the same process starts empty.
+            moto_api_backend.reset()
 
     def __enter__(self) -> LocalStack:
         return self.start()
