@@ -96,6 +96,18 @@ def test_moto_losing_its_port_after_the_check_fails_instead_of_waiting_for_ever(
     assert stack.moto is None
 
 
+def test_make_run_serves_and_stops_cleanly_on_sigterm():
+    with _make_run() as process:
+        url = next(line.split()[-1] for line in process.stdout if line.strip().startswith("HTTP API"))
+        answer = requests.get(f"{url}/v1/me", timeout=30)
+        assert answer.status_code == 401 and answer.json()["error"]["code"] == "unauthorized"
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=30)
+    assert process.returncode == 0, output
+    assert "GET /v1/me 401" in output and "stopping" in output and "Traceback" not in output
+    _assert_group_gone(process)
+
+
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_ctrl_c_during_start_up_stops_everything(signum):
     with _make_run() as process:
