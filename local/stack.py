@@ -12,14 +12,20 @@
 No AWS account, no WeChat account, no Docker. Any variable of a function's
 environment in the template can be overridden from the shell, e.g.
 `WATERMARK_MAX_AGE_SECONDS=0 make run`. State lives in memory and is gone on exit.
+
+Every port is checked before anything starts, so a busy one fails at once,
+naming the variable that moves it; Ctrl-C (or SIGTERM) stops the stack at any
+moment, start-up included.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -71,6 +77,61 @@ class Ports:
 
         return cls(port("PORT", 3000), port("MOTO_PORT", 5000), port("WXSIM_PORT", 3001))
 
+    def by_variable(self) -> dict[str, int]:
+        """Each port under the environment variable that sets it."""
+        return {"PORT": self.api, "MOTO_PORT": self.moto, "WXSIM_PORT": self.wechat}
+
+
+class StartupError(RuntimeError):
+    """The stack cannot start; the message says why and what to change."""
+
+
+def check_ports(ports: Ports) -> None:
+    """Refuse, before anything starts, a port that is taken, naming the variable that moves it (0 is any free port)."""
+    claimed: dict[int, str] = {}
+    for variable, port in ports.by_variable().items():
+        if port == 0:
+            continue
+        if port in claimed:
+            raise StartupError(f"{claimed[port]} and {variable} are both {port}: give each its own port")
+        claimed[port] = variable
+        problem = _port_problem(port)
+        if problem is None:
+            continue
+        # macOS's AirPlay Receiver listens on 5000, moto's default.
+        airplay = " (on macOS, the AirPlay Receiver uses 5000)" if port == 5000 else ""
+        free = _free_port_after(port, set(ports.by_variable().values()))
+        raise StartupError(
+            f"port {port} ({variable}) {problem}{airplay}: "
+            f"choose another with {variable}, e.g. `{variable}={free} make run`"
+        )
+
+
+def _port_problem(port: int) -> str | None:
+    """Why 127.0.0.1:port cannot be served, or None when it can."""
+    with socket.socket() as probe:
+        # As the servers bind: a port left in TIME_WAIT by the last run is free.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as exc:
+            return (
+                "is in use by another program" if exc.errno == errno.EADDRINUSE else f"cannot be bound ({exc.strerror})"
+            )
+    # A listener on the wildcard address does not always stop a bind to 127.0.0.1, but it takes the connections.
+    with socket.socket() as probe:
+        probe.settimeout(1)
+        if probe.connect_ex(("127.0.0.1", port)) == 0:
+            return "is in use by another program"
+    return None
+
+
+def _free_port_after(port: int, taken: set[int]) -> int:
+    for candidate in range(port + 1, min(port + 200, 65536)):
+        if candidate not in taken and _port_problem(candidate) is None:
+            return candidate
+    return 0
+
 
 def resolve_environment(template: dict, logical_id: str, refs: dict, overrides) -> dict[str, str]:
     """The function's template environment with intrinsics resolved locally and shell overrides on top."""
@@ -112,8 +173,11 @@ class Worker:
             text=True,
             encoding="utf-8",
         )
-        if json.loads(self._read_line() or "{}").get("ready") is not True:
+        hello = json.loads(self._read_line() or "{}")
+        if hello.get("ready") is not True:
             self.stop()
+            if "refused" in hello:  # a setting the function refuses: its message says which and why
+                raise StartupError(f"{self.logical_id}: {hello['refused']}")
             raise RuntimeError(f"{self.logical_id} failed to start (its error is above)")
 
     def _read_line(self) -> str:
@@ -136,7 +200,7 @@ class Worker:
                 self.process.stdin.write(json.dumps({"event": event, "context": context}) + "\n")
                 self.process.stdin.flush()
                 line = self._read_line()
-            except (RuntimeError, OSError) as exc:
+            except (RuntimeError, OSError) as exc:  # StartupError included: a refused setting is a 500 here
                 LOG.error("%s: %s", self.logical_id, exc)
                 self.stop()
                 return None
@@ -165,6 +229,38 @@ class Worker:
         process.stdout.close()
 
 
+def local_refs(wechat_url: str, api_url: str | None = None, app_id: str = DEV_APP_ID) -> dict[str, str]:
+    """What the template's resources and parameters are locally. The access tokens' issuer is the local API's
+    URL when one serves (as with a custom domain); without one, the template's default (the request's domain)."""
+    refs = {
+        "Table": LOCAL_TABLE,
+        "AppSecrets": LOCAL_SECRET_ID,
+        "SigningKeys": LOCAL_SIGNING_KEYS_ID,
+        "WeChatApiBase": wechat_url,
+        "ExampleApiAudience": app_id,
+    }
+    if api_url is not None:
+        refs["AccessTokenIssuer"] = api_url
+    return refs
+
+
+def local_workers(template: dict, moto_url: str, refs: dict[str, str], overrides) -> dict[str, Worker]:
+    """A worker per function of the template, with its environment resolved against the local stack (`refs`)."""
+    timeout = float(template.get("Globals", {}).get("Function", {}).get("Timeout", 3))
+    workers: dict[str, Worker] = {}
+    for _method, _path, logical_id, code_uri, handler in function_routes(template):
+        if logical_id not in workers:
+            environment = {
+                **resolve_environment(template, logical_id, refs, overrides),
+                **LOCAL_AWS,
+                "AWS_ENDPOINT_URL": moto_url,
+                "AWS_LAMBDA_FUNCTION_NAME": logical_id,
+            }
+            environment["POWERTOOLS_LOG_LEVEL"] = overrides.get("POWERTOOLS_LOG_LEVEL", "WARNING")
+            workers[logical_id] = Worker(logical_id, code_uri, handler, environment, timeout)
+    return workers
+
+
 @dataclass
 class LocalStack:
     ports: Ports = field(default_factory=Ports)
@@ -181,6 +277,7 @@ class LocalStack:
         self.workers: dict[str, Worker] = {}
         self.routes: dict[tuple[str, str], Worker] = {}
         self.jwt_routes = JwtRoutes({})
+        self.gateway_serving = False
 
     @property
     def api_url(self) -> str:
@@ -188,8 +285,7 @@ class LocalStack:
 
     @property
     def moto_url(self) -> str:
-        host, port = self.moto.get_host_and_port()
-        return f"http://{host}:{port}"
+        return f"http://127.0.0.1:{self.moto.server_address[1]}"
 
     def aws_client(self, service: str):
         """A boto3 client of this stack's moto, as the functions reach it."""
@@ -202,29 +298,55 @@ class LocalStack:
         ).client(service, endpoint_url=self.moto_url)
 
     def start(self, warm: bool = True) -> LocalStack:
+        """Start everything, or on any failure or interruption stop what had started and re-raise."""
         try:
+            check_ports(self.ports)
+            self._progress("starting moto (DynamoDB, Secrets Manager)")
             self._start_moto()
             self.wechat = WeChatSimulator(
                 apps={self.app_id: self.app_secret}, port=self.ports.wechat, quiet=self.quiet
             ).start()
             # The port first: the API's own URL is the access tokens' issuer, in the functions and the authorizer.
             self._bind_gateway()
-            self._make_workers()
-            self.jwt_routes.routes.update(JwtRoutes.from_template(self.template, self._resolver()).routes)
+            refs = local_refs(self.wechat.base_url, self.api_url, self.app_id)
+            self._make_workers(refs)
+            resolve = template_resolver(self.template, {**refs, "AWS::Region": LOCAL_AWS["AWS_REGION"]})
+            self.jwt_routes.routes.update(JwtRoutes.from_template(self.template, resolve).routes)
             if warm:
-                for worker in self.workers.values():
+                for logical_id, worker in self.workers.items():
+                    self._progress(f"starting {logical_id}")
                     worker.warm()
             threading.Thread(target=self.gateway.serve_forever, name="gateway", daemon=True).start()
+            self.gateway_serving = True
         except BaseException:
             self.stop()
             raise
         return self
 
-    def _start_moto(self) -> None:
-        from moto.server import ThreadedMotoServer
+    def _progress(self, step: str) -> None:
+        if not self.quiet:
+            print(step, file=sys.stderr, flush=True)
 
-        self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=self.ports.moto, verbose=False)
-        self.moto.start()
+    def _start_moto(self) -> None:
+        from moto.server import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+        from werkzeug.serving import make_server
+
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's server: a line per AWS call is noise here
+        # moto's ThreadedMotoServer binds in its own thread and, when that fails, waits for ever; here the
+        # bind happens in this thread, so a port taken since check_ports() is an error at once.
+        try:
+            server = make_server(
+                "127.0.0.1",
+                self.ports.moto,
+                DomainDispatcherApplication(create_backend_app),
+                threaded=True,
+                request_handler=MotoRequestHandler,
+            )
+        except SystemExit:  # werkzeug's answer to a failed bind, after printing why
+            raise StartupError(f"moto cannot listen on port {self.ports.moto}: choose another with MOTO_PORT") from None
+        # Kept only once it serves: shutdown() of a server that never served would wait for ever.
+        threading.Thread(target=server.serve_forever, name="moto", daemon=True).start()
+        self.moto = server
         dynamodb = self.aws_client("dynamodb")
         dynamodb.create_table(TableName=LOCAL_TABLE, **table_create_kwargs(self.template))
         dynamodb.update_time_to_live(
@@ -235,33 +357,9 @@ class LocalStack:
         secrets.create_secret(Name=LOCAL_SECRET_ID, SecretString=json.dumps({self.app_id: self.app_secret}))
         secrets.create_secret(Name=LOCAL_SIGNING_KEYS_ID, SecretString=json.dumps(signing_keys.new_key_set()))
 
-    def _refs(self) -> dict[str, str]:
-        """What the template's resources and parameters are locally."""
-        return {
-            "Table": LOCAL_TABLE,
-            "AppSecrets": LOCAL_SECRET_ID,
-            "SigningKeys": LOCAL_SIGNING_KEYS_ID,
-            "WeChatApiBase": self.wechat.base_url,
-            "AccessTokenIssuer": self.api_url,
-            "ExampleApiAudience": self.app_id,
-        }
-
-    def _resolver(self):
-        return template_resolver(self.template, {**self._refs(), "AWS::Region": LOCAL_AWS["AWS_REGION"]})
-
-    def _make_workers(self) -> None:
-        refs = self._refs()
-        timeout = float(self.template.get("Globals", {}).get("Function", {}).get("Timeout", 3))
-        for method, path, logical_id, code_uri, handler in function_routes(self.template):
-            if logical_id not in self.workers:
-                environment = {
-                    **resolve_environment(self.template, logical_id, refs, self.overrides),
-                    **LOCAL_AWS,
-                    "AWS_ENDPOINT_URL": self.moto_url,
-                    "AWS_LAMBDA_FUNCTION_NAME": logical_id,
-                }
-                environment["POWERTOOLS_LOG_LEVEL"] = self.overrides.get("POWERTOOLS_LOG_LEVEL", "WARNING")
-                self.workers[logical_id] = Worker(logical_id, code_uri, handler, environment, timeout)
+    def _make_workers(self, refs: dict[str, str]) -> None:
+        self.workers = local_workers(self.template, self.moto_url, refs, self.overrides)
+        for method, path, logical_id, _, _ in function_routes(self.template):
             self.routes[(method, path)] = self.workers[logical_id]
 
     def _bind_gateway(self) -> None:
@@ -277,17 +375,24 @@ class LocalStack:
 
     def stop(self) -> None:
         if self.gateway is not None:
-            self.gateway.shutdown()
+            if self.gateway_serving:  # shutdown() of a server that never served would wait for ever
+                self.gateway.shutdown()
             self.gateway.server_close()
-            self.gateway = None
+            self.gateway, self.gateway_serving = None, False
         for worker in self.workers.values():
             worker.stop()
         if self.wechat is not None:
             self.wechat.stop()
             self.wechat = None
         if self.moto is not None:
-            self.moto.stop()
+            from moto.moto_api._internal import moto_api_backend
+
+            self.moto.shutdown()
+            self.moto.server_close()
             self.moto = None
+            # moto keeps its state in this process's backends, which outlive the server: forget it, so the
+            # stack's state is gone when it stops and a later stack in the same process starts empty.
+            moto_api_backend.reset()
 
     def __enter__(self) -> LocalStack:
         return self.start()
@@ -349,9 +454,15 @@ class _GatewayHandler(BaseHTTPRequestHandler):
                 self.send_header(name, value)
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
-        self.wfile.write(payload)
+        if self.command != "HEAD":
+            self.wfile.write(payload)
 
-    do_GET = do_POST = do_PATCH = do_DELETE = do_PUT = _handle
+    def __getattr__(self, name: str):
+        # The base class answers 501 to a method without a do_<METHOD>; API Gateway takes every method and
+        # lets the routes decide, so HEAD, OPTIONS (no CORS is configured) or PUT get its 404 like any other miss.
+        if name.startswith("do_"):
+            return self._handle
+        raise AttributeError(name)
 
     def log_message(self, format, *args):  # noqa: A002 - the base class's signature
         """The gateway prints its own line per request, without the query string."""
@@ -368,27 +479,42 @@ def _http_answer(result: dict | None) -> tuple[int, dict, str]:
     return int(result.get("statusCode", 200)), dict(result.get("headers") or {}), text
 
 
+def _interrupt(_signum, _frame) -> None:
+    raise KeyboardInterrupt
+
+
 def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's server: a line per AWS call is noise here
-    ports = Ports.from_environ(os.environ)
-    app_id = os.environ.get("APP_ID", "").strip() or DEV_APP_ID
-    app_secret = os.environ.get("APP_SECRET", "").strip() or DEV_APP_SECRET
-    stack = LocalStack(ports=ports, app_id=app_id, app_secret=app_secret, overrides=dict(os.environ))
-    stop = threading.Event()
+    # Ctrl-C and SIGTERM interrupt whatever runs, start-up included; start() stops what had started.
     for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
+        signal.signal(signum, _interrupt)
+    stack = None
     try:
+        ports = Ports.from_environ(os.environ)
+        app_id = os.environ.get("APP_ID", "").strip() or DEV_APP_ID
+        app_secret = os.environ.get("APP_SECRET", "").strip() or DEV_APP_SECRET
+        stack = LocalStack(ports=ports, app_id=app_id, app_secret=app_secret, overrides=dict(os.environ))
         stack.start()
-    except (OSError, RuntimeError) as exc:
-        print(f"wxlogin local stack failed to start: {exc}", file=sys.stderr)
-        stack.stop()
+        print(_banner(stack, app_id), flush=True)
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, signal.SIG_IGN)  # a second Ctrl-C must not cut the clean-up short
+        print("stopping", file=sys.stderr, flush=True)
+        if stack is not None:
+            stack.stop()
+        return 0
+    except (StartupError, OSError, RuntimeError) as exc:
+        print(f"wxlogin local stack failed to start: {exc}", file=sys.stderr, flush=True)
         return 1
-    print(
-        f"""
+    return 0
+
+
+def _banner(stack: LocalStack, app_id: str) -> str:
+    return f"""
 wxlogin local stack is up (Ctrl-C stops it)
   HTTP API         {stack.api_url}
-  WeChat simulator {stack.wechat.base_url}   appid {app_id}
+  WeChat simulator {stack.wechat.base_url}   appid {app_id}   dev routes: GET {stack.wechat.base_url}/_sim/
   moto (AWS)       {stack.moto_url}           table {LOCAL_TABLE}, secrets {LOCAL_SECRET_ID}, {LOCAL_SIGNING_KEYS_ID}
   access tokens    issuer {stack.api_url}, audience {app_id}; GET /v1/examples/whoami takes one
 
@@ -398,13 +524,7 @@ Try it:
          | python3 -c 'import json,sys; print(json.load(sys.stdin)["code"])')
   curl -s -X POST {stack.api_url}/v1/auth/login -H 'content-type: application/json' -d "{{\\"code\\":\\"$code\\"}}"
 or run the scripted Mini Program: make demo
-""",
-        flush=True,
-    )
-    stop.wait()
-    print("stopping", file=sys.stderr, flush=True)
-    stack.stop()
-    return 0
+"""
 
 
 if __name__ == "__main__":

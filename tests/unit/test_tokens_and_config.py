@@ -43,10 +43,13 @@ def test_defaults():
     assert settings.access_token_audience is None and settings.access_token_issuer is None
 
 
-def test_the_access_token_issuer_is_kept_exactly_as_configured():
+def test_the_access_token_issuer_is_kept_exactly_as_configured_else_the_custom_domain():
     settings = load_settings({"ACCESS_TOKEN_ISSUER": "https://login.example.com/", "ACCESS_TOKEN_AUDIENCE": "my-api"})
     assert settings.access_token_issuer == "https://login.example.com/"
     assert settings.access_token_audience == "my-api"
+    assert load_settings({"API_DOMAIN_NAME": "api.example.com"}).access_token_issuer == "https://api.example.com"
+    both = {"API_DOMAIN_NAME": "api.example.com", "ACCESS_TOKEN_ISSUER": "https://cdn.example.com"}
+    assert load_settings(both).access_token_issuer == "https://cdn.example.com"
 
 
 @pytest.mark.parametrize(
@@ -60,6 +63,7 @@ def test_the_access_token_issuer_is_kept_exactly_as_configured():
         ({"ACCESS_TOKEN_TTL_SECONDS": "86401"}, "ACCESS_TOKEN_TTL_SECONDS"),
         ({"ACCESS_TOKEN_ISSUER": "login.example.com"}, "ACCESS_TOKEN_ISSUER"),
         ({"ACCESS_TOKEN_ISSUER": "https://login.example.com/?x=1"}, "ACCESS_TOKEN_ISSUER"),
+        ({"API_DOMAIN_NAME": "api.example.com/x"}, "API_DOMAIN_NAME"),
     ],
 )
 def test_bad_configuration_fails_with_the_variable_named(env, name):

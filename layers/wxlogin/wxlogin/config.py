@@ -8,6 +8,7 @@ message naming the variable instead of failing some request later.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from urllib.parse import urlsplit
@@ -61,6 +62,14 @@ def _url(environ, name: str, default: str | None) -> str | None:
     return raw
 
 
+def _issuer(environ) -> str | None:
+    """ACCESS_TOKEN_ISSUER as given (verifiers compare it byte for byte), else https://API_DOMAIN_NAME, else None."""
+    domain = environ.get("API_DOMAIN_NAME", "").strip()
+    if domain and not re.fullmatch(r"[A-Za-z0-9.-]{1,253}", domain):
+        raise ConfigurationError(f"API_DOMAIN_NAME must be a host name, got {domain!r}")
+    return _url(environ, "ACCESS_TOKEN_ISSUER", f"https://{domain}" if domain else None)
+
+
 _TRUE, _FALSE = ("1", "true", "t", "yes", "y", "on"), ("0", "false", "f", "no", "n", "off")
 
 
@@ -103,8 +112,7 @@ def load_settings(environ=None) -> Settings:
         # The bound on how long a token outlives a logout or an erasure, so at most a day.
         access_token_ttl_seconds=_number(environ, "ACCESS_TOKEN_TTL_SECONDS", 900, int, 60, 24 * 3600),
         access_token_audience=environ.get("ACCESS_TOKEN_AUDIENCE", "").strip() or None,
-        # Compared byte for byte with a JWT authorizer's configured issuer, so kept exactly as given.
-        access_token_issuer=_url(environ, "ACCESS_TOKEN_ISSUER", None),
+        access_token_issuer=_issuer(environ),
     )
 
 
