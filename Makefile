@@ -12,12 +12,16 @@ CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help venv lint validate checkov build test js-test run demo bench clean
+.PHONY: help venv lint validate checkov build test unit integration hardening e2e js-test run demo bench clean
 
 help:
 	@echo "make run       the whole system locally: HTTP API, moto, WeChat simulator (no AWS, no Docker)"
 	@echo "make demo      a scripted Mini Program against the running stack"
 	@echo "make test      venv + ruff + sam validate --lint + cfn-lint + checkov + sam build + the whole test suite"
+	@echo "make unit      the services with in-memory fakes (seconds; no moto, no sockets)"
+	@echo "make integration  the handlers in process against moto and the WeChat simulator"
+	@echo "make hardening the contract, properties, fuzz and concurrency (openapi.yaml, local stack)"
+	@echo "make e2e       the local stack over HTTP, and the sam build artifacts (runs make build)"
 	@echo "make build     sam build (no Docker; Python 3.13 on PATH)"
 	@echo "make js-test   the Mini Program client's tests (Node's test runner, against fakes and the local stack)"
 	@echo "make bench     latency, cold start and package size benchmark"
@@ -54,8 +58,22 @@ build: $(STAMP)
 js-test: $(STAMP)
 	cd client && node --test test/
 
+# The whole suite, with the layer's and the handlers' line coverage (in-process code only: the local
+# stack's workers are other processes).
 test: lint validate checkov build js-test
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --cov --cov-report=term-missing:skip-covered
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest tests/unit
+
+integration: $(STAMP)
+	$(BIN)/python -m pytest tests/integration tests/test_template.py tests/test_wechat_simulator.py
+
+hardening: $(STAMP)
+	$(BIN)/python -m pytest tests/hardening
+
+e2e: build
+	$(BIN)/python -m pytest tests/e2e tests/built
 
 run: $(STAMP)
 	$(BIN)/python -m local.stack
@@ -67,4 +85,4 @@ bench: build
 	$(BIN)/python scripts/bench.py
 
 clean:
-	rm -rf .aws-sam $(VENV) $(CHECKOV_VENV) .pytest_cache .ruff_cache
+	rm -rf .aws-sam $(VENV) $(CHECKOV_VENV) .pytest_cache .ruff_cache .coverage

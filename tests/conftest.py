@@ -1,24 +1,25 @@
-"""Test-wide guards and settings.
+"""Test-wide guards, settings and the shared fixtures.
 
 - No socket may leave the machine: connecting anywhere but loopback fails the test.
 - The functions' configuration is set here, before any handler is imported.
 - Every log record of every logger is captured, formatted as in Lambda, so
   tests can assert what was (and was not) logged.
+- The in-process fixtures (wechat, aws, api, login) of the integration and hardening suites live
+  here, once; they import moto, boto3 and the simulator only when a test asks for them, so the
+  unit suite loads none of it.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import json
 import logging
 import os
 import socket
 
 import pytest
 
-APPID = "wx0123456789abcdef"
-APP_SECRET = "0123456789abcdef0123456789abcdef"
-OTHER_APPID = "wxfedcba9876543210"
-OTHER_APP_SECRET = "fedcba9876543210fedcba9876543210"
+from tests.support.values import APP_SECRET, APPID, OPENID, SESSION_KEY
 
 os.environ.update(
     {
@@ -108,3 +109,75 @@ def logs():
     finally:
         root.removeHandler(handler)
         root.setLevel(previous)
+
+
+@pytest.fixture(scope="session")
+def wechat():
+    """One simulator for the session (the functions read WECHAT_API_BASE once, at import); reset per test."""
+    from local.wechat_simulator import WeChatSimulator
+    from tests.support.inprocess import Sim
+
+    simulator = WeChatSimulator(apps={APPID: APP_SECRET}, quiet=True)
+    simulator.start()
+    os.environ["WECHAT_API_BASE"] = simulator.base_url
+    try:
+        yield Sim(simulator.base_url)
+    finally:
+        simulator.stop()
+
+
+@pytest.fixture(scope="session")
+def _handlers(wechat):
+    from tests.support.inprocess import Api
+
+    return Api()
+
+
+@pytest.fixture
+def aws():
+    """moto with the table and the AppSecrets secret created as template.yaml declares them."""
+    import boto3
+    from moto import mock_aws
+
+    from local.template import table_create_kwargs, ttl_attribute
+    from tests.support.inprocess import TEMPLATE, Aws
+
+    # moto's mock_aws routes every `requests` call through the `responses` library, which logs each
+    # passed-through URL (with secret= in it) at INFO. It exists only in tests, not in Lambda.
+    logging.getLogger("responses").setLevel(logging.WARNING)
+    with mock_aws():
+        dynamodb = boto3.client("dynamodb")
+        table = os.environ["TABLE_NAME"]
+        dynamodb.create_table(TableName=table, **table_create_kwargs(TEMPLATE))
+        dynamodb.update_time_to_live(
+            TableName=table, TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl_attribute(TEMPLATE)}
+        )
+        secrets = boto3.client("secretsmanager")
+        secrets.create_secret(Name=os.environ["APP_SECRETS_ID"], SecretString=json.dumps({APPID: APP_SECRET}))
+        yield Aws(dynamodb, secrets, table)
+
+
+@pytest.fixture
+def api(_handlers, aws, wechat):
+    wechat.reset()
+    wechat.set_app(APPID, APP_SECRET)  # undo any rotation an earlier test made
+    _handlers.clear_secret_caches()
+    _handlers.answers.clear()
+    return _handlers
+
+
+@pytest.fixture
+def login(api, wechat):
+    """Log a user in through the real route with a code the simulator registered with fixed values."""
+    from tests.support.inprocess import LoggedIn
+
+    counter = iter(range(10_000))
+
+    def _login(openid=OPENID, session_key=SESSION_KEY, unionid=None, **body):
+        code = f"code{next(counter)}{openid[-6:]}"
+        wechat.register(code, openid, session_key, unionid)
+        answer = api.post("/v1/auth/login", {"code": code, **body})
+        assert answer.status == 200, answer.body
+        return LoggedIn(answer.body["token"], openid, session_key, answer)
+
+    return _login

@@ -1,48 +1,44 @@
 """The account routes: GET/PATCH/DELETE /v1/me and POST /v1/auth/logout."""
 
 from wxlogin import api
-from wxlogin.account import AccountService, me_view
+from wxlogin.account import AccountService
+from wxlogin.auth import Authenticator
 from wxlogin.config import get_settings
-from wxlogin.errors import InvalidRequest
-from wxlogin.store import UserStore
+from wxlogin.parsing import token_ref
+from wxlogin.route_requests import MeRequest, UpdateMeRequest
+from wxlogin.users import UserStore
 
 settings = get_settings()
 function = api.HttpFunction()
 app = function.app
 store = UserStore(settings.table_name)
+auth = Authenticator(store)
 service = AccountService(store)
 
 
 @app.get("/v1/me")
 def get_me():
-    event = function.event
-    user, _ = api.authenticate(event, store)
-    # Linked apps cost a second DynamoDB request, so only callers that ask for them pay it.
-    include = (event.get("queryStringParameters") or {}).get("include", "")
-    if include not in ("", "linkedApps"):
-        raise InvalidRequest("include may only be linkedApps.")
-    linked = store.linked_users(user) if include == "linkedApps" else None
-    return api.json_response(200, me_view(user, linked))
+    user = auth.user(token_ref(function.event))
+    return api.json_response(200, service.me(user, MeRequest.from_event(function.event)))
 
 
 # wx.request cannot send PATCH, so Mini Programs update with POST; PATCH stays for other clients.
 @app.route("/v1/me", method=["PATCH", "POST"])
 def update_me():
-    event = function.event
-    user, _ = api.authenticate(event, store)
-    return api.json_response(200, service.update_me(user, api.json_body(event)))
+    user = auth.user(token_ref(function.event))
+    return api.json_response(200, service.update_me(user, UpdateMeRequest.from_event(function.event)))
 
 
 @app.delete("/v1/me")
 def delete_me():
-    user, ref = api.authenticate(function.event, store)
-    service.delete_me(user, ref)
+    ref = token_ref(function.event)
+    service.delete_me(auth.user(ref), ref)
     return api.json_response(204)
 
 
 @app.post("/v1/auth/logout")
 def logout():
-    service.logout(api.token_ref(function.event))
+    service.logout(token_ref(function.event))
     return api.json_response(204)
 
 

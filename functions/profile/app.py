@@ -2,43 +2,39 @@
 
 from wxlogin import api
 from wxlogin.access_token import AccessTokens
+from wxlogin.access_token_store import AccessTokenStore
 from wxlogin.appsecrets import AppSecrets
+from wxlogin.auth import Authenticator
 from wxlogin.config import get_settings
-from wxlogin.errors import InvalidRequest
+from wxlogin.parsing import token_ref
 from wxlogin.phone import PhoneService
 from wxlogin.profile import ProfileService
-from wxlogin.store import AccessTokenStore, UserStore
+from wxlogin.route_requests import DecryptRequest, PhoneRequest
+from wxlogin.users import UserStore
 from wxlogin.wechat import WeChatClient
 
 settings = get_settings()
 function = api.HttpFunction()
 app = function.app
 store = UserStore(settings.table_name)
+auth = Authenticator(store)
 wechat = WeChatClient.from_settings(settings)
+app_secrets = AppSecrets.from_settings(settings)
 service = ProfileService(store, settings.watermark_max_age_seconds)
-access_tokens = AccessTokens(AccessTokenStore(settings.table_name), wechat, AppSecrets.from_settings(settings))
+access_tokens = AccessTokens(AccessTokenStore(settings.table_name), wechat, app_secrets)
 phone = PhoneService(store, access_tokens, wechat, settings.watermark_max_age_seconds)
 
 
 @app.post("/v1/profile/decrypt")
 def decrypt_profile():
-    event = function.event
-    user, _ = api.authenticate(event, store)
-    payload = api.encrypted_payload(api.json_body(event))
-    return api.json_response(200, service.decrypt_profile(user, payload))
+    user = auth.user(token_ref(function.event))
+    return api.json_response(200, service.decrypt_profile(user, DecryptRequest.from_event(function.event)))
 
 
 @app.post("/v1/profile/phone")
 def bind_phone():
-    event = function.event
-    user, _ = api.authenticate(event, store)
-    body = api.json_body(event)
-    if "code" in body:
-        if api.has_encrypted_payload(body):
-            raise InvalidRequest("Send either code or encryptedData and iv, not both.")
-        code = api.string_field(body, "code", max_length=128, pattern=api.CODE_PATTERN)
-        return api.json_response(200, phone.bind_by_code(user, code))
-    return api.json_response(200, phone.bind_by_encrypted_data(user, api.encrypted_payload(body)))
+    user = auth.user(token_ref(function.event))
+    return api.json_response(200, phone.bind(user, PhoneRequest.from_event(function.event)))
 
 
 lambda_handler = function.handler

@@ -24,7 +24,7 @@ import requests
 
 from local.template import function_environment, function_routes, load_template, table_create_kwargs
 from local.wechat_simulator import WeChatSimulator
-from tests.conftest import APP_SECRET, APPID
+from tests.support.values import APP_SECRET, APPID
 
 ROOT = Path(__file__).resolve().parents[2]
 BUILD = ROOT / ".aws-sam" / "build"

@@ -1,7 +1,6 @@
-"""Fixtures for the hardening tests: the integration fixtures, the contract as openapi.yaml states it, the local stack.
+"""Fixtures for the hardening tests: the contract as openapi.yaml states it, and the local stack.
 
-The in-process fixtures (api, aws, wechat, login) are the integration suite's own, imported rather than
-copied so both suites drive the handlers the same way; only `_handlers` is this directory's (see there).
+The in-process fixtures (api, aws, wechat, login) are the shared ones of tests/conftest.py.
 """
 
 from __future__ import annotations
@@ -22,8 +21,6 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 from local.stack import DEV_APP_ID, LOCAL_TABLE, LocalStack, Ports
-from tests.integration.conftest import Api, api, aws, login, wechat  # noqa: F401 - shared fixtures
-from wxlogin.config import get_settings
 
 # Per-example deadlines measure the machine, not the code, on a loaded 2-core CI runner.
 settings.register_profile("wxlogin", deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -32,23 +29,6 @@ settings.load_profile("wxlogin")
 ROOT = Path(__file__).resolve().parents[2]
 OPENAPI_PATH = ROOT / "openapi.yaml"
 DOCUMENT_URI = "urn:wxlogin:openapi"
-
-
-@pytest.fixture(scope="session")
-def _handlers(request):
-    """The integration suite's handlers, as a copy of their own bound to this directory's simulator.
-
-    A function reads its settings (WECHAT_API_BASE among them) at import, through a cache every copy in
-    the process shares, and the integration suite has a simulator of its own: so the cache is emptied,
-    these copies are all imported at once, and the cache is emptied again for whichever suite imports next.
-    """
-    request.getfixturevalue("wechat")  # its simulator's address must be in the environment before the imports
-    handlers = Api()
-    get_settings.cache_clear()
-    for logical_id, code_uri in set(handlers.routes.values()):
-        handlers.module(logical_id, code_uri)
-    get_settings.cache_clear()
-    return handlers
 
 
 def _pointer(*parts: str) -> str:

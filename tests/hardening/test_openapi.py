@@ -15,10 +15,10 @@ from openapi_spec_validator import validate
 
 from local.template import function_routes, load_template
 from local.wechat_simulator import encrypt_user_data
-from tests.conftest import APPID
 from tests.hardening.conftest import OPENAPI_PATH, ROOT
-from tests.integration.conftest import OPENID, SESSION_KEY
-from wxlogin import account, api, appsecrets, errors, store, tokens, userdata
+from tests.support.inprocess import rewire
+from tests.support.values import APPID, OPENID, SESSION_KEY
+from wxlogin import errors, models, parsing, route_requests, tokens, userdata
 
 LOGIN, LOGOUT, DECRYPT, PHONE, ME = (
     "/v1/auth/login",
@@ -62,19 +62,19 @@ def test_the_documented_limits_are_the_layers(contract):
     login = schemas["LoginRequest"]["properties"]
     header = contract.document["paths"][LOGIN]["post"]["parameters"][0]
     patch = schemas["MePatch"]["properties"]
-    assert login["code"]["pattern"] == api.CODE_PATTERN.pattern
-    assert schemas["PhoneRequest"]["oneOf"][0]["properties"]["code"]["pattern"] == api.CODE_PATTERN.pattern
-    assert login["appid"]["pattern"] == appsecrets.APPID_PATTERN.pattern
-    assert (header["name"], header["schema"]["pattern"]) == ("Idempotency-Key", api.IDEMPOTENCY_KEY_PATTERN.pattern)
+    assert login["code"]["pattern"] == parsing.CODE_PATTERN.pattern
+    assert schemas["PhoneRequest"]["oneOf"][0]["properties"]["code"]["pattern"] == parsing.CODE_PATTERN.pattern
+    assert login["appid"]["pattern"] == route_requests.APPID_PATTERN.pattern
+    assert (header["name"], header["schema"]["pattern"]) == ("Idempotency-Key", parsing.IDEMPOTENCY_KEY_PATTERN.pattern)
     assert schemas["Token"]["pattern"] == tokens.TOKEN_PATTERN.pattern.replace("(", "").replace(")", "")
-    assert schemas["EncryptedData"]["maxLength"] == schemas["RawData"]["maxLength"] == api.MAX_BODY_BYTES
-    assert patch["nickName"]["maxLength"] == account.MAX_NICKNAME_LENGTH
-    assert patch["avatarUrl"]["maxLength"] == account.MAX_AVATAR_URL_LENGTH
-    assert tuple(schemas["Profile"]["properties"]) == store.PROFILE_FIELDS
-    assert tuple(schemas["Phone"]["properties"]) == store.PHONE_FIELDS
-    assert tuple(schemas["PhoneAnswer"]["properties"]) == store.PHONE_FIELDS
+    assert schemas["EncryptedData"]["maxLength"] == schemas["RawData"]["maxLength"] == parsing.MAX_BODY_BYTES
+    assert patch["nickName"]["maxLength"] == route_requests.MAX_NICKNAME_LENGTH
+    assert patch["avatarUrl"]["maxLength"] == route_requests.MAX_AVATAR_URL_LENGTH
+    assert tuple(schemas["Profile"]["properties"]) == models.PROFILE_FIELDS
+    assert tuple(schemas["Phone"]["properties"]) == models.PHONE_FIELDS
+    assert tuple(schemas["PhoneAnswer"]["properties"]) == models.PHONE_FIELDS
     assert schemas["ProfileValue"]["oneOf"][0]["maxLength"] == userdata.MAX_FIELD_LENGTH
-    assert set(schemas["PhoneAnswer"]["required"]) == set(store.PHONE_FIELDS)
+    assert set(schemas["PhoneAnswer"]["required"]) == set(models.PHONE_FIELDS)
 
 
 class Recorder:
@@ -114,11 +114,11 @@ def _failing_client(operation: str, code: str):
     return client
 
 
-def _with_failing_store(monkeypatch, target, operation: str, call) -> list:
-    answers = []
+def _with_failing_store(monkeypatch, api, logical_id: str, operation: str, call) -> list:
+    module, answers = api.module(*api.function(logical_id)), []
     for code in ("ProvisionedThroughputExceededException", "ValidationException"):
         with monkeypatch.context() as patch:
-            patch.setattr(target, "_client", _failing_client(operation, code))
+            rewire(patch, module, logical_id, dynamodb=_failing_client(operation, code))
             answers.append(call())
     assert [a.status for a in answers] == [503, 500]
     return answers
@@ -139,9 +139,8 @@ def test_every_login_answer_is_documented(api, aws, wechat, login, contract, mon
     for fault in ({"errcode": 40226}, {"errcode": 45011}, {"errcode": 40013}, {"errcode": -1, "count": 5}):
         wechat.fault(**({"count": 1} | fault))
         calls.post(LOGIN, {"code": wechat.login_code("faulty")})
-    login_store = api.module("LoginFunction", "functions/login").service.store
     _with_failing_store(
-        monkeypatch, login_store, "get_item", lambda: calls.post(LOGIN, {"code": wechat.login_code("dynamo")})
+        monkeypatch, api, "LoginFunction", "get_item", lambda: calls.post(LOGIN, {"code": wechat.login_code("dynamo")})
     )
     calls.check(contract, "POST", LOGIN)
 
@@ -150,9 +149,8 @@ def test_every_logout_answer_is_documented(api, aws, login, contract, monkeypatc
     calls = Recorder(api)
     calls.post(LOGOUT, token=login().token)
     calls.post(LOGOUT)
-    module = api.module("AccountFunction", "functions/account")
     token = login().token
-    _with_failing_store(monkeypatch, module.store, "delete_item", lambda: calls.post(LOGOUT, token=token))
+    _with_failing_store(monkeypatch, api, "AccountFunction", "delete_item", lambda: calls.post(LOGOUT, token=token))
     calls.check(contract, "POST", LOGOUT)
 
 
@@ -165,8 +163,9 @@ def test_every_decrypt_answer_is_documented(api, aws, wechat, login, contract, m
     calls.post(DECRYPT, {"encryptedData": encrypted, "iv": iv}, token=me.token)  # stale watermark
     calls.post(DECRYPT, {**data, "iv": "AAAA"}, token=me.token)
     calls.post(DECRYPT, data, token="not-a-token")
-    module = api.module("ProfileFunction", "functions/profile")
-    _with_failing_store(monkeypatch, module.store, "batch_get_item", lambda: calls.post(DECRYPT, data, token=me.token))
+    _with_failing_store(
+        monkeypatch, api, "ProfileFunction", "batch_get_item", lambda: calls.post(DECRYPT, data, token=me.token)
+    )
     calls.check(contract, "POST", DECRYPT)
 
 
@@ -182,9 +181,12 @@ def test_every_phone_answer_is_documented(api, aws, wechat, login, contract, mon
     for fault in ({"errcode": 40226}, {"errcode": 45011}, {"errcode": 61024}, {"errcode": -1, "count": 5}):
         wechat.fault(paths=[PHONE_PATH], **({"count": 1} | fault))
         calls.post(PHONE, {"code": wechat.phone_code(OPENID)}, token=me.token)
-    module = api.module("ProfileFunction", "functions/profile")
     _with_failing_store(
-        monkeypatch, module.store, "batch_get_item", lambda: calls.post(PHONE, {"code": "abc"}, token=me.token)
+        monkeypatch,
+        api,
+        "ProfileFunction",
+        "batch_get_item",
+        lambda: calls.post(PHONE, {"code": "abc"}, token=me.token),
     )
     calls.check(contract, "POST", PHONE)
 
@@ -206,12 +208,12 @@ def test_every_me_answer_is_documented(api, aws, wechat, login, contract, monkey
     calls.post(ME, {"avatarUrl": "http://example.com/b.png"}, token=me.token)
     calls.post(ME, {"nickName": "Nobody"})
     calls.call("DELETE", ME, token="nope")
-    module = api.module("AccountFunction", "functions/account")
     update = {"json_body": {"nickName": "Never"}}
     for method, kwargs in (("GET", {}), ("PATCH", update), ("POST", update), ("DELETE", {})):
         _with_failing_store(
             monkeypatch,
-            module.store,
+            api,
+            "AccountFunction",
             "batch_get_item",
             lambda m=method, k=kwargs: calls.call(m, ME, token=me.token, **k),
         )

@@ -19,7 +19,7 @@ from hypothesis import Phase, assume, example, given, settings
 from hypothesis import strategies as st
 
 from local.http_events import http_api_event
-from wxlogin import api, crypto, tokens
+from wxlogin import crypto, parsing, tokens
 from wxlogin.errors import InvalidEncryptedData, InvalidRequest, Unauthorized
 from wxlogin.userdata import SessionIdentity, open_user_data
 
@@ -185,7 +185,7 @@ def test_any_bit_flip_is_refused_or_no_longer_the_sessions_data(key, iv, target,
 
 @given(keys, ivs, st.text("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", min_size=5, max_size=5))
 def test_an_iv_that_rewrites_the_openid_is_refused(key, iv, forged):
-    """WECHAT.md's attack: `{"openId":"oGZUI` becomes `{"openId":"<forged>` without knowing the key."""
+    """The attack docs/wechat.md describes: `{"openId":"oGZUI` becomes `{"openId":"<forged>` without knowing the key."""
     ciphertext = sealed(user_data(), key, iv)
     original = b'{"openId":"' + OPENID[:5].encode()
     target = b'{"openId":"' + forged.encode()
@@ -274,7 +274,7 @@ def test_a_json_object_body_round_trips(body, as_bytes_base64):
     event = _event(text)
     if as_bytes_base64:
         event = {**event, "body": b64(text.encode("utf-8")), "isBase64Encoded": True}
-    assert api.json_body(event) == json.loads(text)
+    assert parsing.json_body(event) == json.loads(text)
 
 
 @given(
@@ -284,10 +284,10 @@ def test_a_json_object_body_round_trips(body, as_bytes_base64):
 )
 def test_any_body_is_an_object_or_invalid_request(raw, content_type, required):
     try:
-        body = api.json_body(_event(raw, content_type), required=required)
+        body = parsing.json_body(_event(raw, content_type), required=required)
     except InvalidRequest:
         return
-    assert isinstance(body, dict) and _depth(body) <= api.MAX_JSON_DEPTH
+    assert isinstance(body, dict) and _depth(body) <= parsing.MAX_JSON_DEPTH
 
 
 def _nested(depth: int) -> str:
@@ -295,18 +295,18 @@ def _nested(depth: int) -> str:
 
 
 def test_the_depth_limit_is_exact():
-    assert api.json_body(_event(_nested(api.MAX_JSON_DEPTH - 1)))
+    assert parsing.json_body(_event(_nested(parsing.MAX_JSON_DEPTH - 1)))
     with pytest.raises(InvalidRequest):
-        api.json_body(_event(_nested(api.MAX_JSON_DEPTH)))
+        parsing.json_body(_event(_nested(parsing.MAX_JSON_DEPTH)))
 
 
-@given(st.integers(api.MAX_JSON_DEPTH, 3000))
+@given(st.integers(parsing.MAX_JSON_DEPTH, 3000))
 @example(1000)
 # Without shrinking: a failure here is a RecursionError, and shrinking those takes minutes.
 @settings(max_examples=30, phases=[Phase.explicit, Phase.generate])
 def test_deep_bodies_are_refused(depth):
     try:
-        api.json_body(_event(_nested(depth)))
+        parsing.json_body(_event(_nested(depth)))
         outcome = "was accepted"
     except InvalidRequest:
         return
@@ -319,35 +319,35 @@ def test_deep_bodies_are_refused(depth):
 
 @given(st.integers(1, 4096), st.booleans())
 def test_the_body_limit_is_32_kib_of_utf8(extra, wide):
-    filler = ("码" if wide else "x") * (api.MAX_BODY_BYTES // (3 if wide else 1) + extra)
+    filler = ("码" if wide else "x") * (parsing.MAX_BODY_BYTES // (3 if wide else 1) + extra)
     with pytest.raises(InvalidRequest):
-        api.json_body(_event(json.dumps({"pad": filler}, ensure_ascii=False)))
+        parsing.json_body(_event(json.dumps({"pad": filler}, ensure_ascii=False)))
 
 
 @given(json_values, st.booleans(), st.integers(1, 200))
 def test_a_string_field_is_a_bounded_string_or_invalid_request(value, required, max_length):
     try:
-        field = api.string_field({"f": value}, "f", required=required, max_length=max_length)
+        field = parsing.string_field({"f": value}, "f", required=required, max_length=max_length)
     except InvalidRequest:
         return
     assert field is None if value is None else (field == value and 0 < len(field) <= max_length)
 
 
-@given(st.one_of(any_text, st.from_regex(api.CODE_PATTERN)))
+@given(st.one_of(any_text, st.from_regex(parsing.CODE_PATTERN)))
 def test_a_patterned_field_matches_the_whole_documented_pattern(value):
     try:
-        field = api.string_field({"code": value}, "code", max_length=128, pattern=api.CODE_PATTERN)
+        field = parsing.code_field({"code": value})
     except InvalidRequest:
         return
     # The layer's patterns end in `$`, which re.match also satisfies before a trailing newline: fullmatch.
-    assert re.fullmatch(api.CODE_PATTERN.pattern.rstrip("$"), field)
+    assert re.fullmatch(parsing.CODE_PATTERN.pattern.rstrip("$"), field)
 
 
-@given(st.one_of(any_text, st.from_regex(api.IDEMPOTENCY_KEY_PATTERN), st.none()))
+@given(st.one_of(any_text, st.from_regex(parsing.IDEMPOTENCY_KEY_PATTERN), st.none()))
 def test_an_idempotency_key_is_absent_well_formed_or_invalid_request(value):
     headers = {} if value is None else {"idempotency-key": value}
     try:
-        key = api.idempotency_key({"headers": headers})
+        key = parsing.idempotency_key({"headers": headers})
     except InvalidRequest:
         return
     assert key == value
@@ -357,7 +357,7 @@ def test_an_idempotency_key_is_absent_well_formed_or_invalid_request(value):
 
 @given(st.binary(min_size=16, max_size=160).map(lambda b: b[: len(b) // 16 * 16]), ivs)
 def test_an_encrypted_payload_round_trips(ciphertext, iv):
-    payload = api.encrypted_payload({"encryptedData": b64(ciphertext), "iv": b64(iv)})
+    payload = parsing.encrypted_payload({"encryptedData": b64(ciphertext), "iv": b64(iv)})
     assert (payload.ciphertext, payload.iv, payload.raw_data, payload.signature) == (ciphertext, iv, None, None)
 
 
@@ -374,7 +374,7 @@ def test_an_encrypted_payload_round_trips(ciphertext, iv):
 )
 def test_any_encrypted_payload_body_is_well_shaped_or_invalid_request(body):
     try:
-        payload = api.encrypted_payload(body)
+        payload = parsing.encrypted_payload(body)
     except InvalidRequest:
         return
     assert len(payload.iv) == 16 and payload.ciphertext and len(payload.ciphertext) % 16 == 0
@@ -396,7 +396,7 @@ def test_mangled_base64_in_a_payload_is_invalid_request(ciphertext, iv, data):
     }[mangle]
     assume(body[field] != original)
     with pytest.raises(InvalidRequest):
-        api.encrypted_payload(body)
+        parsing.encrypted_payload(body)
 
 
 # ---------------------------------------------------------------------------------------------- tokens

@@ -6,8 +6,7 @@ import re
 
 import pytest
 
-from tests.conftest import APPID
-from tests.integration.conftest import OPENID
+from tests.support.values import APPID, OPENID
 
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 

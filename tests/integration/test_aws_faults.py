@@ -11,7 +11,8 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from tests.conftest import APP_SECRET
+from tests.support.inprocess import rewire
+from tests.support.values import APP_SECRET
 
 
 def _throttled_client(*stubs):
@@ -34,6 +35,10 @@ TRANSACTION_THROTTLED = {
 }
 
 
+def _rewire(monkeypatch, api, logical_id: str, **clients) -> None:
+    rewire(monkeypatch, api.module(*api.function(logical_id)), logical_id, **clients)
+
+
 def _one_error_line_with_request_id(logs) -> dict:
     errors = logs.at_least(logging.ERROR)
     assert len(errors) == 1, errors
@@ -43,8 +48,7 @@ def _one_error_line_with_request_id(logs) -> dict:
 
 
 def test_throttled_user_read_at_login_is_503_and_stores_nothing(api, aws, wechat, monkeypatch, logs):
-    store = api.module("LoginFunction", "functions/login").service.store
-    monkeypatch.setattr(store, "_client", _throttled_client(("get_item", THROTTLED)))
+    _rewire(monkeypatch, api, "LoginFunction", dynamodb=_throttled_client(("get_item", THROTTLED)))
     answer = api.post("/v1/auth/login", {"code": wechat.login_code()})
     assert answer.status == 503 and answer.body["error"]["code"] == "service_unavailable"
     assert aws.items() == []
@@ -53,12 +57,12 @@ def test_throttled_user_read_at_login_is_503_and_stores_nothing(api, aws, wechat
 
 
 def test_throttled_login_transaction_is_503_and_stores_nothing(api, aws, wechat, monkeypatch, logs):
-    store = api.module("LoginFunction", "functions/login").service.store
     error = {
         **TRANSACTION_THROTTLED,
         "modeled_fields": {"CancellationReasons": [{"Code": "ThrottlingError"}, {"Code": "None"}]},
     }
-    monkeypatch.setattr(store, "_client", _throttled_client(("get_item", None), ("transact_write_items", error)))
+    client = _throttled_client(("get_item", None), ("transact_write_items", error))
+    _rewire(monkeypatch, api, "LoginFunction", dynamodb=client)
     answer = api.post("/v1/auth/login", {"code": wechat.login_code()})
     assert answer.status == 503 and answer.body["error"]["code"] == "service_unavailable"
     assert aws.items() == []
@@ -68,8 +72,7 @@ def test_throttled_login_transaction_is_503_and_stores_nothing(api, aws, wechat,
 def test_throttled_token_check_is_503_not_401(api, aws, login, monkeypatch, logs):
     me = login()
     stored = aws.items()
-    module = api.module("AccountFunction", "functions/account")
-    monkeypatch.setattr(module.store, "_client", _throttled_client(("batch_get_item", THROTTLED)))
+    _rewire(monkeypatch, api, "AccountFunction", dynamodb=_throttled_client(("batch_get_item", THROTTLED)))
     answer = api.patch("/v1/me", {"nickName": "Never"}, token=me.token)
     # A throttled read must not look like a bad token: the client would throw its session away.
     assert answer.status == 503 and answer.body["error"]["code"] == "service_unavailable"
@@ -79,14 +82,12 @@ def test_throttled_token_check_is_503_not_401(api, aws, login, monkeypatch, logs
 
 @pytest.mark.parametrize("how", ["deleted", "not json", "empty"])
 def test_a_missing_or_broken_app_secret_is_500_and_stores_nothing(api, aws, wechat, logs, how):
-    from aws_lambda_powertools.utilities import parameters
-
     name = os.environ["APP_SECRETS_ID"]
     if how == "deleted":
         aws.secrets.delete_secret(SecretId=name, ForceDeleteWithoutRecovery=True)
     else:
         aws.secrets.put_secret_value(SecretId=name, SecretString="{" if how == "not json" else "{}")
-    parameters.clear_caches()
+    api.clear_secret_caches()
     answer = api.post("/v1/auth/login", {"code": wechat.login_code()})
     assert answer.status == 500 and answer.body["error"]["code"] == "internal_error"
     assert APP_SECRET not in answer.text
@@ -96,15 +97,13 @@ def test_a_missing_or_broken_app_secret_is_500_and_stores_nothing(api, aws, wech
 
 
 def test_secrets_manager_access_denied_is_500_and_stores_nothing(api, aws, wechat, monkeypatch, logs):
-    from aws_lambda_powertools.utilities import parameters
-    from aws_lambda_powertools.utilities.parameters import base
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider
 
     client = boto3.client("secretsmanager")
     stubber = Stubber(client)
     stubber.add_client_error("get_secret_value", service_error_code="AccessDeniedException", http_status_code=400)
     stubber.activate()
-    parameters.clear_caches()
-    monkeypatch.setitem(base.DEFAULT_PROVIDERS, "secrets", parameters.SecretsProvider(boto3_client=client))
+    _rewire(monkeypatch, api, "LoginFunction", secrets_provider=SecretsProvider(boto3_client=client))
     answer = api.post("/v1/auth/login", {"code": wechat.login_code()})
     assert answer.status == 500 and answer.body["error"]["code"] == "internal_error"
     assert aws.items() == [] and wechat.stats()["jscode2session"] == 0
@@ -122,8 +121,7 @@ def test_an_unreachable_dynamodb_endpoint_is_503(api, aws, wechat, monkeypatch, 
         endpoint_url=f"http://127.0.0.1:{port}",
         config=Config(connect_timeout=0.2, read_timeout=0.2, retries={"mode": "standard", "max_attempts": 1}),
     )
-    store = api.module("LoginFunction", "functions/login").service.store
-    monkeypatch.setattr(store, "_client", unreachable)
+    _rewire(monkeypatch, api, "LoginFunction", dynamodb=unreachable)
     answer = api.post("/v1/auth/login", {"code": wechat.login_code()})
     assert answer.status == 503 and answer.body["error"]["code"] == "service_unavailable"
     assert aws.items() == []

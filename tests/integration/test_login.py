@@ -6,8 +6,7 @@ import json
 
 import pytest
 
-from tests.conftest import APP_SECRET, APPID, OTHER_APP_SECRET, OTHER_APPID
-from tests.integration.conftest import OPENID, SESSION_KEY
+from tests.support.values import APP_SECRET, APPID, OPENID, OTHER_APP_SECRET, OTHER_APPID, SESSION_KEY
 
 LOGIN = "/v1/auth/login"
 
@@ -75,8 +74,14 @@ def test_used_code_is_invalid_code(api, aws, wechat):
 
 @pytest.mark.parametrize(
     "errcode, status, code",
-    [(40029, 401, "invalid_code"), (40163, 401, "invalid_code"), (40226, 403, "user_blocked"),
-     (45011, 429, "rate_limited"), (40013, 502, "wechat_error"), (99999, 502, "wechat_error")],
+    [
+        (40029, 401, "invalid_code"),
+        (40163, 401, "invalid_code"),
+        (40226, 403, "user_blocked"),
+        (45011, 429, "rate_limited"),
+        (40013, 502, "wechat_error"),
+        (99999, 502, "wechat_error"),
+    ],
 )
 def test_wechat_errcodes_map_to_the_contract(api, aws, wechat, errcode, status, code):
     wechat.fault(count=1, errcode=errcode)
@@ -220,10 +225,11 @@ def test_retried_login_with_the_same_key_gets_the_same_session(api, aws, wechat)
 def test_a_bug_is_500_without_details(api, aws, wechat, monkeypatch, logs):
     module = api.module("LoginFunction", "functions/login")
 
-    def broken(*_args, **_kwargs):
-        raise RuntimeError("secret=" + APP_SECRET)
+    class Broken:
+        def login(self, _request):
+            raise RuntimeError("secret=" + APP_SECRET)
 
-    monkeypatch.setattr(module.service, "_complete", broken)
+    monkeypatch.setattr(module, "service", Broken())
     answer = api.post(LOGIN, {"code": wechat.login_code()})
     _error(answer, 500, "internal_error")
     assert "RuntimeError" not in answer.text and APP_SECRET not in answer.text

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.conftest import APP_SECRET, APPID, OTHER_APP_SECRET, OTHER_APPID
+from tests.support.values import APP_SECRET, APPID, OTHER_APP_SECRET, OTHER_APPID
 
 
 def _two_apps(aws, wechat) -> None:

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import json
 
-from tests.conftest import APP_SECRET
-from tests.integration.conftest import OPENID, SESSION_KEY
+from tests.support.values import APP_SECRET, OPENID, SESSION_KEY
 
 
 def test_no_secret_in_answers_logs_or_metrics(api, aws, wechat, login, logs, capsys):

@@ -9,8 +9,7 @@ import threading
 import boto3
 import pytest
 
-from tests.conftest import APP_SECRET, APPID
-from tests.integration.conftest import OPENID
+from tests.support.values import APP_SECRET, APPID, OPENID
 
 PHONE = "/v1/profile/phone"
 ACCESS_TOKEN_KEY = {"pk": {"S": f"APP#{APPID}"}, "sk": {"S": "ACCESS_TOKEN"}}
@@ -139,9 +138,9 @@ def test_phone_api_faults_map_to_the_contract(api, aws, wechat, login):
 
 def test_concurrent_refreshes_cause_one_wechat_call(aws, wechat):
     from wxlogin.access_token import AccessTokens
+    from wxlogin.access_token_store import AccessTokenStore
     from wxlogin.appsecrets import AppSecrets
     from wxlogin.config import load_settings
-    from wxlogin.store import AccessTokenStore
     from wxlogin.wechat import WeChatClient
 
     wechat.reset()

@@ -7,8 +7,7 @@ import json
 
 import pytest
 
-from tests.conftest import APPID
-from tests.integration.conftest import OPENID, SESSION_KEY
+from tests.support.values import APPID, OPENID, SESSION_KEY
 
 DECRYPT = "/v1/profile/decrypt"
 

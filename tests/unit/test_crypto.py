@@ -73,7 +73,7 @@ def test_non_json_plaintext_is_invalid():
 
 
 def test_iv_rewrites_first_block_but_identity_is_checked_elsewhere():
-    # The CBC malleability WECHAT.md warns about: flipping iv bytes rewrites the first block.
+    # The CBC malleability docs/wechat.md warns about: flipping iv bytes rewrites the first block.
     payload = {"openId": "oGZUI0123", "watermark": {"appid": APPID, "timestamp": NOW}}
     ciphertext, iv = _encrypt(payload)
     original = json.dumps(payload, separators=(",", ":")).encode()[:16]

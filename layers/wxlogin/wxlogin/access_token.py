@@ -13,16 +13,15 @@ from __future__ import annotations
 import secrets
 import time
 
+from .access_token_store import AccessTokenStore
 from .appsecrets import AppSecrets
 from .errors import WeChatUnavailable
-from .store import AccessTokenStore
-from .wechat import WeChatApiError, WeChatClient, error_for
+from .wechat import WeChatClient
+from .wechat_errors import ACCESS_TOKEN_REJECTED, WeChatApiError, contract_error
 
 # WeChat renews a stable token 5 minutes before it expires; refreshing in that window gets the new one.
 REFRESH_MARGIN_SECONDS = 300
 LEASE_SECONDS = 10
-# invalid credential, invalid access_token, access_token expired
-TOKEN_REJECTED = frozenset({40001, 40014, 42001})
 
 
 class AccessTokens:
@@ -57,7 +56,7 @@ class AccessTokens:
         try:
             return api(token)
         except WeChatApiError as exc:
-            if exc.errcode not in TOKEN_REJECTED:
+            if exc.errcode not in ACCESS_TOKEN_REJECTED:
                 raise
         return api(self._refresh(appid, stale=token, fallback=None, rejected=True))
 
@@ -82,7 +81,7 @@ class AccessTokens:
                 appid, lambda secret: self.wechat.stable_token(appid, secret, force_refresh=force)
             )
         except WeChatApiError as exc:
-            raise error_for(exc.errcode) from None
+            raise contract_error(exc.errcode) from None
 
     def _await_refresh(self, appid: str, stale: str | None, fallback: str | None) -> str:
         """Another instance holds the lease: use its new token as soon as it lands."""

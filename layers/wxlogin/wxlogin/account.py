@@ -1,19 +1,13 @@
-"""The account routes: what we know of the user, the nickname/avatar fill-in, erasure."""
+"""The account routes' rules: what we show of the user, the nickname/avatar fill-in, erasure, logout."""
 
 from __future__ import annotations
 
-import re
 import time
-import unicodedata
-from urllib.parse import urlsplit
 
-from .errors import InvalidRequest
-from .store import User, UserStore
+from .models import User
+from .route_requests import MeRequest, UpdateMeRequest
 from .tokens import TokenRef
-
-MAX_NICKNAME_LENGTH = 64
-MAX_AVATAR_URL_LENGTH = 1024
-_HOSTNAME = re.compile(r"[A-Za-z0-9.-]+(:[0-9]{1,5})?", re.ASCII)
+from .users import UserStore
 
 
 def me_view(user: User, linked_apps: list[dict] | None = None) -> dict:
@@ -31,52 +25,21 @@ def me_view(user: User, linked_apps: list[dict] | None = None) -> dict:
     return view
 
 
-def _nickname(value: object) -> str:
-    if not isinstance(value, str) or not value.strip() or len(value) > MAX_NICKNAME_LENGTH:
-        raise InvalidRequest(f"nickName must be 1 to {MAX_NICKNAME_LENGTH} characters.")
-    if any(unicodedata.category(ch) in ("Cc", "Cs") for ch in value):
-        raise InvalidRequest("nickName must not contain control characters.")
-    return value
-
-
-def _avatar_url(value: object) -> str:
-    if not isinstance(value, str) or len(value) > MAX_AVATAR_URL_LENGTH:
-        raise InvalidRequest(f"avatarUrl must be an https URL of at most {MAX_AVATAR_URL_LENGTH} characters.")
-    try:
-        parts = urlsplit(value)
-    except ValueError:
-        raise InvalidRequest("avatarUrl must be an https URL.") from None
-    if parts.scheme != "https" or not parts.hostname or "@" in parts.netloc or not _HOSTNAME.fullmatch(parts.netloc):
-        raise InvalidRequest("avatarUrl must be an https URL.")
-    if any(ch.isspace() or unicodedata.category(ch) in ("Cc", "Cs") for ch in value):
-        raise InvalidRequest("avatarUrl must be an https URL.")
-    return value
-
-
-PATCHABLE = {"nickName": _nickname, "avatarUrl": _avatar_url}
-
-
-def profile_patch(body: dict) -> dict:
-    """The fields of a PATCH /v1/me body, validated; anything else is refused."""
-    unknown = sorted(set(body) - set(PATCHABLE))
-    if unknown:
-        # Not echoed: a client's field name may not even be encodable in the answer.
-        raise InvalidRequest("Only nickName and avatarUrl can be updated.")
-    if not body:
-        raise InvalidRequest("Send nickName and/or avatarUrl.")
-    return {name: PATCHABLE[name](value) for name, value in body.items()}
-
-
 class AccountService:
     def __init__(self, store: UserStore, clock=time.time):
         self.store = store
         self.clock = clock
 
-    def logout(self, ref: TokenRef) -> None:
-        self.store.revoke_session(ref, self.clock())
+    def me(self, user: User, request: MeRequest) -> dict:
+        # Only the app ids and openids of linked users: their profiles were given to the other apps.
+        linked = self.store.linked_users(user) if request.include_linked_apps else None
+        return me_view(user, linked)
 
-    def update_me(self, user: User, body: dict) -> dict:
-        return me_view(self.store.update_user(user.user_id, profile_patch(body)))
+    def update_me(self, user: User, request: UpdateMeRequest) -> dict:
+        return me_view(self.store.update_user(user.user_id, request.fields))
 
     def delete_me(self, user: User, ref: TokenRef) -> None:
         self.store.delete_user(user.user_id, ref)
+
+    def logout(self, ref: TokenRef) -> None:
+        self.store.revoke_session(ref, self.clock())

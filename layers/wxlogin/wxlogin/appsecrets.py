@@ -1,57 +1,62 @@
 """The Mini Programs this deployment serves and their AppSecrets.
 
-One Secrets Manager secret holds `{"<appid>": "<AppSecret>", ...}`. It is read
-through Powertools Parameters, cached for a bounded age so a rotation takes
-effect without a redeploy, and read afresh when WeChat says the AppSecret is
-wrong (40125) so a rotation takes effect at once.
+One Secrets Manager secret holds `{"<appid>": "<AppSecret>", ...}`. It is read through a
+Powertools SecretsProvider of our own, cached for a bounded age so a rotation takes effect
+without a redeploy, and read afresh when WeChat says the AppSecret is wrong (40125) so a
+rotation takes effect at once.
 """
 
 from __future__ import annotations
 
-import re
-
 from .errors import InternalError, InvalidRequest
-
-APPID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+from .wechat_errors import WeChatApiError, WeChatErrcode
 
 
 class SecretUnavailable(InternalError):
     """The secret is missing, unreadable or malformed: an operator must fix it."""
 
 
-def _share_default_session(parameters) -> None:
-    """Give get_secret a client of boto3's default session, the one the DynamoDB client is made from.
+def default_provider():
+    """A SecretsProvider on a client of boto3's default session, the one the DynamoDB client is made from.
 
-    Left alone, Powertools makes its SecretsProvider a session of its own, which loads botocore's endpoint
-    and service indexes a second time: about 70 ms of a cold login (scripts/bench.py). The provider is
-    still Powertools' default one, so get_secret's cache, max_age and clear_caches() all work as before.
+    Left alone, Powertools makes its provider a session of its own, which loads botocore's endpoint and
+    service indexes a second time: about 70 ms of a cold login (scripts/bench.py).
     """
-    from aws_lambda_powertools.utilities.parameters.base import DEFAULT_PROVIDERS
+    # Deferred for the cold start: only functions that read the secret load Parameters and boto3.
+    import boto3
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider
 
-    if "secrets" not in DEFAULT_PROVIDERS:
-        import boto3
-
-        DEFAULT_PROVIDERS["secrets"] = parameters.SecretsProvider(boto3_client=boto3.client("secretsmanager"))
+    return SecretsProvider(boto3_client=boto3.client("secretsmanager"))
 
 
 class AppSecrets:
-    def __init__(self, secret_id: str, max_age_seconds: int):
+    def __init__(self, secret_id: str, max_age_seconds: int, provider=None):
         self.secret_id = secret_id
         self.max_age_seconds = max_age_seconds
+        self._provider = provider
 
     @classmethod
-    def from_settings(cls, settings) -> AppSecrets:
-        return cls(settings.app_secrets_id, settings.secret_max_age_seconds)
+    def from_settings(cls, settings, provider=None) -> AppSecrets:
+        return cls(settings.app_secrets_id, settings.secret_max_age_seconds, provider)
+
+    @property
+    def provider(self):
+        """The SecretsProvider given, or a default one made on first use (never at import)."""
+        if self._provider is None:
+            self._provider = default_provider()
+        return self._provider
+
+    def clear_cache(self) -> None:
+        """Forget the cached secret: the next read goes to Secrets Manager."""
+        if self._provider is not None:
+            self._provider.clear_cache()
 
     def _apps(self, fresh: bool = False) -> dict[str, str]:
-        from aws_lambda_powertools.utilities import parameters
+        from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError, TransformParameterError
 
-        _share_default_session(parameters)
         try:
-            apps = parameters.get_secret(
-                self.secret_id, transform="json", max_age=self.max_age_seconds, force_fetch=fresh
-            )
-        except (parameters.exceptions.GetParameterError, parameters.exceptions.TransformParameterError):
+            apps = self.provider.get(self.secret_id, transform="json", max_age=self.max_age_seconds, force_fetch=fresh)
+        except (GetParameterError, TransformParameterError):
             raise SecretUnavailable() from None
         if (
             not isinstance(apps, dict)
@@ -82,15 +87,13 @@ class AppSecrets:
     def call_with_secret(self, appid: str, call):
         """`call(secret)`; when WeChat refuses the AppSecret (40125) it took nothing, so a secret rotated
         since we cached it gets one fresh read and one more try."""
-        from .wechat import INVALID_APPSECRET, WeChatApiError
-
         secret = self.secret_for(appid)
         try:
             return call(secret)
         except WeChatApiError as exc:
-            if exc.errcode != INVALID_APPSECRET:
+            if exc.errcode != WeChatErrcode.INVALID_APPSECRET:
                 raise
         fresh = self.secret_for(appid, fresh=True)
         if fresh == secret:
-            raise WeChatApiError(INVALID_APPSECRET)
+            raise WeChatApiError(WeChatErrcode.INVALID_APPSECRET)
         return call(fresh)

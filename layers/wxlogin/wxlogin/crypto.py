@@ -1,12 +1,13 @@
 """Decryption and checks of the data the WeChat client hands a Mini Program.
 
-AES-128-CBC with PKCS#7, strict where common SDKs are lenient (see WECHAT.md):
+AES-128-CBC with PKCS#7, strict where common SDKs are lenient (see docs/wechat.md):
 exact key and iv lengths, whole blocks, validated base64, exact padding. CBC
 has no integrity, so the caller must still compare the decrypted identity with
 the one from jscode2session. Every failure that depends on the key (padding,
 JSON, watermark, signature) raises the same InvalidEncryptedData so the answers
 cannot serve as an oracle; shape errors that do not (base64, lengths) are the
-request parser's to answer as bad input.
+request parser's to refuse as bad input. `cryptography` is imported inside the functions that
+use it, on purpose: the account function never decrypts, and its cold start does not load it.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import binascii
 import hashlib
 import hmac
 import json
+import os
 import time
 
 from .errors import InvalidEncryptedData
@@ -42,7 +44,7 @@ def _unpad(padded: bytes) -> bytes:
 
 
 def decrypt_user_data(session_key: str, ciphertext: bytes, iv: bytes) -> dict:
-    """Decrypt WeChat user data with the base64 `session_key`; answer the JSON object inside."""
+    """Decrypt WeChat user data with the base64 `session_key`; return the JSON object inside."""
     from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
     try:
@@ -92,9 +94,7 @@ def check_watermark(data: dict, appid: str, max_age_seconds: int, now: float | N
 
 
 def seal(key_material: bytes, plaintext: bytes) -> bytes:
-    """AES-256-GCM under a key derived from `key_material`; answers nonce + ciphertext."""
-    import os
-
+    """AES-256-GCM under a key derived from `key_material`; returns nonce + ciphertext."""
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
     nonce = os.urandom(12)

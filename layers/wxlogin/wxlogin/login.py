@@ -11,27 +11,19 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from dataclasses import dataclass, field
 
 from .appsecrets import AppSecrets
 from .config import Settings
 from .crypto import seal, unseal
-from .store import UserStore
+from .route_requests import LoginRequest
 from .tokens import mint_token, user_id_for
-from .userdata import EncryptedPayload, SessionIdentity, open_user_data, profile_fields
-from .wechat import WeChatApiError, WeChatClient, WeChatSession, error_for
+from .userdata import SessionIdentity, open_user_data, profile_fields
+from .users import UserStore
+from .wechat import WeChatClient, WeChatSession
+from .wechat_errors import WeChatApiError, WeChatErrcode, contract_error
 
-CODE_USED = 40163
 # How long a retry waits for the login it repeats to finish writing (a login takes well under a second).
 REPLAY_WAIT_SECONDS = 2.0
-
-
-@dataclass(frozen=True)
-class LoginRequest:
-    code: str = field(repr=False)
-    appid: str | None = None
-    encrypted: EncryptedPayload | None = None
-    idempotency_key: str | None = field(default=None, repr=False)
 
 
 def _retry_record_id(appid: str, code: str) -> str:
@@ -65,11 +57,11 @@ class LoginService:
         try:
             session = self._code_to_session(appid, request.code)
         except WeChatApiError as exc:
-            if exc.errcode == CODE_USED and request.idempotency_key:
+            if exc.errcode == WeChatErrcode.CODE_USED and request.idempotency_key:
                 replayed = self._replay(appid, request)
                 if replayed is not None:
                     return replayed
-            raise error_for(exc.errcode) from None
+            raise contract_error(exc.errcode) from None
         return self._complete(appid, session, request)
 
     def _code_to_session(self, appid: str, code: str) -> WeChatSession:

@@ -12,13 +12,13 @@ import time
 
 from .access_token import AccessTokens
 from .crypto import check_watermark
-from .errors import InvalidEncryptedData, InvalidRequest, WeChatError
-from .store import User, UserStore
+from .errors import InvalidEncryptedData, WeChatError
+from .models import PHONE_FIELDS, User
+from .route_requests import PhoneRequest
 from .userdata import EncryptedPayload, SessionIdentity, open_user_data, phone_fields
-from .wechat import WeChatApiError, WeChatClient, error_for
-
-# For the phone API these mean the button's code is bad, not the login: the page asks the user again.
-PHONE_CODE_REFUSED = {40029: "invalid or expired", 40163: "already used", 40013: "from another Mini Program"}
+from .users import UserStore
+from .wechat import WeChatClient
+from .wechat_errors import WeChatApiError, contract_error
 
 
 class PhoneService:
@@ -36,15 +36,16 @@ class PhoneService:
         self.watermark_max_age_seconds = watermark_max_age_seconds
         self.clock = clock
 
+    def bind(self, user: User, request: PhoneRequest) -> dict:
+        if request.code is not None:
+            return self.bind_by_code(user, request.code)
+        return self.bind_by_encrypted_data(user, request.encrypted)
+
     def bind_by_code(self, user: User, code: str) -> dict:
         try:
             info = self.access_tokens.call(user.appid, lambda token: self.wechat.phone_number(token, code))
         except WeChatApiError as exc:
-            if exc.errcode in PHONE_CODE_REFUSED:
-                raise InvalidRequest(
-                    f"The phone number code is {PHONE_CODE_REFUSED[exc.errcode]}; ask the user to tap the button again."
-                ) from None
-            raise error_for(exc.errcode) from None
+            raise contract_error(exc.errcode, phone_code=True) from None
         try:
             # The number is fresh from WeChat: only the app matters, not the watermark's age.
             check_watermark(info, user.appid, 0, self.clock())
@@ -60,4 +61,4 @@ class PhoneService:
 
     def _keep(self, user: User, fields: dict) -> dict:
         stored = self.store.update_user(user.user_id, fields)
-        return {name: stored.phone.get(name) for name in ("phoneNumber", "purePhoneNumber", "countryCode")}
+        return {name: stored.phone.get(name) for name in PHONE_FIELDS}

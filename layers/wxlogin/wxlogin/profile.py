@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import time
 
-from .store import User, UserStore
+from .models import User
+from .route_requests import DecryptRequest
 from .userdata import EncryptedPayload, SessionIdentity, open_user_data, profile_fields
+from .users import UserStore
 
 
 class ProfileService:
@@ -18,8 +20,8 @@ class ProfileService:
         identity = SessionIdentity(user.appid, user.openid, user.unionid, user.session_key)
         return open_user_data(identity, payload, self.watermark_max_age_seconds, self.clock())
 
-    def decrypt_profile(self, user: User, payload: EncryptedPayload) -> dict:
-        data = self._open(user, payload)
+    def decrypt_profile(self, user: User, request: DecryptRequest) -> dict:
+        data = self._open(user, request.payload)
         fields = profile_fields(data)
         if user.unionid is None and data.get("unionId"):
             fields["unionid"] = data["unionId"]

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from .crypto import check_watermark, decrypt_user_data, verify_signature
 from .errors import InvalidEncryptedData
-from .store import PHONE_FIELDS, PROFILE_FIELDS
+from .models import PHONE_FIELDS, PROFILE_FIELDS
 
 MAX_FIELD_LENGTH = 1024
 

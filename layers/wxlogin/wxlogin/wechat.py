@@ -15,18 +15,9 @@ from dataclasses import dataclass
 from random import SystemRandom
 
 from .errors import WeChatError, WeChatUnavailable
+from .wechat_errors import WeChatApiError, WeChatErrcode
 
-BUSY = -1
-INVALID_APPSECRET = 40125
 _jitter = SystemRandom()
-
-
-class WeChatApiError(Exception):
-    """WeChat answered an errcode; the caller decides what it means for its endpoint."""
-
-    def __init__(self, errcode: int):
-        super().__init__(f"WeChat errcode {errcode}")
-        self.errcode = errcode
 
 
 @dataclass(frozen=True)
@@ -57,6 +48,8 @@ class WeChatClient:
 
     def _session(self):
         if self._http is None:
+            # requests and urllib3 are imported where used (here, _once, _is_connect_failure) on purpose: an
+            # instance that never calls WeChat (a profile function that only decrypts) never loads them.
             import requests
             from requests.adapters import HTTPAdapter
 
@@ -86,15 +79,15 @@ class WeChatClient:
         if response.status_code >= 500:
             raise WeChatUnavailable()
         try:
-            answer = response.json()
+            reply = response.json()
         except ValueError:
             raise WeChatError() from None
-        if response.status_code != 200 or not isinstance(answer, dict):
+        if response.status_code != 200 or not isinstance(reply, dict):
             raise WeChatError()
-        errcode = answer.get("errcode", 0)
+        errcode = reply.get("errcode", 0)
         if errcode not in (0, None):
             raise WeChatApiError(errcode if isinstance(errcode, int) else 0)
-        return answer
+        return reply
 
     def _call(self, method: str, path: str, params: dict, json_body: dict | None = None) -> dict:
         for attempt in range(self.busy_retries + 1):
@@ -105,7 +98,7 @@ class WeChatClient:
                 if last:
                     raise WeChatUnavailable() from None
             except WeChatApiError as exc:
-                if exc.errcode != BUSY:
+                if exc.errcode != WeChatErrcode.BUSY:
                     raise
                 if last:
                     raise WeChatUnavailable() from None
@@ -114,13 +107,13 @@ class WeChatClient:
         raise AssertionError("unreachable")
 
     def code_to_session(self, appid: str, secret: str, code: str) -> WeChatSession:
-        answer = self._call(
+        reply = self._call(
             "GET",
             "/sns/jscode2session",
             {"appid": appid, "secret": secret, "js_code": code, "grant_type": "authorization_code"},
         )
-        openid, session_key = answer.get("openid"), answer.get("session_key")
-        unionid = answer.get("unionid") or None
+        openid, session_key = reply.get("openid"), reply.get("session_key")
+        unionid = reply.get("unionid") or None
         if not isinstance(openid, str) or not openid or not isinstance(session_key, str) or not session_key:
             raise WeChatError()
         if unionid is not None and not isinstance(unionid, str):
@@ -129,21 +122,21 @@ class WeChatClient:
 
     def stable_token(self, appid: str, secret: str, force_refresh: bool = False) -> tuple[str, int]:
         """(access_token, seconds it stays valid) from the stable-token API; the secret travels in the body."""
-        answer = self._call(
+        reply = self._call(
             "POST",
             "/cgi-bin/stable_token",
             {},
             {"grant_type": "client_credential", "appid": appid, "secret": secret, "force_refresh": force_refresh},
         )
-        token, expires_in = answer.get("access_token"), answer.get("expires_in")
+        token, expires_in = reply.get("access_token"), reply.get("expires_in")
         if not isinstance(token, str) or not token or isinstance(expires_in, bool) or not isinstance(expires_in, int):
             raise WeChatError()
         return token, expires_in
 
     def phone_number(self, access_token: str, code: str) -> dict:
         """The phone_info WeChat gives for a getPhoneNumber button code."""
-        answer = self._call("POST", "/wxa/business/getuserphonenumber", {"access_token": access_token}, {"code": code})
-        info = answer.get("phone_info")
+        reply = self._call("POST", "/wxa/business/getuserphonenumber", {"access_token": access_token}, {"code": code})
+        info = reply.get("phone_info")
         if not isinstance(info, dict):
             raise WeChatError()
         return info
@@ -158,11 +151,3 @@ def _is_connect_failure(exc) -> bool:
 
     reason = getattr(exc.args[0], "reason", None) if exc.args else None
     return isinstance(reason, NewConnectionError)
-
-
-def error_for(errcode: int):
-    """The contract's answer to a WeChat errcode (the table in WECHAT.md)."""
-    from .errors import InvalidCode, RateLimited, UserBlocked
-
-    known = {40029: InvalidCode, 40163: InvalidCode, 40226: UserBlocked, 45011: RateLimited}
-    return known[errcode]() if errcode in known else WeChatError(errcode)

@@ -1,39 +1,35 @@
-"""The functions, in process, against moto (table and secret made from template.yaml) and the WeChat simulator."""
+"""What the in-process suites drive: the functions as API Gateway calls them, moto, the WeChat simulator.
+
+The fixtures that build these (tests/conftest.py) are shared by the integration and hardening
+suites; the classes live here so the unit suite never imports moto, boto3 or the simulator.
+"""
 
 from __future__ import annotations
 
 import importlib.util
 import json
-import logging
 import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import boto3
-import pytest
 import requests
-from moto import mock_aws
 
 from local.http_events import LambdaContext, http_api_event
-from local.template import function_routes, load_template, table_create_kwargs, ttl_attribute
-from local.wechat_simulator import WeChatSimulator
-from tests.conftest import APP_SECRET, APPID
+from local.template import function_routes, load_template
+from tests.support.values import APPID
+from wxlogin.access_token import AccessTokens
+from wxlogin.access_token_store import AccessTokenStore
+from wxlogin.account import AccountService
+from wxlogin.appsecrets import AppSecrets
+from wxlogin.auth import Authenticator
+from wxlogin.login import LoginService
+from wxlogin.phone import PhoneService
+from wxlogin.profile import ProfileService
+from wxlogin.users import UserStore
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = load_template(ROOT / "template.yaml")
-
-
-@pytest.fixture(scope="session")
-def wechat():
-    """One simulator for the session (the functions read WECHAT_API_BASE once, at import); reset per test."""
-    simulator = WeChatSimulator(apps={APPID: APP_SECRET}, quiet=True)
-    simulator.start()
-    os.environ["WECHAT_API_BASE"] = simulator.base_url
-    try:
-        yield Sim(simulator.base_url)
-    finally:
-        simulator.stop()
 
 
 class Sim:
@@ -114,6 +110,16 @@ class Api:
             self.modules[logical_id] = _load_function(logical_id, code_uri)
         return self.modules[logical_id]
 
+    def function(self, logical_id: str) -> tuple[str, str]:
+        """(logical id, code uri) of a function of the template, as `module` takes them."""
+        return next(route for route in self.routes.values() if route[0] == logical_id)
+
+    def clear_secret_caches(self) -> None:
+        """Each test starts from Secrets Manager, as a fresh instance would: no secret cached by an earlier one."""
+        for module in self.modules.values():
+            if hasattr(module, "app_secrets"):
+                module.app_secrets.clear_cache()
+
     def call(self, method: str, path: str, json_body=None, body=None, token: str | None = None, headers=None) -> Answer:
         headers = dict(headers or {})
         if token is not None:
@@ -143,35 +149,6 @@ class Api:
         return self.call("DELETE", path, **kwargs)
 
 
-@pytest.fixture(scope="session")
-def _handlers(wechat):
-    return Api()
-
-
-# moto's mock_aws routes every `requests` call through the `responses` library, which logs each
-# passed-through URL (with secret= in it) at INFO. It exists only in tests, not in Lambda.
-logging.getLogger("responses").setLevel(logging.WARNING)
-
-
-@pytest.fixture
-def aws():
-    """moto with the table and the AppSecrets secret created as template.yaml declares them."""
-    from aws_lambda_powertools.utilities import parameters
-
-    with mock_aws():
-        dynamodb = boto3.client("dynamodb")
-        table = os.environ["TABLE_NAME"]
-        dynamodb.create_table(TableName=table, **table_create_kwargs(TEMPLATE))
-        dynamodb.update_time_to_live(
-            TableName=table, TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl_attribute(TEMPLATE)}
-        )
-        secrets = boto3.client("secretsmanager")
-        secrets.create_secret(Name=os.environ["APP_SECRETS_ID"], SecretString=json.dumps({APPID: APP_SECRET}))
-        parameters.clear_caches()
-        yield Aws(dynamodb, secrets, table)
-        parameters.clear_caches()
-
-
 @dataclass
 class Aws:
     dynamodb: object
@@ -185,18 +162,6 @@ class Aws:
         self.secrets.put_secret_value(SecretId=os.environ["APP_SECRETS_ID"], SecretString=json.dumps(apps))
 
 
-@pytest.fixture
-def api(_handlers, aws, wechat):
-    wechat.reset()
-    wechat.set_app(APPID, APP_SECRET)  # undo any rotation an earlier test made
-    _handlers.answers.clear()
-    return _handlers
-
-
-SESSION_KEY = "AAECAwQFBgcICQoLDA0ODw=="  # base64 of bytes 0..15
-OPENID = "oGZUI0egBJY1zhBYw2KhdUfwVJJE"
-
-
 @dataclass
 class LoggedIn:
     token: str
@@ -205,16 +170,24 @@ class LoggedIn:
     answer: Answer
 
 
-@pytest.fixture
-def login(api, wechat):
-    """Log a user in through the real route with a code the simulator registered with fixed values."""
-    counter = iter(range(10_000))
-
-    def _login(openid=OPENID, session_key=SESSION_KEY, unionid=None, **body) -> LoggedIn:
-        code = f"code{next(counter)}{openid[-6:]}"
-        wechat.register(code, openid, session_key, unionid)
-        answer = api.post("/v1/auth/login", {"code": code, **body})
-        assert answer.status == 200, answer.body
-        return LoggedIn(answer.body["token"], openid, session_key, answer)
-
-    return _login
+def rewire(monkeypatch, module, logical_id: str, dynamodb=None, secrets_provider=None) -> None:
+    """Give a loaded function services built as its app.py builds them, on another DynamoDB client or
+    SecretsProvider (a stubbed or unreachable one), through the constructors' own parameters."""
+    settings, table = module.settings, module.settings.table_name
+    store = UserStore(table, client=dynamodb)
+    app_secrets = AppSecrets.from_settings(settings, provider=secrets_provider) if secrets_provider else None
+    if logical_id == "LoginFunction":
+        wechat = module.service.wechat
+        replaced = {"service": LoginService(settings, store, app_secrets or module.app_secrets, wechat)}
+    elif logical_id == "AccountFunction":
+        replaced = {"auth": Authenticator(store), "service": AccountService(store)}
+    else:
+        app_secrets = app_secrets or module.app_secrets
+        tokens = AccessTokens(AccessTokenStore(table, client=dynamodb), module.wechat, app_secrets)
+        replaced = {
+            "auth": Authenticator(store),
+            "service": ProfileService(store, settings.watermark_max_age_seconds),
+            "phone": PhoneService(store, tokens, module.wechat, settings.watermark_max_age_seconds),
+        }
+    for name, value in replaced.items():
+        monkeypatch.setattr(module, name, value)

@@ -1,0 +1,71 @@
+"""The access-token repository: one WeChat access token per appid, shared by every Lambda instance.
+
+Item (pk, sk): APP#<appid> / ACCESS_TOKEN with accessToken, expiresAt (TTL), leaseOwner?, leaseUntil?.
+A refresh is guarded by a short lease taken with a conditional write, so concurrent instances
+that all see a stale token cause one WeChat call (access_token.py decides when to refresh).
+"""
+
+from __future__ import annotations
+
+from .dynamodb import ConditionFailed, Table, to_attr
+from .models import StoredAccessToken
+
+ACCESS_TOKEN_SK = "ACCESS_TOKEN"  # noqa: S105 - a sort key, not a credential
+
+
+class AccessTokenStore(Table):
+    @staticmethod
+    def _key(appid: str) -> dict:
+        return {"pk": {"S": f"APP#{appid}"}, "sk": {"S": ACCESS_TOKEN_SK}}
+
+    def get(self, appid: str) -> StoredAccessToken | None:
+        response = self.call("get_item", TableName=self.table_name, Key=self._key(appid), ConsistentRead=True)
+        item = response.get("Item")
+        if not item or "accessToken" not in item:
+            return None
+        return StoredAccessToken(item["accessToken"]["S"], int(item["expiresAt"]["N"]))
+
+    def acquire_lease(self, appid: str, owner: str, now: float, lease_seconds: int, stale: str | None) -> bool:
+        """Take the refresh lease, but only if nobody holds it and the token is still the stale one we saw."""
+        values = {":owner": {"S": owner}, ":until": to_attr(int(now) + lease_seconds), ":now": to_attr(int(now))}
+        if stale is None:
+            unchanged = "attribute_not_exists(accessToken)"
+        else:
+            unchanged = "accessToken = :stale"
+            values[":stale"] = {"S": stale}
+        try:
+            self.call(
+                "update_item",
+                TableName=self.table_name,
+                Key=self._key(appid),
+                UpdateExpression="SET leaseOwner = :owner, leaseUntil = :until",
+                ConditionExpression=f"(attribute_not_exists(leaseUntil) OR leaseUntil < :now) AND {unchanged}",
+                ExpressionAttributeValues=values,
+            )
+        except ConditionFailed:
+            return False
+        return True
+
+    def save(self, appid: str, owner: str, token: str, expires_at: int) -> None:
+        """Store the new token and release the lease; if the lease was lost meanwhile, keep the newer state."""
+        # expiresAt is also the table's TTL attribute: an expired token is removed, never served.
+        expression = "SET accessToken = :token, expiresAt = :expires REMOVE leaseOwner, leaseUntil"
+        self._update_if_owner(appid, owner, expression, {":token": {"S": token}, ":expires": to_attr(expires_at)})
+
+    def release(self, appid: str, owner: str) -> None:
+        """Give the lease up after a failed refresh, so another instance need not wait it out."""
+        self._update_if_owner(appid, owner, "REMOVE leaseOwner, leaseUntil", {})
+
+    def _update_if_owner(self, appid: str, owner: str, expression: str, values: dict) -> None:
+        """Apply the update only while `owner` holds the lease; otherwise another instance's state stands."""
+        try:
+            self.call(
+                "update_item",
+                TableName=self.table_name,
+                Key=self._key(appid),
+                UpdateExpression=expression,
+                ConditionExpression="leaseOwner = :owner",
+                ExpressionAttributeValues={**values, ":owner": {"S": owner}},
+            )
+        except ConditionFailed:
+            pass

@@ -1,0 +1,31 @@
+"""What the layer keeps, as plain values: the user and the app's WeChat access token.
+
+Storage turns them into DynamoDB items (users.py, access_token_store.py); services and handlers
+only see these.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+PROFILE_FIELDS = ("nickName", "avatarUrl", "gender", "country", "province", "city", "language")
+PHONE_FIELDS = ("phoneNumber", "purePhoneNumber", "countryCode")
+
+
+@dataclass(frozen=True)
+class User:
+    user_id: str
+    appid: str
+    openid: str
+    unionid: str | None
+    session_key: str = field(repr=False)
+    profile: dict | None
+    phone: dict | None
+    created_at: str
+    last_login_at: str
+
+
+@dataclass(frozen=True)
+class StoredAccessToken:
+    token: str = field(repr=False)
+    expires_at: int

@@ -1,0 +1,134 @@
+"""Each route's input as one typed request, built from the event; every field's rule is stated once.
+
+A handler reads as: authenticate (protected routes), build the request, call the service, answer.
+Bad input raises InvalidRequest before anything is read or stored.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from .errors import InvalidRequest
+from .parsing import (
+    code_field,
+    encrypted_payload,
+    has_encrypted_payload,
+    idempotency_key,
+    json_body,
+    query_parameter,
+    string_field,
+)
+from .userdata import EncryptedPayload
+
+APPID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+MAX_APPID_LENGTH = 64
+MAX_NICKNAME_LENGTH = 64
+MAX_AVATAR_URL_LENGTH = 1024
+_HOSTNAME = re.compile(r"[A-Za-z0-9.-]+(:[0-9]{1,5})?", re.ASCII)
+
+
+@dataclass(frozen=True)
+class LoginRequest:
+    """POST /v1/auth/login."""
+
+    code: str = field(repr=False)
+    appid: str | None = None
+    encrypted: EncryptedPayload | None = None
+    idempotency_key: str | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_event(cls, event) -> LoginRequest:
+        body = json_body(event)
+        return cls(
+            code=code_field(body),
+            appid=string_field(body, "appid", required=False, max_length=MAX_APPID_LENGTH, pattern=APPID_PATTERN),
+            encrypted=encrypted_payload(body) if has_encrypted_payload(body) else None,
+            idempotency_key=idempotency_key(event),
+        )
+
+
+@dataclass(frozen=True)
+class DecryptRequest:
+    """POST /v1/profile/decrypt."""
+
+    payload: EncryptedPayload
+
+    @classmethod
+    def from_event(cls, event) -> DecryptRequest:
+        return cls(encrypted_payload(json_body(event)))
+
+
+@dataclass(frozen=True)
+class PhoneRequest:
+    """POST /v1/profile/phone: the button's `code` (current clients) or `encryptedData`/`iv` (older ones)."""
+
+    code: str | None = field(default=None, repr=False)
+    encrypted: EncryptedPayload | None = None
+
+    @classmethod
+    def from_event(cls, event) -> PhoneRequest:
+        body = json_body(event)
+        if "code" not in body:
+            return cls(encrypted=encrypted_payload(body))
+        if has_encrypted_payload(body):
+            raise InvalidRequest("Send either code or encryptedData and iv, not both.")
+        return cls(code=code_field(body))
+
+
+@dataclass(frozen=True)
+class MeRequest:
+    """GET /v1/me; linked apps cost a second DynamoDB request, so only callers that ask for them pay it."""
+
+    include_linked_apps: bool = False
+
+    @classmethod
+    def from_event(cls, event) -> MeRequest:
+        include = query_parameter(event, "include") or ""
+        if include not in ("", "linkedApps"):
+            raise InvalidRequest("include may only be linkedApps.")
+        return cls(include_linked_apps=include == "linkedApps")
+
+
+def _nickname(value: object) -> str:
+    if not isinstance(value, str) or not value.strip() or len(value) > MAX_NICKNAME_LENGTH:
+        raise InvalidRequest(f"nickName must be 1 to {MAX_NICKNAME_LENGTH} characters.")
+    if any(unicodedata.category(ch) in ("Cc", "Cs") for ch in value):
+        raise InvalidRequest("nickName must not contain control characters.")
+    return value
+
+
+def _avatar_url(value: object) -> str:
+    if not isinstance(value, str) or len(value) > MAX_AVATAR_URL_LENGTH:
+        raise InvalidRequest(f"avatarUrl must be an https URL of at most {MAX_AVATAR_URL_LENGTH} characters.")
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        raise InvalidRequest("avatarUrl must be an https URL.") from None
+    if parts.scheme != "https" or not parts.hostname or "@" in parts.netloc or not _HOSTNAME.fullmatch(parts.netloc):
+        raise InvalidRequest("avatarUrl must be an https URL.")
+    if any(ch.isspace() or unicodedata.category(ch) in ("Cc", "Cs") for ch in value):
+        raise InvalidRequest("avatarUrl must be an https URL.")
+    return value
+
+
+PATCHABLE = {"nickName": _nickname, "avatarUrl": _avatar_url}
+
+
+@dataclass(frozen=True)
+class UpdateMeRequest:
+    """PATCH (or POST) /v1/me: the nickname/avatar fill-in; any other field is refused."""
+
+    fields: dict
+
+    @classmethod
+    def from_event(cls, event) -> UpdateMeRequest:
+        body = json_body(event)
+        if set(body) - set(PATCHABLE):
+            # Not echoed: a client's field name may not even be encodable in the answer.
+            raise InvalidRequest("Only nickName and avatarUrl can be updated.")
+        if not body:
+            raise InvalidRequest("Send nickName and/or avatarUrl.")
+        return cls({name: PATCHABLE[name](value) for name, value in body.items()})

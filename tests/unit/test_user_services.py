@@ -1,0 +1,146 @@
+"""The services behind the protected routes, alone: authentication, profile merge, phone binding, account."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support.values import APP_SECRET, APPID, OPENID
+from tests.unit.fakes import NOW, AccessTokenTable, Clock, SecretsProvider, Users, WeChat, payload, user
+from wxlogin.access_token import AccessTokens
+from wxlogin.account import AccountService
+from wxlogin.appsecrets import AppSecrets
+from wxlogin.auth import Authenticator
+from wxlogin.errors import InvalidEncryptedData, InvalidRequest, RateLimited, Unauthorized, UserBlocked, WeChatError
+from wxlogin.phone import PhoneService
+from wxlogin.profile import ProfileService
+from wxlogin.route_requests import DecryptRequest, MeRequest, PhoneRequest, UpdateMeRequest
+from wxlogin.tokens import TokenRef
+
+REF = TokenRef("u1", "hash")
+WATERMARK = {"appid": APPID, "timestamp": int(NOW)}
+PHONE = {"phoneNumber": "+8613912345678", "purePhoneNumber": "13912345678", "countryCode": "86"}
+
+
+# ------------------------------------------------------------------------------------------ auth
+
+
+def test_a_live_session_lets_its_user_in():
+    users = Users(user())
+    users.sessions[REF] = int(NOW) + 1
+    assert Authenticator(users, clock=Clock()).user(REF).user_id == "u1"
+
+
+@pytest.mark.parametrize("case", ["expired", "no session", "user deleted"])
+def test_an_expired_missing_or_orphaned_session_is_unauthorized(case):
+    users = Users(*(() if case == "user deleted" else (user(),)))
+    if case != "no session":
+        users.sessions[REF] = int(NOW) if case == "expired" else int(NOW) + 60
+    with pytest.raises(Unauthorized):
+        Authenticator(users, clock=Clock()).user(REF)
+
+
+# --------------------------------------------------------------------------------------- profile
+
+
+def test_decrypted_profile_fields_merge_and_a_missing_unionid_is_filled():
+    users = Users(user(profile={"city": "Shenzhen"}))
+    data = {"openId": OPENID, "unionId": "oUnion", "nickName": "Ann", "watermark": WATERMARK}
+    answer = ProfileService(users, 300, clock=Clock()).decrypt_profile(users.users["u1"], DecryptRequest(payload(data)))
+    assert answer == {"profile": {"city": "Shenzhen", "nickName": "Ann"}, "unionid": "oUnion"}
+    assert users.users["u1"].unionid == "oUnion"
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"openId": "oSomeoneElse", "nickName": "Eve", "watermark": WATERMARK},
+        {"openId": OPENID, "nickName": "Old", "watermark": {"appid": APPID, "timestamp": int(NOW) - 301}},
+        {"openId": OPENID, "nickName": "Other", "watermark": {"appid": "wxother", "timestamp": int(NOW)}},
+    ],
+)
+def test_data_for_another_user_app_or_time_is_refused_and_nothing_changes(data):
+    users = Users(user())
+    with pytest.raises(InvalidEncryptedData):
+        ProfileService(users, 300, clock=Clock()).decrypt_profile(users.users["u1"], DecryptRequest(payload(data)))
+    assert users.users["u1"] == user()
+
+
+# ----------------------------------------------------------------------------------------- phone
+
+
+def phone_service(users: Users, wechat: WeChat, table: AccessTokenTable | None = None) -> PhoneService:
+    clock = Clock()
+    apps = AppSecrets("apps", 300, provider=SecretsProvider(f'{{"{APPID}": "{APP_SECRET}"}}'))
+    table = table or AccessTokenTable("token", int(NOW) + 7200)
+    return PhoneService(users, AccessTokens(table, wechat, apps, clock=clock, sleep=clock.sleep), wechat, 300, clock)
+
+
+def test_a_button_code_binds_the_number_wechat_gives():
+    users, wechat = Users(user()), WeChat(phones=[{**PHONE, "watermark": WATERMARK}])
+    assert phone_service(users, wechat).bind(users.users["u1"], PhoneRequest(code="pc")) == PHONE
+    assert users.users["u1"].phone == PHONE and wechat.calls == [("phone_number", "token", "pc")]
+
+
+@pytest.mark.parametrize(
+    "errcode, error",
+    [(40029, InvalidRequest), (40163, InvalidRequest), (40013, InvalidRequest), (45011, RateLimited),
+     (40226, UserBlocked), (61024, WeChatError)],
+)  # fmt: skip
+def test_a_refused_button_code_is_the_contracts_error_and_binds_nothing(errcode, error):
+    users = Users(user())
+    with pytest.raises(error):
+        phone_service(users, WeChat(phones=[errcode])).bind(users.users["u1"], PhoneRequest(code="pc"))
+    assert users.users["u1"].phone is None
+
+
+def test_a_number_for_another_app_is_wechat_error():
+    users = Users(user())
+    info = {**PHONE, "watermark": {"appid": "wxother", "timestamp": int(NOW)}}
+    with pytest.raises(WeChatError):
+        phone_service(users, WeChat(phones=[info])).bind(users.users["u1"], PhoneRequest(code="pc"))
+
+
+def test_a_rejected_access_token_is_refreshed_and_the_number_fetched_again():
+    users = Users(user())
+    wechat = WeChat(tokens=[("fresh", 7200)], phones=[40001, {**PHONE, "watermark": WATERMARK}])
+    table = AccessTokenTable("token", int(NOW) + 7200)
+    assert phone_service(users, wechat, table).bind(users.users["u1"], PhoneRequest(code="pc")) == PHONE
+    assert [call[1] for call in wechat.calls if call[0] == "phone_number"] == ["token", "fresh"]
+
+
+def test_legacy_encrypted_phone_data_binds_after_the_same_checks_as_a_profile():
+    users = Users(user())
+    legacy = PhoneRequest(encrypted=payload({**PHONE, "watermark": WATERMARK}))
+    assert phone_service(users, WeChat()).bind(users.users["u1"], legacy) == PHONE
+    stale = PhoneRequest(encrypted=payload({**PHONE, "watermark": {"appid": APPID, "timestamp": 0}}))
+    with pytest.raises(InvalidEncryptedData):
+        phone_service(users, WeChat()).bind(users.users["u1"], stale)
+
+
+# --------------------------------------------------------------------------------------- account
+
+
+def test_me_shows_linked_apps_only_when_asked():
+    users = Users(user(unionid="oUnion"))
+    users.linked = [{"appid": "wxother", "openid": "oOther"}]
+    account = AccountService(users)
+    assert "linkedApps" not in account.me(users.users["u1"], MeRequest())
+    view = account.me(users.users["u1"], MeRequest(include_linked_apps=True))
+    assert view["linkedApps"] == users.linked and view["openid"] == OPENID and view["unionid"] == "oUnion"
+
+
+def test_update_me_answers_the_updated_user():
+    users = Users(user())
+    view = AccountService(users).update_me(users.users["u1"], UpdateMeRequest({"nickName": "Ann"}))
+    assert view["profile"] == {"nickName": "Ann"}
+
+
+def test_logout_revokes_only_a_live_session_and_delete_erases_every_session():
+    users = Users(user())
+    users.sessions = {REF: int(NOW) + 60, TokenRef("u1", "other"): int(NOW) + 60}
+    account = AccountService(users, clock=Clock())
+    account.logout(REF)
+    with pytest.raises(Unauthorized):
+        account.logout(REF)
+    account.delete_me(users.users["u1"], TokenRef("u1", "other"))
+    assert users.users == {} and users.sessions == {}
