@@ -26,7 +26,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from local.http_events import http_api_event
-from local.template import function_environment, function_routes, load_template, table_create_kwargs, ttl_attribute
+from local.template import (
+    function_environment,
+    function_routes,
+    generated_secret_string,
+    load_template,
+    table_create_kwargs,
+    ttl_attribute,
+)
 from local.wechat_simulator import DEV_APP_SECRET, WeChatSimulator
 from local.wechat_simulator import DEV_APPID as DEV_APP_ID
 
@@ -35,6 +42,7 @@ LOG = logging.getLogger("wxlogin.local")
 
 LOCAL_TABLE = "wxlogin-local"
 LOCAL_SECRET_ID = "wxlogin/local/app-secrets"  # noqa: S105 - the name of a secret, not its value
+LOCAL_DATA_KEYS_ID = "wxlogin/local/data-keys"
 MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's own payload limit; the functions enforce 32 KiB themselves
 
 # What the template's intrinsics resolve to here; parameters take their template defaults.
@@ -219,9 +227,15 @@ class LocalStack:
         )
         secrets = session.client("secretsmanager", endpoint_url=self.moto_url)
         secrets.create_secret(Name=LOCAL_SECRET_ID, SecretString=json.dumps({self.app_id: self.app_secret}))
+        secrets.create_secret(Name=LOCAL_DATA_KEYS_ID, SecretString=generated_secret_string(self.template, "DataKeys"))
 
     def _make_workers(self) -> None:
-        refs = {"Table": LOCAL_TABLE, "AppSecrets": LOCAL_SECRET_ID, "WeChatApiBase": self.wechat.base_url}
+        refs = {
+            "Table": LOCAL_TABLE,
+            "AppSecrets": LOCAL_SECRET_ID,
+            "DataKeys": LOCAL_DATA_KEYS_ID,
+            "WeChatApiBase": self.wechat.base_url,
+        }
         timeout = float(self.template.get("Globals", {}).get("Function", {}).get("Timeout", 3))
         for method, path, logical_id, code_uri, handler in function_routes(self.template):
             if logical_id not in self.workers:

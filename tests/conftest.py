@@ -29,6 +29,7 @@ os.environ.update(
         "AWS_SESSION_TOKEN": "testing",
         "TABLE_NAME": "wxlogin-test",
         "APP_SECRETS_ID": "wxlogin/test/app-secrets",
+        "DATA_KEYS_SECRET_ID": "wxlogin/test/data-keys",
         "POWERTOOLS_SERVICE_NAME": "wxlogin",
         "POWERTOOLS_METRICS_NAMESPACE": "wxlogin",
         "POWERTOOLS_TRACE_DISABLED": "true",
@@ -135,11 +136,11 @@ def _handlers(wechat):
 
 @pytest.fixture
 def aws():
-    """moto with the table and the AppSecrets secret created as template.yaml declares them."""
+    """moto with the table, the AppSecrets and the data keys created as template.yaml declares them."""
     import boto3
     from moto import mock_aws
 
-    from local.template import table_create_kwargs, ttl_attribute
+    from local.template import generated_secret_string, table_create_kwargs, ttl_attribute
     from tests.support.inprocess import TEMPLATE, Aws
 
     # moto's mock_aws routes every `requests` call through the `responses` library, which logs each
@@ -154,6 +155,8 @@ def aws():
         )
         secrets = boto3.client("secretsmanager")
         secrets.create_secret(Name=os.environ["APP_SECRETS_ID"], SecretString=json.dumps({APPID: APP_SECRET}))
+        data_keys = generated_secret_string(TEMPLATE, "DataKeys")
+        secrets.create_secret(Name=os.environ["DATA_KEYS_SECRET_ID"], SecretString=data_keys)
         yield Aws(dynamodb, secrets, table)
 
 

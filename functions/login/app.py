@@ -5,6 +5,7 @@ from wxlogin.appsecrets import AppSecrets
 from wxlogin.config import get_settings
 from wxlogin.login import LoginService
 from wxlogin.route_requests import LoginRequest
+from wxlogin.serverkeys import ServerKeys
 from wxlogin.users import UserStore
 from wxlogin.wechat import WeChatClient
 
@@ -12,12 +13,15 @@ settings = get_settings()
 function = api.HttpFunction()
 app, metrics = function.app, function.metrics
 app_secrets = AppSecrets.from_settings(settings)
-service = LoginService(settings, UserStore(settings.table_name), app_secrets, WeChatClient.from_settings(settings))
+keys = ServerKeys.from_settings(settings)
+wechat = WeChatClient.from_settings(settings)
+service = LoginService(settings, UserStore(settings.table_name), app_secrets, wechat, keys)
 
 
 @app.post("/v1/auth/login")
 def login():
-    answer = service.login(LoginRequest.from_event(function.event))
+    seconds_left = app.lambda_context.get_remaining_time_in_millis() / 1000
+    answer = service.login(LoginRequest.from_event(function.event), seconds_left)
     metrics.add_metric(name="Logins", unit="Count", value=1)
     if answer["isNewUser"]:
         metrics.add_metric(name="NewUsers", unit="Count", value=1)

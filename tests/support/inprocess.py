@@ -26,6 +26,7 @@ from wxlogin.auth import Authenticator
 from wxlogin.login import LoginService
 from wxlogin.phone import PhoneService
 from wxlogin.profile import ProfileService
+from wxlogin.serverkeys import ServerKeys
 from wxlogin.users import UserStore
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -161,6 +162,15 @@ class Aws:
     def set_apps(self, apps: dict) -> None:
         self.secrets.put_secret_value(SecretId=os.environ["APP_SECRETS_ID"], SecretString=json.dumps(apps))
 
+    def keys(self) -> ServerKeys:
+        """The deployment's keys, read from the secret as the functions read them."""
+        secret = self.secrets.get_secret_value(SecretId=os.environ["DATA_KEYS_SECRET_ID"])["SecretString"]
+        return ServerKeys(lambda: json.loads(secret))
+
+    def session_key_of(self, user_item: dict) -> str:
+        """The session_key a user item holds, opened as the profile function opens it."""
+        return self.keys().open_session_key(user_item["pk"]["S"], user_item["sessionKey"]["B"])
+
 
 @dataclass
 class LoggedIn:
@@ -176,18 +186,19 @@ def rewire(monkeypatch, module, logical_id: str, dynamodb=None, secrets_provider
     settings, table = module.settings, module.settings.table_name
     store = UserStore(table, client=dynamodb)
     app_secrets = AppSecrets.from_settings(settings, provider=secrets_provider) if secrets_provider else None
+    keys = ServerKeys.from_settings(settings, provider=secrets_provider) if secrets_provider else None
     if logical_id == "LoginFunction":
-        wechat = module.service.wechat
-        replaced = {"service": LoginService(settings, store, app_secrets or module.app_secrets, wechat)}
+        wechat, keys = module.service.wechat, keys or module.keys
+        replaced = {"service": LoginService(settings, store, app_secrets or module.app_secrets, wechat, keys)}
     elif logical_id == "AccountFunction":
         replaced = {"auth": Authenticator(store), "service": AccountService(store)}
     else:
-        app_secrets = app_secrets or module.app_secrets
+        app_secrets, keys = app_secrets or module.app_secrets, keys or module.keys
         tokens = AccessTokens(AccessTokenStore(table, client=dynamodb), module.wechat, app_secrets)
         replaced = {
             "auth": Authenticator(store),
-            "service": ProfileService(store, settings.watermark_max_age_seconds),
-            "phone": PhoneService(store, tokens, module.wechat, settings.watermark_max_age_seconds),
+            "service": ProfileService(store, keys, settings.watermark_max_age_seconds),
+            "phone": PhoneService(store, tokens, module.wechat, keys, settings.watermark_max_age_seconds),
         }
     for name, value in replaced.items():
         monkeypatch.setattr(module, name, value)

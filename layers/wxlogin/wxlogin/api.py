@@ -14,17 +14,19 @@ import logging
 import traceback
 import warnings
 
+from .config import pin_powertools_event_logging_off
 from .errors import InternalError, WeChatError, WeChatUnavailable, WxLoginError
 
 JSON_HEADERS = {"Content-Type": "application/json; charset=utf-8", "Cache-Control": "no-store"}
 
 
-def json_response(status: int, body: dict | None = None):
+def json_response(status: int, body: dict | None = None, headers: dict | None = None):
     from aws_lambda_powertools.event_handler import Response
 
     if body is None:
-        return Response(status_code=status, headers={"Cache-Control": "no-store"}, body="")
-    return Response(status_code=status, headers=JSON_HEADERS, body=json.dumps(body, ensure_ascii=False))
+        return Response(status_code=status, headers={"Cache-Control": "no-store", **(headers or {})}, body="")
+    body_text = json.dumps(body, ensure_ascii=False)
+    return Response(status_code=status, headers={**JSON_HEADERS, **(headers or {})}, body=body_text)
 
 
 def install_error_handlers(app, logger, metrics) -> None:
@@ -40,7 +42,9 @@ def install_error_handlers(app, logger, metrics) -> None:
             logger.error("request failed", extra=extra)
         else:
             logger.info("request refused", extra=extra)
-        return json_response(exc.status, exc.to_body())
+        retry_after = getattr(exc, "retry_after", None)
+        headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+        return json_response(exc.status, exc.to_body(), headers)
 
     @app.exception_handler(Exception)
     def _bug(exc: Exception):
@@ -58,6 +62,7 @@ class HttpFunction:
     """One Lambda's router, logger, tracer and metrics, wired the same way in every function."""
 
     def __init__(self):
+        pin_powertools_event_logging_off()
         from aws_lambda_powertools import Logger, Metrics, Tracer
         from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
         from aws_lambda_powertools.logging import correlation_paths

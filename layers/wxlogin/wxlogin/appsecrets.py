@@ -3,7 +3,8 @@
 One Secrets Manager secret holds `{"<appid>": "<AppSecret>", ...}`. It is read through a
 Powertools SecretsProvider of our own, cached for a bounded age so a rotation takes effect
 without a redeploy, and read afresh when WeChat says the AppSecret is wrong (40125) so a
-rotation takes effect at once.
+rotation takes effect at once. The deployment's own keys (serverkeys.py) are read through the
+same provider and cache (`shared_provider`, `read_json_secret`).
 """
 
 from __future__ import annotations
@@ -29,6 +30,27 @@ def default_provider():
     return SecretsProvider(boto3_client=boto3.client("secretsmanager"))
 
 
+_shared = None
+
+
+def shared_provider():
+    """The one SecretsProvider (and cache) of this instance: made on first use, never at import."""
+    global _shared
+    if _shared is None:
+        _shared = default_provider()
+    return _shared
+
+
+def read_json_secret(provider, secret_id: str, max_age_seconds: int, fresh: bool = False):
+    """The secret's JSON value, cached by `provider` for `max_age_seconds`; SecretUnavailable if unreadable."""
+    from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError, TransformParameterError
+
+    try:
+        return provider.get(secret_id, transform="json", max_age=max_age_seconds, force_fetch=fresh)
+    except (GetParameterError, TransformParameterError):
+        raise SecretUnavailable() from None
+
+
 class AppSecrets:
     def __init__(self, secret_id: str, max_age_seconds: int, provider=None):
         self.secret_id = secret_id
@@ -41,9 +63,9 @@ class AppSecrets:
 
     @property
     def provider(self):
-        """The SecretsProvider given, or a default one made on first use (never at import)."""
+        """The SecretsProvider given, or the shared one made on first use (never at import)."""
         if self._provider is None:
-            self._provider = default_provider()
+            self._provider = shared_provider()
         return self._provider
 
     def clear_cache(self) -> None:
@@ -52,12 +74,7 @@ class AppSecrets:
             self._provider.clear_cache()
 
     def _apps(self, fresh: bool = False) -> dict[str, str]:
-        from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError, TransformParameterError
-
-        try:
-            apps = self.provider.get(self.secret_id, transform="json", max_age=self.max_age_seconds, force_fetch=fresh)
-        except (GetParameterError, TransformParameterError):
-            raise SecretUnavailable() from None
+        apps = read_json_secret(self.provider, self.secret_id, self.max_age_seconds, fresh)
         if (
             not isinstance(apps, dict)
             or not apps

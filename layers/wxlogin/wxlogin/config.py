@@ -29,6 +29,9 @@ class Settings:
     watermark_max_age_seconds: int
     secret_max_age_seconds: int
     login_retry_window_seconds: int
+    data_keys_secret_id: str
+    refused_code_budget: int
+    refused_code_window_seconds: int
 
 
 def _number(environ, name: str, default, kind, minimum, maximum):
@@ -61,7 +64,21 @@ def load_settings(environ=None) -> Settings:
         watermark_max_age_seconds=_number(environ, "WATERMARK_MAX_AGE_SECONDS", 300, int, 0, 366 * 24 * 3600),
         secret_max_age_seconds=_number(environ, "SECRET_MAX_AGE_SECONDS", 300, int, 0, 24 * 3600),
         login_retry_window_seconds=_number(environ, "LOGIN_RETRY_WINDOW_SECONDS", 300, int, 10, 3600),
+        data_keys_secret_id=environ.get("DATA_KEYS_SECRET_ID", "").strip() or "wxlogin/data-keys",
+        refused_code_budget=_number(environ, "REFUSED_CODE_BUDGET", 10, int, 0, 10_000),
+        refused_code_window_seconds=_number(environ, "REFUSED_CODE_WINDOW_SECONDS", 600, int, 10, 24 * 3600),
     )
+
+
+# Powertools reads these at set-up: each would log whole events (login codes, Idempotency-Keys, tokens).
+POWERTOOLS_EVENT_LOGGING = ("POWERTOOLS_LOGGER_LOG_EVENT", "POWERTOOLS_DEV", "POWERTOOLS_EVENT_HANDLER_DEBUG")
+
+
+def pin_powertools_event_logging_off(environ=None) -> None:
+    """Whatever the deployment sets, no Powertools switch may log a request: called before Powertools is set up."""
+    environ = os.environ if environ is None else environ
+    for name in POWERTOOLS_EVENT_LOGGING:
+        environ[name] = "false"
 
 
 @lru_cache(maxsize=1)

@@ -4,21 +4,31 @@ from __future__ import annotations
 
 import time
 
+from .errors import InvalidEncryptedData
 from .models import User
 from .route_requests import DecryptRequest
+from .serverkeys import ServerKeys
 from .userdata import EncryptedPayload, SessionIdentity, open_user_data, profile_fields
-from .users import UserStore
+from .users import UserStore, user_pk
+
+
+def stored_identity(user: User, keys: ServerKeys) -> SessionIdentity:
+    """The user's identity with the session_key of their latest login, opened from its sealed form."""
+    if user.sealed_session_key is None:
+        raise InvalidEncryptedData()
+    session_key = keys.open_session_key(user_pk(user.user_id), user.sealed_session_key)
+    return SessionIdentity(user.appid, user.openid, user.unionid, session_key)
 
 
 class ProfileService:
-    def __init__(self, store: UserStore, watermark_max_age_seconds: int, clock=time.time):
+    def __init__(self, store: UserStore, keys: ServerKeys, watermark_max_age_seconds: int, clock=time.time):
         self.store = store
+        self.keys = keys
         self.watermark_max_age_seconds = watermark_max_age_seconds
         self.clock = clock
 
     def _open(self, user: User, payload: EncryptedPayload) -> dict:
-        identity = SessionIdentity(user.appid, user.openid, user.unionid, user.session_key)
-        return open_user_data(identity, payload, self.watermark_max_age_seconds, self.clock())
+        return open_user_data(stored_identity(user, self.keys), payload, self.watermark_max_age_seconds, self.clock())
 
     def decrypt_profile(self, user: User, request: DecryptRequest) -> dict:
         data = self._open(user, request.payload)

@@ -58,6 +58,19 @@ class ServerKeys:
         self._load = load
         self._derived: dict[tuple[str, bytes, str], bytes] = {}
 
+    @classmethod
+    def from_settings(cls, settings, provider=None) -> ServerKeys:
+        """Keys read from DATA_KEYS_SECRET_ID through the AppSecrets' provider and cache (or the one given)."""
+
+        def load():
+            from .appsecrets import read_json_secret, shared_provider
+
+            return read_json_secret(
+                provider or shared_provider(), settings.data_keys_secret_id, settings.secret_max_age_seconds
+            )
+
+        return cls(load)
+
     def _key_set(self) -> KeySet:
         return parse_key_set(self._load())
 
@@ -73,9 +86,7 @@ class ServerKeys:
             from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
             info = f"wxlogin {purpose}".encode()
-            self._derived[cache_key] = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(
-                material
-            )
+            self._derived[cache_key] = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(material)
         return kid, self._derived[cache_key]
 
     def keyed_hash(self, purpose: str, *parts: str) -> str:
