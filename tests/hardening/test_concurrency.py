@@ -150,7 +150,7 @@ def _retry_records(stack) -> list[dict]:
 def test_a_retried_login_gets_the_same_session_and_the_retry_record_holds_no_session_key(stack, logins):
     session_key = base64.b64encode(b"twin-session-key").decode()
     _register(stack, "twin-code-sequential", session_key)
-    key = {"Idempotency-Key": "retry-key-0000000001"}
+    key = {"Idempotency-Key": "retry-key-Xq3vR8kLm2Np7sTu4w"}
     first = logins.invoke(0, "POST", LOGIN, body={"code": "twin-code-sequential"}, headers=key)
     again = logins.invoke(1, "POST", LOGIN, body={"code": "twin-code-sequential"}, headers=key)
     assert first[0] == again[0] == 200 and first[1]["token"] == again[1]["token"]
@@ -163,7 +163,7 @@ def test_two_identical_logins_at_once_get_one_session(stack, logins):
         session_key = base64.b64encode(f"twin-round-{round_number:05}".encode()).decode()
         code = f"twin-code-concurrent-{round_number:03}"
         _register(stack, code, session_key)
-        key = {"Idempotency-Key": f"twin-key-{round_number:011}"}
+        key = {"Idempotency-Key": f"twin-key-Xq3vR8kLm2Np7sTu-{round_number:03}"}
         body = {"code": code}
         answers = _together(
             *(lambda i=i, b=body, k=key: logins.invoke(i, "POST", LOGIN, body=b, headers=k) for i in range(2))

@@ -127,7 +127,7 @@ def _with_failing_store(monkeypatch, api, logical_id: str, operation: str, call)
 def test_every_login_answer_is_documented(api, aws, wechat, login, contract, monkeypatch):
     calls = Recorder(api)
     calls.post(LOGIN, {"code": wechat.login_code("plain")})
-    calls.post(LOGIN, {"code": wechat.login_code("united", unionid=True)}, headers={"Idempotency-Key": "k" * 16})
+    calls.post(LOGIN, {"code": wechat.login_code("united", unionid=True)}, headers={"Idempotency-Key": "openapi-key-Xq3vR8kLm2Np7sTu"})
     wechat.register("with-data", OPENID, SESSION_KEY)
     data = wechat.user_data(OPENID, session_key=SESSION_KEY)
     assert calls.post(LOGIN, {"code": "with-data", **data}).body["profile"]["nickName"]

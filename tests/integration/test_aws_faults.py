@@ -28,11 +28,6 @@ def _throttled_client(*stubs):
 
 
 THROTTLED = {"service_error_code": "ProvisionedThroughputExceededException", "http_status_code": 400}
-TRANSACTION_THROTTLED = {
-    "service_error_code": "TransactionCanceledException",
-    "http_status_code": 400,
-    "response_meta": {},
-}
 
 
 def _rewire(monkeypatch, api, logical_id: str, **clients) -> None:
@@ -47,8 +42,8 @@ def _one_error_line_with_request_id(logs) -> dict:
     return line
 
 
-def test_throttled_user_read_at_login_is_503_and_stores_nothing(api, aws, wechat, monkeypatch, logs):
-    _rewire(monkeypatch, api, "LoginFunction", dynamodb=_throttled_client(("get_item", THROTTLED)))
+def test_throttled_user_write_at_login_is_503_and_stores_nothing(api, aws, wechat, monkeypatch, logs):
+    _rewire(monkeypatch, api, "LoginFunction", dynamodb=_throttled_client(("update_item", THROTTLED)))
     answer = api.post("/v1/auth/login", {"code": wechat.login_code()})
     assert answer.status == 503 and answer.body["error"]["code"] == "service_unavailable"
     assert aws.items() == []
@@ -56,16 +51,15 @@ def test_throttled_user_read_at_login_is_503_and_stores_nothing(api, aws, wechat
     assert line["error_type"] == "ServiceUnavailable"
 
 
-def test_throttled_login_transaction_is_503_and_stores_nothing(api, aws, wechat, monkeypatch, logs):
-    error = {
-        **TRANSACTION_THROTTLED,
-        "modeled_fields": {"CancellationReasons": [{"Code": "ThrottlingError"}, {"Code": "None"}]},
-    }
-    client = _throttled_client(("get_item", None), ("transact_write_items", error))
+def test_throttled_session_write_at_login_is_503_and_leaves_no_session(api, aws, wechat, monkeypatch, logs):
+    """The user write landed, the session's did not: the client has no token, nothing it could use."""
+    client = _throttled_client(("put_item", THROTTLED))
+    monkeypatch.setattr(client, "update_item", boto3.client("dynamodb").update_item)  # this write lands
     _rewire(monkeypatch, api, "LoginFunction", dynamodb=client)
     answer = api.post("/v1/auth/login", {"code": wechat.login_code()})
     assert answer.status == 503 and answer.body["error"]["code"] == "service_unavailable"
-    assert aws.items() == []
+    assert "token" not in answer.text
+    assert [item["sk"]["S"] for item in aws.items()] == ["USER"]
     _one_error_line_with_request_id(logs)
 
 

@@ -121,7 +121,9 @@ class Api:
             if hasattr(module, "app_secrets"):
                 module.app_secrets.clear_cache()
 
-    def call(self, method: str, path: str, json_body=None, body=None, token: str | None = None, headers=None) -> Answer:
+    def call(
+        self, method: str, path: str, json_body=None, body=None, token=None, headers=None, source_ip="127.0.0.1"
+    ) -> Answer:
         headers = dict(headers or {})
         if token is not None:
             headers["Authorization"] = f"Bearer {token}"
@@ -130,7 +132,7 @@ class Api:
             headers.setdefault("Content-Type", "application/json")
         path, _, query = path.partition("?")
         logical_id, code_uri = self.routes[(method, path)]
-        event = http_api_event(method, path, headers=headers, body=body, query=query)
+        event = http_api_event(method, path, headers=headers, body=body, query=query, source_ip=source_ip)
         result = self.module(logical_id, code_uri).lambda_handler(event, LambdaContext(function_name=logical_id))
         text = result.get("body") or ""
         answer = Answer(result["statusCode"], json.loads(text) if text else None, result.get("headers", {}), text)
@@ -180,16 +182,18 @@ class LoggedIn:
     answer: Answer
 
 
-def rewire(monkeypatch, module, logical_id: str, dynamodb=None, secrets_provider=None) -> None:
+def rewire(monkeypatch, module, logical_id: str, dynamodb=None, secrets_provider=None, settings=None, **login) -> None:
     """Give a loaded function services built as its app.py builds them, on another DynamoDB client or
-    SecretsProvider (a stubbed or unreachable one), through the constructors' own parameters."""
-    settings, table = module.settings, module.settings.table_name
+    SecretsProvider (a stubbed or unreachable one), other settings or (login) another clock and sleep,
+    through the constructors' own parameters."""
+    settings = settings or module.settings
+    table = settings.table_name
     store = UserStore(table, client=dynamodb)
     app_secrets = AppSecrets.from_settings(settings, provider=secrets_provider) if secrets_provider else None
     keys = ServerKeys.from_settings(settings, provider=secrets_provider) if secrets_provider else None
     if logical_id == "LoginFunction":
         wechat, keys = module.service.wechat, keys or module.keys
-        replaced = {"service": LoginService(settings, store, app_secrets or module.app_secrets, wechat, keys)}
+        replaced = {"service": LoginService(settings, store, app_secrets or module.app_secrets, wechat, keys, **login)}
     elif logical_id == "AccountFunction":
         replaced = {"auth": Authenticator(store), "service": AccountService(store)}
     else:
