@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+from dataclasses import replace
 from functools import lru_cache
 
 from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
@@ -108,11 +109,6 @@ class Users:
         self.calls.append("put_session")
         self.sessions[ref] = Session(expires_at, generation)
 
-    def put_session_and_retry_answer(self, user_id, ref, generation, expires_at, now, record_id, record):
-        self.calls.append("put_session_and_retry_answer")
-        self.sessions[ref] = Session(expires_at, generation)
-        self.retries[record_id] = record
-
     def claim_login_retry(self, record_id, record, now):
         self.calls.append("claim_login_retry")
         if self.on_claim is not None:
@@ -128,11 +124,11 @@ class Users:
         record = self.retries.get(record_id)
         return record if record and record.expires_at > now else None
 
-    def release_login_retry(self, record_id, key_check):
-        self.calls.append("release_login_retry")
+    def finish_login_retry(self, record_id, key_check, state, sealed=None):
+        self.calls.append("finish_login_retry")
         record = self.retries.get(record_id)
         if record and record.state == "pending" and record.key_check == key_check:
-            del self.retries[record_id]
+            self.retries[record_id] = replace(record, state=state, sealed=sealed)
 
     def count_refused_code(self, source_id, window_start, expires_at):
         self.calls.append("count_refused_code")

@@ -6,8 +6,10 @@ the user's generation. In that order, a failure between the two leaves a user wi
 session_key and no session: the client got 503 and no token, nothing it can use.
 
 A login with an Idempotency-Key first puts a pending marker for its code (before WeChat sees the
-code), and at the end writes its session together with its answer, sealed under a key only the
-holder of the code, the Idempotency-Key and this deployment's secret can derive. A retry of that
+code), and after its session turns the marker into its answer, sealed under a key only the holder
+of the code, the Idempotency-Key and this deployment's secret can derive (or into `failed`, so a
+retry of a failed login is answered at once). Four requests, each a single-item write the login
+role may make: no BatchWriteItem, which would also let it delete. A retry of that
 login opens the answer; a retry that arrives while the login still runs waits for it, never past
 the time that login has left; any other use of the code is `invalid_code` at once.
 
@@ -22,13 +24,12 @@ import json
 import math
 import secrets
 import time
-from dataclasses import replace
 
 from .appsecrets import AppSecrets
 from .auth import Authenticator
 from .config import Settings
 from .crypto import seal, unseal
-from .errors import InvalidCode, RateLimited, ServiceUnavailable, Unauthorized
+from .errors import InvalidCode, RateLimited, ServiceUnavailable, Unauthorized, WxLoginError
 from .route_requests import LoginRequest
 from .serverkeys import ServerKeys
 from .tokens import mint_token, parse_token, user_id_for
@@ -89,7 +90,10 @@ class LoginService:
             return self._login(appid, request, (record_id, marker))
         except BaseException:
             # A retry of a login that failed must not wait for it: it is answered at once (invalid_code).
-            self.store.release_login_retry(record_id, key_check)
+            try:
+                self.store.finish_login_retry(record_id, key_check, "failed")
+            except WxLoginError:
+                pass  # best effort: the marker's deadline ends any wait for it anyway
             raise
 
     def _login(self, appid: str, request: LoginRequest, retry: tuple[str, LoginRetry] | None = None) -> dict:
@@ -123,14 +127,12 @@ class LoginService:
         }
         if request.encrypted is not None:
             answer["profile"] = user.profile
-        expires_at = int(now) + self.settings.token_ttl_seconds
-        if retry is None:
-            self.store.put_session(user_id, ref, user.generation, expires_at, now)
-            return answer
-        record_id, marker = retry
-        key = self.keys.retry_sealing_key(marker.kid, appid, request.code, request.idempotency_key)
-        done = replace(marker, state="done", sealed=seal(key, json.dumps(answer).encode()))
-        self.store.put_session_and_retry_answer(user_id, ref, user.generation, expires_at, now, record_id, done)
+        self.store.put_session(user_id, ref, user.generation, int(now) + self.settings.token_ttl_seconds, now)
+        if retry is not None:
+            record_id, marker = retry
+            key = self.keys.retry_sealing_key(marker.kid, appid, request.code, request.idempotency_key)
+            sealed = seal(key, json.dumps(answer).encode())
+            self.store.finish_login_retry(record_id, marker.key_check, "done", sealed)
         return answer
 
     def _code_to_session(self, appid: str, request: LoginRequest) -> WeChatSession:

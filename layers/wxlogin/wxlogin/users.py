@@ -4,7 +4,7 @@ Items (pk, sk):
 - user          USER#<userId>  USER            appid, openid, unionid?, sessionKey (sealed), profile + phone
                                                 fields, gen, createdBy, createdAt, lastLoginAt
 - session       USER#<userId>  SESSION#<hash>  gen, expiresAt (TTL), createdAt
-- login retry   LOGIN#<hmac>   LOGIN           state (pending/done), keyCheck, kid, deadline, sealed answer,
+- login retry   LOGIN#<hmac>   LOGIN           state (pending/done/failed), keyCheck, kid, deadline, sealed answer,
                                                 expiresAt (TTL)
 - refused codes RATE#<hmac>    <window start>  count, expiresAt (TTL)
 
@@ -27,7 +27,6 @@ from .tokens import TokenRef
 USER_SK = "USER"
 LOGIN_SK = "LOGIN"
 UNIONID_INDEX = "unionid-index"
-BATCH_WRITE_ATTEMPTS = 3
 
 
 def user_pk(user_id: str) -> str:
@@ -130,18 +129,27 @@ class UserStore(Table):
         item = self._session_item(user_id, ref, generation, expires_at, now)
         self.call("put_item", TableName=self.table_name, Item=item)
 
-    def put_session_and_retry_answer(
-        self, user_id, ref, generation, expires_at, now, record_id: str, record: LoginRetry
-    ) -> None:
-        """The session and the keyed login's sealed answer (state done), in one BatchWriteItem."""
-        items = [self._session_item(user_id, ref, generation, expires_at, now), self._retry_item(record_id, record)]
-        requests = [{"PutRequest": {"Item": item}} for item in items]
-        for _ in range(BATCH_WRITE_ATTEMPTS):
-            response = self.call("batch_write_item", RequestItems={self.table_name: requests})
-            requests = response.get("UnprocessedItems", {}).get(self.table_name, [])
-            if not requests:
-                return
-        raise ServiceUnavailable()
+    def finish_login_retry(self, record_id: str, key_check: str, state: str, sealed: bytes | None = None) -> None:
+        """Turn this login's pending marker into its outcome: `done` with the sealed answer, or `failed` so
+        that a retry is answered at once. A marker another login took over is left alone."""
+        names, values = {"#state": "state"}, {":state": {"S": state}, ":pending": {"S": "pending"}}
+        values[":check"] = {"S": key_check}
+        update = "SET #state = :state"
+        if sealed is not None:
+            update += ", sealed = :sealed"
+            values[":sealed"] = {"B": sealed}
+        try:
+            self.call(
+                "update_item",
+                TableName=self.table_name,
+                Key=_login_key(record_id),
+                UpdateExpression=update,
+                ConditionExpression="#state = :pending AND keyCheck = :check",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+            )
+        except ConditionFailed:
+            pass
 
     @staticmethod
     def _retry_item(record_id: str, record: LoginRetry) -> dict:
@@ -184,20 +192,6 @@ class UserStore(Table):
         return LoginRetry(
             data["keyCheck"], data["kid"], data["state"], data["deadline"], data["expiresAt"], data.get("sealed")
         )
-
-    def release_login_retry(self, record_id: str, key_check: str) -> None:
-        """Remove this login's pending marker, so a retry is answered at once; best effort (it expires anyway)."""
-        try:
-            self.call(
-                "delete_item",
-                TableName=self.table_name,
-                Key=_login_key(record_id),
-                ConditionExpression="#state = :pending AND keyCheck = :check",
-                ExpressionAttributeNames={"#state": "state"},
-                ExpressionAttributeValues={":pending": {"S": "pending"}, ":check": {"S": key_check}},
-            )
-        except (ConditionFailed, ServiceUnavailable):
-            pass
 
     def count_refused_code(self, source_id: str, window_start: int, expires_at: int) -> int:
         """Add one refused login code to the source's count for the window; the count so far."""
