@@ -140,7 +140,9 @@ def test_every_login_answer_is_documented(api, aws, wechat, login, contract, mon
     for fault in ({"errcode": 40226}, {"errcode": 45011}, {"errcode": 40013}, {"errcode": -1, "count": 5}):
         wechat.fault(**({"count": 1} | fault))
         calls.post(LOGIN, {"code": wechat.login_code("faulty")})
-    dynamo_login = lambda: calls.post(LOGIN, {"code": wechat.login_code("dynamo")})  # noqa: E731
+    def dynamo_login():
+        return calls.post(LOGIN, {"code": wechat.login_code("dynamo")})
+
     _with_failing_store(monkeypatch, api, "LoginFunction", "update_item", dynamo_login)
     calls.check(contract, "POST", LOGIN)
 

@@ -136,9 +136,11 @@ class LoginService:
         return answer
 
     def _code_to_session(self, appid: str, request: LoginRequest) -> WeChatSession:
-        call = lambda secret: self.wechat.code_to_session(appid, secret, request.code)  # noqa: E731
+        def exchange(secret: str) -> WeChatSession:
+            return self.wechat.code_to_session(appid, secret, request.code)
+
         try:
-            return self.app_secrets.call_with_secret(appid, call)
+            return self.app_secrets.call_with_secret(appid, exchange)
         except WeChatApiError as exc:
             if exc.errcode in REFUSED_CODES:
                 self._count_refused_code(request.source_ip)
