@@ -91,6 +91,7 @@ APPID, APP_SECRET = DEV_APPID, DEV_APP_SECRET
 SESSION_KEY = "AAECAwQFBgcICQoLDA0ODw=="
 TABLE = "wxlogin-bench"
 SECRET_ID = "wxlogin/bench/app-secrets"  # noqa: S105 - a secret's name, not a secret
+DATA_KEYS_ID = "wxlogin/bench/data-keys"
 
 # ---------------------------------------------------------------------------------------------------------------
 # The code a function's process runs. It is given on the command line (no file of ours on its path), reads
@@ -339,7 +340,7 @@ class Stack:
         import requests
         from moto.server import ThreadedMotoServer
 
-        from local.template import load_template, table_create_kwargs
+        from local.template import generated_secret_string, load_template, table_create_kwargs
         from local.wechat_simulator import WeChatSimulator
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's server logs every request otherwise
@@ -359,6 +360,7 @@ class Stack:
         self.dynamodb.create_table(TableName=TABLE, **table_create_kwargs(self.template))
         secrets = session.client("secretsmanager", endpoint_url=self.endpoint)
         secrets.create_secret(Name=SECRET_ID, SecretString=json.dumps({APPID: APP_SECRET}))
+        secrets.create_secret(Name=DATA_KEYS_ID, SecretString=generated_secret_string(self.template, "DataKeys"))
 
     def stop(self):
         self.simulator.stop()
@@ -453,7 +455,7 @@ class Sandbox:
             return env
         template = self.stack.template
         params = {name: str(spec.get("Default", "")) for name, spec in template.get("Parameters", {}).items()}
-        resolved = {"Table": TABLE, "AppSecrets": SECRET_ID, **params}
+        resolved = {"Table": TABLE, "AppSecrets": SECRET_ID, "DataKeys": DATA_KEYS_ID, **params}
         for name, value in function_environment(template, logical_id).items():
             if isinstance(value, dict) and "Ref" in value:
                 value = resolved.get(value["Ref"], "")
