@@ -52,7 +52,8 @@ def test_an_idempotency_key_of_128_random_bits_is_taken(key):
         "short",
         "aaaaaaaaaaaaaaaa",  # guessed in the wild, accepted before: 16 characters
         "a" * 64,  # long but one character
-        "retry-key-0000000001",  # 20 characters, few distinct
+        "retry-key-0000000001",  # 20 characters: the old tests' keys
+        "abcdabcdabcdabcdabcdabcdabcdabcd",  # 32 hex digits, 4 distinct: no random value
         "0123456789abcdef0123456789abcd",  # 30 hex digits: 120 bits
         "Xq3_vR8-kLm2Np7sTu4wY",  # 21 base64url characters
         "abababababababababababababab",  # 2 distinct characters

@@ -21,11 +21,12 @@ MAX_JSON_DEPTH = 20
 MAX_CODE_LENGTH = 128
 CODE_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 # At least 128 bits: 32 hex digits, or 22 characters of the base64url alphabet (the shipped client sends
-# 32 hex digits of wx.getRandomValues). Fewer than 8 distinct characters is no random value of that size.
+# 32 hex digits of wx.getRandomValues). Fewer than 5 distinct characters is no random value of that size:
+# 32 random hex digits use fewer than 5 with a chance of about 1e-16, so no honest client is refused.
 IDEMPOTENCY_KEY_PATTERN = re.compile(r"^[A-Za-z0-9_-]{22,128}$")
 HEX_KEY_PATTERN = re.compile(r"^[0-9a-fA-F]+$")
 MIN_HEX_KEY_LENGTH = 32
-MIN_KEY_DISTINCT_CHARACTERS = 8
+MIN_KEY_DISTINCT_CHARACTERS = 5
 ENCRYPTED_FIELDS = ("encryptedData", "iv", "rawData", "signature")
 
 
