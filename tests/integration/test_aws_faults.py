@@ -90,6 +90,22 @@ def test_a_missing_or_broken_app_secret_is_500_and_stores_nothing(api, aws, wech
     assert line["error_type"] == "SecretUnavailable"
 
 
+@pytest.mark.parametrize("how", ["deleted", "no current key", "material too short"])
+def test_a_missing_or_broken_data_keys_secret_is_500_and_stores_nothing(api, aws, wechat, logs, how):
+    name = os.environ["DATA_KEYS_SECRET_ID"]
+    if how == "deleted":
+        aws.secrets.delete_secret(SecretId=name, ForceDeleteWithoutRecovery=True)
+    else:
+        broken = {"k1": "x" * 64} if how == "no current key" else {"current": "k1", "k1": "short"}
+        aws.secrets.put_secret_value(SecretId=name, SecretString=json.dumps(broken))
+    api.clear_secret_caches()
+    answer = api.post("/v1/auth/login", {"code": wechat.login_code()})
+    assert answer.status == 500 and answer.body["error"]["code"] == "internal_error"
+    assert aws.items() == []
+    line = _one_error_line_with_request_id(logs)
+    assert line["error_type"] in ("SecretUnavailable", "KeysUnavailable")
+
+
 def test_secrets_manager_access_denied_is_500_and_stores_nothing(api, aws, wechat, monkeypatch, logs):
     from aws_lambda_powertools.utilities.parameters import SecretsProvider
 

@@ -94,26 +94,30 @@ class UserStore(Table):
         for i, (name, value) in enumerate(once.items()):
             names[f"#once{i}"], values[f":once{i}"] = name, to_attr(value)
             expression += f", #once{i} = if_not_exists(#once{i}, :once{i})"
-        condition = {}
+        condition = None
         if claimed_unionid is not None:
             names["#unionid"], values[":unionid"] = "unionid", to_attr(claimed_unionid)
             expression += ", #unionid = :unionid"
-            condition["ConditionExpression"] = "attribute_not_exists(#unionid) OR #unionid = :unionid"
+            condition = "attribute_not_exists(#unionid) OR #unionid = :unionid"
         try:
-            response = self.call(
-                "update_item",
-                TableName=self.table_name,
-                Key={"pk": {"S": user_pk(user_id)}, "sk": {"S": USER_SK}},
-                UpdateExpression=f"SET {expression}",
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=values,
-                ReturnValues="ALL_NEW",
-                **condition,
-            )
+            attributes = self._set_on_user(user_id, expression, names, values, condition)
         except ConditionFailed:
             raise InvalidEncryptedData() from None
-        attributes = response["Attributes"]
         return user_from_item(attributes), attributes["createdBy"]["S"] == login_id
+
+    def _set_on_user(self, user_id: str, expression: str, names: dict, values: dict, condition: str | None) -> dict:
+        """`SET expression` on the user item (under `condition`, if any); the item's attributes afterwards."""
+        response = self.call(
+            "update_item",
+            TableName=self.table_name,
+            Key={"pk": {"S": user_pk(user_id)}, "sk": {"S": USER_SK}},
+            UpdateExpression=f"SET {expression}",
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+            ReturnValues="ALL_NEW",
+            **({"ConditionExpression": condition} if condition else {}),
+        )
+        return response["Attributes"]
 
     def _session_item(self, user_id: str, ref: TokenRef, generation: str, expires_at: int, now: float) -> dict:
         return {
@@ -231,19 +235,9 @@ class UserStore(Table):
         """Set fields on an existing user; a deleted user stays deleted (no upsert)."""
         expression, names, values = set_expression(fields)
         try:
-            response = self.call(
-                "update_item",
-                TableName=self.table_name,
-                Key={"pk": {"S": user_pk(user_id)}, "sk": {"S": USER_SK}},
-                UpdateExpression=f"SET {expression}",
-                ConditionExpression="attribute_exists(pk)",
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=values,
-                ReturnValues="ALL_NEW",
-            )
+            return user_from_item(self._set_on_user(user_id, expression, names, values, "attribute_exists(pk)"))
         except ConditionFailed:
             raise Unauthorized() from None
-        return user_from_item(response["Attributes"])
 
     def revoke_session(self, ref: TokenRef, now: float) -> None:
         try:
