@@ -140,6 +140,7 @@ def test_every_login_answer_is_documented(api, aws, wechat, login, contract, mon
     for fault in ({"errcode": 40226}, {"errcode": 45011}, {"errcode": 40013}, {"errcode": -1, "count": 5}):
         wechat.fault(**({"count": 1} | fault))
         calls.post(LOGIN, {"code": wechat.login_code("faulty")})
+
     def dynamo_login():
         return calls.post(LOGIN, {"code": wechat.login_code("dynamo")})
 
