@@ -82,7 +82,7 @@ demo: $(STAMP)
 	$(BIN)/python -m local.demo
 
 bench: build
-	$(BIN)/python scripts/bench.py
+	$(BIN)/python -m bench
 
 clean:
 	rm -rf .aws-sam $(VENV) $(CHECKOV_VENV) .pytest_cache .ruff_cache .coverage

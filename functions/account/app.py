@@ -9,34 +9,33 @@ from wxlogin.route_requests import MeRequest, UpdateMeRequest
 from wxlogin.users import UserStore
 
 settings = get_settings()
-function = api.HttpFunction()
-app = function.app
+function = api.HttpFunction(settings.tracing)
 store = UserStore(settings.table_name)
 auth = Authenticator(store)
 service = AccountService(store)
 
 
-@app.get("/v1/me")
+@function.route("GET /v1/me")
 def get_me():
     user = auth.user(token_ref(function.event))
     return api.json_response(200, service.me(user, MeRequest.from_event(function.event)))
 
 
 # wx.request cannot send PATCH, so Mini Programs update with POST; PATCH stays for other clients.
-@app.route("/v1/me", method=["PATCH", "POST"])
+@function.route("PATCH /v1/me", "POST /v1/me")
 def update_me():
     user = auth.user(token_ref(function.event))
     return api.json_response(200, service.update_me(user, UpdateMeRequest.from_event(function.event)))
 
 
-@app.delete("/v1/me")
+@function.route("DELETE /v1/me")
 def delete_me():
     ref = token_ref(function.event)
     service.delete_me(auth.user(ref), ref)
     return api.json_response(204)
 
 
-@app.post("/v1/auth/logout")
+@function.route("POST /v1/auth/logout")
 def logout():
     service.logout(token_ref(function.event))
     return api.json_response(204)

@@ -10,17 +10,17 @@ from wxlogin.users import UserStore
 from wxlogin.wechat import WeChatClient
 
 settings = get_settings()
-function = api.HttpFunction()
-app, metrics = function.app, function.metrics
+function = api.HttpFunction(settings.tracing)
+metrics = function.metrics
 app_secrets = AppSecrets.from_settings(settings)
 keys = ServerKeys.from_settings(settings)
 wechat = WeChatClient.from_settings(settings)
 service = LoginService(settings, UserStore(settings.table_name), app_secrets, wechat, keys)
 
 
-@app.post("/v1/auth/login")
+@function.route("POST /v1/auth/login")
 def login():
-    seconds_left = app.lambda_context.get_remaining_time_in_millis() / 1000
+    seconds_left = function.context.get_remaining_time_in_millis() / 1000
     answer = service.login(LoginRequest.from_event(function.event), seconds_left)
     metrics.add_metric(name="Logins", unit="Count", value=1)
     if answer["isNewUser"]:

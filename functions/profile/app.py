@@ -15,8 +15,7 @@ from wxlogin.users import UserStore
 from wxlogin.wechat import WeChatClient
 
 settings = get_settings()
-function = api.HttpFunction()
-app = function.app
+function = api.HttpFunction(settings.tracing)
 store = UserStore(settings.table_name)
 auth = Authenticator(store)
 wechat = WeChatClient.from_settings(settings)
@@ -27,13 +26,13 @@ access_tokens = AccessTokens(AccessTokenStore(settings.table_name), wechat, app_
 phone = PhoneService(store, access_tokens, wechat, keys, settings.watermark_max_age_seconds)
 
 
-@app.post("/v1/profile/decrypt")
+@function.route("POST /v1/profile/decrypt")
 def decrypt_profile():
     user = auth.user(token_ref(function.event))
     return api.json_response(200, service.decrypt_profile(user, DecryptRequest.from_event(function.event)))
 
 
-@app.post("/v1/profile/phone")
+@function.route("POST /v1/profile/phone")
 def bind_phone():
     user = auth.user(token_ref(function.event))
     return api.json_response(200, phone.bind(user, PhoneRequest.from_event(function.event)))

@@ -18,7 +18,7 @@ from local.wechat_simulator import encrypt_user_data
 from tests.hardening.conftest import OPENAPI_PATH, ROOT
 from tests.support.inprocess import rewire
 from tests.support.values import APPID, OPENID, SESSION_KEY
-from wxlogin import errors, models, parsing, route_requests, tokens, userdata
+from wxlogin import errors, models, parsing, route_requests, tokens, user_fields, userdata
 
 LOGIN, LOGOUT, DECRYPT, PHONE, ME = (
     "/v1/auth/login",
@@ -68,12 +68,13 @@ def test_the_documented_limits_are_the_layers(contract):
     assert (header["name"], header["schema"]["pattern"]) == ("Idempotency-Key", parsing.IDEMPOTENCY_KEY_PATTERN.pattern)
     assert schemas["Token"]["pattern"] == tokens.TOKEN_PATTERN.pattern.replace("(", "").replace(")", "")
     assert schemas["EncryptedData"]["maxLength"] == schemas["RawData"]["maxLength"] == parsing.MAX_BODY_BYTES
-    assert patch["nickName"]["maxLength"] == route_requests.MAX_NICKNAME_LENGTH
-    assert patch["avatarUrl"]["maxLength"] == route_requests.MAX_AVATAR_URL_LENGTH
+    assert patch["nickName"]["maxLength"] == user_fields.MAX_NICKNAME_LENGTH
+    assert patch["avatarUrl"]["maxLength"] == user_fields.MAX_AVATAR_URL_LENGTH
     assert tuple(schemas["Profile"]["properties"]) == models.PROFILE_FIELDS
     assert tuple(schemas["Phone"]["properties"]) == models.PHONE_FIELDS
     assert tuple(schemas["PhoneAnswer"]["properties"]) == models.PHONE_FIELDS
-    assert schemas["ProfileValue"]["oneOf"][0]["maxLength"] == userdata.MAX_FIELD_LENGTH
+    longest = max(user_fields.MAX_NICKNAME_LENGTH, user_fields.MAX_AVATAR_URL_LENGTH, userdata.MAX_PLACE_LENGTH)
+    assert schemas["ProfileValue"]["oneOf"][0]["maxLength"] == longest
     assert set(schemas["PhoneAnswer"]["required"]) == set(models.PHONE_FIELDS)
 
 

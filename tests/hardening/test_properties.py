@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from local.http_events import http_api_event
 from wxlogin import crypto, parsing, tokens
 from wxlogin.errors import InvalidEncryptedData, InvalidRequest, Unauthorized
-from wxlogin.userdata import SessionIdentity, open_user_data
+from wxlogin.userdata import SessionIdentity, open_profile_data
 
 APPID = "wx0123456789abcdef"
 OPENID = "oGZUI0egBJY1zhBYw2KhdUfwVJJE"
@@ -61,8 +61,29 @@ def pkcs7(data: bytes) -> bytes:
     return data + bytes([pad]) * pad
 
 
+PROFILE = {"nickName": "微信用户", "gender": 0, "language": "zh_CN", "city": "", "province": "", "country": ""}
+
+
 def user_data(openid: str = OPENID, timestamp: int = NOW, **extra) -> dict:
-    return {"openId": openid, "nickName": "微信用户", **extra, "watermark": {"appid": APPID, "timestamp": timestamp}}
+    profile = {**PROFILE, "avatarUrl": "https://thirdwx.qlogo.cn/mmopen/vi_32/a/132"}
+    return {"openId": openid, **profile, **extra, "watermark": {"appid": APPID, "timestamp": timestamp}}
+
+
+def _strict_json(text: str):
+    """What the decryption accepts: JSON without NaN/Infinity or a key given twice (at any depth), else None."""
+
+    def unique(pairs):
+        if len(dict(pairs)) != len(pairs):
+            raise ValueError("duplicate key")
+        return dict(pairs)
+
+    def refuse(name):
+        raise ValueError(name)
+
+    try:
+        return json.loads(text, object_pairs_hook=unique, parse_constant=refuse)
+    except ValueError:
+        return None
 
 
 def sealed(payload: dict, key: bytes, iv: bytes) -> bytes:
@@ -113,8 +134,14 @@ def test_strict_base64_refuses_what_lenient_decoders_take(raw, data):
 @given(keys, ivs, json_objects)
 def test_decryption_round_trips(key, iv, payload):
     text = json.dumps(payload)  # ASCII with \u escapes: any string, surrogates included
-    expected = json.loads(text)  # a pair of escaped surrogates is one character to every JSON reader
-    assert crypto.decrypt_user_data(b64(key), aes_cbc(key, iv, pkcs7(text.encode())), iv) == expected
+    # A pair of escaped surrogates is one character to every JSON reader, so two keys may become one.
+    expected = _strict_json(text)
+    ciphertext = aes_cbc(key, iv, pkcs7(text.encode()))
+    if expected is None:
+        with pytest.raises(InvalidEncryptedData):
+            crypto.decrypt_user_data(b64(key), ciphertext, iv)
+    else:
+        assert crypto.decrypt_user_data(b64(key), ciphertext, iv) == expected
 
 
 @given(st.one_of(any_text, st.builds(b64, st.binary(max_size=40))), st.binary(max_size=80), st.binary(max_size=40))
@@ -131,8 +158,8 @@ def test_padding_is_checked_exactly(key, iv, plaintext):
     pad = plaintext[-1]
     valid = 1 <= pad <= 16 and plaintext.endswith(bytes([pad]) * pad)
     try:
-        expected = json.loads(plaintext[:-pad].decode("utf-8")) if valid else None
-    except (UnicodeDecodeError, ValueError):
+        expected = _strict_json(plaintext[:-pad].decode("utf-8")) if valid else None
+    except UnicodeDecodeError:
         expected = None
     ciphertext = aes_cbc(key, iv, plaintext)
     if isinstance(expected, dict):
@@ -176,11 +203,13 @@ def test_any_bit_flip_is_refused_or_no_longer_the_sessions_data(key, iv, target,
         return
     assert opened != payload
     try:
-        accepted = open_user_data(session, _payload(fields["ciphertext"], fields["iv"]), 300, NOW)
+        accepted = open_profile_data(session, _payload(fields["ciphertext"], fields["iv"]), 300, NOW)
     except InvalidEncryptedData:
         return
-    # CBC lets an iv change rewrite the first block; what passes may never name another user.
-    assert accepted.get("openId") in (None, OPENID) and accepted.get("unionId") in (None, session.unionid)
+    # CBC lets an iv change rewrite the first block; what passes is exactly the genuine profile.
+    assert accepted.unionid == session.unionid and accepted.fields == {
+        name: value for name, value in payload.items() if name in PROFILE and value != ""
+    } | {"avatarUrl": payload["avatarUrl"]}
 
 
 @given(keys, ivs, st.text("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", min_size=5, max_size=5))
@@ -194,7 +223,7 @@ def test_an_iv_that_rewrites_the_openid_is_refused(key, iv, forged):
     opened = crypto.decrypt_user_data(b64(key), ciphertext, evil_iv)
     assert opened["openId"] == forged + OPENID[5:]  # the attack works on the cipher...
     with pytest.raises(InvalidEncryptedData):  # ...and is refused by the identity check
-        open_user_data(identity(key), _payload(ciphertext, evil_iv), 300, NOW)
+        open_profile_data(identity(key), _payload(ciphertext, evil_iv), 300, NOW)
 
 
 def _payload(ciphertext, iv):

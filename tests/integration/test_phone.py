@@ -89,6 +89,17 @@ def test_the_access_token_is_reused_until_it_nears_expiry(api, aws, wechat, logi
     assert wechat.stats()["stable_token"] == 1
 
 
+def test_a_warm_instance_uses_its_token_without_reading_the_table(api, aws, wechat, login, monkeypatch):
+    me = login()
+    assert api.post(PHONE, {"code": wechat.phone_code(OPENID)}, token=me.token).status == 200
+    store = api.module(*api.function("ProfileFunction")).access_tokens.store
+    reads = []
+    monkeypatch.setattr(store, "get", lambda appid: reads.append(appid))
+    answer = api.post(PHONE, {"code": wechat.phone_code(OPENID, phone="13700000009")}, token=me.token)
+    assert answer.status == 200 and answer.body["phoneNumber"] == "13700000009"
+    assert reads == [] and wechat.stats()["stable_token"] == 1
+
+
 def test_an_access_token_wechat_rejects_is_refreshed_once_and_the_call_retried(api, aws, wechat, login):
     me = login()
     assert api.post(PHONE, {"code": wechat.phone_code(OPENID)}, token=me.token).status == 200
@@ -109,6 +120,7 @@ def test_a_cached_token_past_its_expiry_is_replaced_before_use(api, aws, wechat,
         UpdateExpression="SET accessToken = :t, expiresAt = :e",
         ExpressionAttributeValues={":t": {"S": "expired-token"}, ":e": {"N": "1000"}},
     )
+    api.module(*api.function("ProfileFunction")).access_tokens.clear_cache()  # a new instance reads the table
     assert api.post(PHONE, {"code": wechat.phone_code(OPENID)}, token=me.token).status == 200
     assert wechat.stats()["stable_token"] == 2 and wechat.stats()["getuserphonenumber"] == 2
     assert _stored_access_token(aws)["accessToken"]["S"] != "expired-token"

@@ -116,10 +116,12 @@ class Api:
         return next(route for route in self.routes.values() if route[0] == logical_id)
 
     def clear_secret_caches(self) -> None:
-        """Each test starts from Secrets Manager, as a fresh instance would: no secret cached by an earlier one."""
+        """Each test starts as a fresh instance would: no secret or access token kept by an earlier one."""
         for module in self.modules.values():
             if hasattr(module, "app_secrets"):
                 module.app_secrets.clear_cache()
+            if hasattr(module, "access_tokens"):
+                module.access_tokens.clear_cache()
 
     def call(
         self, method: str, path: str, json_body=None, body=None, token=None, headers=None, source_ip="127.0.0.1"

@@ -61,6 +61,10 @@ def live(expires_at: float, generation: str = GENERATION) -> Session:
     return Session(int(expires_at), generation)
 
 
+# The keys WeChat's profile data always has, as for a user who shares nothing (gender 0: unknown).
+WECHAT_PROFILE = {"nickName": "", "gender": 0, "city": "", "province": "", "country": "", "avatarUrl": ""}
+
+
 def payload(data: dict, session_key: str = SESSION_KEY) -> EncryptedPayload:
     encrypted, iv = encrypt_user_data(session_key, data)
     return EncryptedPayload(ciphertext=base64.b64decode(encrypted), iv=base64.b64decode(iv))

@@ -96,3 +96,30 @@ def test_a_second_rejection_is_not_retried_again():
 
     with pytest.raises(WeChatApiError):
         tokens(table, WeChat(tokens=[("new", 7200)])).call(APPID, api)
+
+
+def test_a_token_held_in_memory_is_used_until_its_refresh_window_then_the_table_is_read():
+    table, clock, wechat = AccessTokenTable("stored", FRESH), Clock(), WeChat()
+    instance = tokens(table, wechat, clock)
+    assert instance.get(APPID) == "stored"
+    reads = []
+    table.on_get = reads.append
+    table.item = {"accessToken": "refreshed-elsewhere", "expiresAt": FRESH + 7200}
+    assert instance.get(APPID) == "stored" and reads == []  # warm: no read of the table
+    clock.now = FRESH - REFRESH_MARGIN_SECONDS + 1
+    assert instance.get(APPID) == "refreshed-elsewhere" and len(reads) == 1
+    assert wechat.calls == []
+
+
+def test_a_rejected_token_leaves_memory_and_its_replacement_is_held():
+    table = AccessTokenTable("stored", FRESH)
+    instance = tokens(table, WeChat(tokens=[("new", 7200)]))
+
+    def api(token):
+        if token == "stored":
+            raise WeChatApiError(40001)
+        return token
+
+    assert instance.call(APPID, api) == "new"
+    table.item = {}  # the table lost it: only memory can answer now
+    assert instance.call(APPID, api) == "new"

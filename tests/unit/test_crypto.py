@@ -72,6 +72,23 @@ def test_non_json_plaintext_is_invalid():
         decrypt_user_data(KEY, _raw_cbc(b"not json at all" + b"\x01"), bytes(16))
 
 
+@pytest.mark.parametrize(
+    "plaintext",
+    [
+        b'{"openId":"a","openId":"b"}',  # the last would win: a forged block could override the genuine value
+        b'{"watermark":{"appid":"x","appid":"y"}}',
+        b'{"gender":NaN}',
+        b'{"gender":-Infinity}',
+        b'{"a":' + b"[" * 12000 + b"]" * 12000 + b"}",  # deeper than Python's stack
+        b'{"gender":' + b"9" * 5000 + b"}",  # longer than int() takes
+    ],
+)
+def test_json_a_forger_could_lean_on_is_invalid(plaintext):
+    pad = 16 - len(plaintext) % 16
+    with pytest.raises(InvalidEncryptedData):
+        decrypt_user_data(KEY, _raw_cbc(plaintext + bytes([pad]) * pad), bytes(16))
+
+
 def test_iv_rewrites_first_block_but_identity_is_checked_elsewhere():
     # The CBC malleability docs/wechat.md warns about: flipping iv bytes rewrites the first block.
     payload = {"openId": "oGZUI0123", "watermark": {"appid": APPID, "timestamp": NOW}}
@@ -110,6 +127,8 @@ def test_signature():
         ({"appid": APPID, "timestamp": str(NOW)}, 300),
         ({"appid": APPID, "timestamp": True}, 300),
         (None, 300),
+        ({"appid": APPID, "timestamp": NOW, "extra": 1}, 300),  # exactly {appid, timestamp}
+        ({"appid": APPID, "timestamp": float(NOW)}, 300),
     ],
 )
 def test_watermark_rejections(watermark, max_age):

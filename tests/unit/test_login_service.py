@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 
 from tests.support.values import APP_SECRET, APPID, OPENID, SESSION_KEY
-from tests.unit.fakes import KEYS, NOW, Clock, SecretsProvider, Users, WeChat, live, payload, session
+from tests.unit.fakes import KEYS, NOW, WECHAT_PROFILE, Clock, SecretsProvider, Users, WeChat, live, payload, session
 from wxlogin.appsecrets import AppSecrets
 from wxlogin.config import load_settings
 from wxlogin.errors import InvalidCode, InvalidEncryptedData, RateLimited, UserBlocked, WeChatError
@@ -43,11 +43,11 @@ def test_a_first_login_makes_the_user_and_a_session_the_token_opens_with_two_wri
 
 def test_a_second_login_keeps_the_known_unionid_and_profile():
     users = Users()
-    data = {"openId": OPENID, "nickName": "Ann", "watermark": {"appid": APPID, "timestamp": int(NOW)}}
+    data = {"openId": OPENID, **WECHAT_PROFILE, "nickName": "Ann", "watermark": {"appid": APPID, "timestamp": int(NOW)}}
     first = service(WeChat(sessions=[session()]), users).login(LoginRequest(code="c1", encrypted=payload(data)), 10)
-    assert first["profile"] == {"nickName": "Ann"}
+    assert first["profile"] == {"nickName": "Ann", "gender": 0}
     again = service(WeChat(sessions=[session()]), users).login(LoginRequest(code="c2"), 10)
-    assert not again["isNewUser"] and users.users[user_id_for(APPID, OPENID)].profile == {"nickName": "Ann"}
+    assert not again["isNewUser"] and users.users[user_id_for(APPID, OPENID)].profile == first["profile"]
 
 
 def test_login_data_from_another_session_is_refused_and_nothing_is_stored():

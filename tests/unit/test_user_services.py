@@ -5,7 +5,19 @@ from __future__ import annotations
 import pytest
 
 from tests.support.values import APP_SECRET, APPID, OPENID
-from tests.unit.fakes import KEYS, NOW, AccessTokenTable, Clock, SecretsProvider, Users, WeChat, live, payload, user
+from tests.unit.fakes import (
+    KEYS,
+    NOW,
+    WECHAT_PROFILE,
+    AccessTokenTable,
+    Clock,
+    SecretsProvider,
+    Users,
+    WeChat,
+    live,
+    payload,
+    user,
+)
 from wxlogin.access_token import AccessTokens
 from wxlogin.account import AccountService
 from wxlogin.appsecrets import AppSecrets
@@ -48,20 +60,20 @@ def test_an_expired_missing_orphaned_or_earlier_users_session_is_unauthorized(ca
 
 def test_decrypted_profile_fields_merge_and_a_missing_unionid_is_filled():
     users = Users(user(profile={"city": "Shenzhen"}))
-    data = {"openId": OPENID, "unionId": "oUnion", "nickName": "Ann", "watermark": WATERMARK}
+    data = {"openId": OPENID, **WECHAT_PROFILE, "unionId": "oUnion", "nickName": "Ann", "watermark": WATERMARK}
     answer = ProfileService(users, KEYS, 300, clock=Clock()).decrypt_profile(
         users.users["u1"], DecryptRequest(payload(data))
     )
-    assert answer == {"profile": {"city": "Shenzhen", "nickName": "Ann"}, "unionid": "oUnion"}
+    assert answer == {"profile": {"city": "Shenzhen", "nickName": "Ann", "gender": 0}, "unionid": "oUnion"}
     assert users.users["u1"].unionid == "oUnion"
 
 
 @pytest.mark.parametrize(
     "data",
     [
-        {"openId": "oSomeoneElse", "nickName": "Eve", "watermark": WATERMARK},
-        {"openId": OPENID, "nickName": "Old", "watermark": {"appid": APPID, "timestamp": int(NOW) - 301}},
-        {"openId": OPENID, "nickName": "Other", "watermark": {"appid": "wxother", "timestamp": int(NOW)}},
+        {"openId": "oSomeoneElse", **WECHAT_PROFILE, "nickName": "Eve", "watermark": WATERMARK},
+        {"openId": OPENID, **WECHAT_PROFILE, "watermark": {"appid": APPID, "timestamp": int(NOW) - 301}},
+        {"openId": OPENID, **WECHAT_PROFILE, "watermark": {"appid": "wxother", "timestamp": int(NOW)}},
     ],
 )
 def test_data_for_another_user_app_or_time_is_refused_and_nothing_changes(data):

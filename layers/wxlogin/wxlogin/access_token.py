@@ -6,6 +6,10 @@ it is refreshed from WeChat's stable-token API a little before it expires,
 under a lease taken with a conditional write, so concurrent instances cause at
 most one refresh while the others wait for it or keep using the still-valid
 old token. A token WeChat rejects is refreshed once and the call retried.
+
+Each instance also keeps the token in memory until its refresh window, so a
+warm request reads no DynamoDB item for it and the `APP#<appid>` item is read
+about once per instance and token lifetime instead of once per request.
 """
 
 from __future__ import annotations
@@ -40,12 +44,22 @@ class AccessTokens:
         self.clock = clock
         self.sleep = sleep
         self.wait_seconds = wait_seconds
+        # appid -> (token, expires at): this instance's copy, used until its refresh window opens.
+        self._held: dict[str, tuple[str, int]] = {}
+
+    def clear_cache(self) -> None:
+        """Forget the tokens held in memory: the next request reads the table, as a new instance would."""
+        self._held.clear()
 
     def get(self, appid: str) -> str:
         """A valid access token for the app, refreshing it when it is close to expiry."""
-        stored = self.store.get(appid)
         now = self.clock()
+        held = self._held.get(appid)
+        if held is not None and held[1] - REFRESH_MARGIN_SECONDS > now:
+            return held[0]
+        stored = self.store.get(appid)
         if stored is not None and stored.expires_at - REFRESH_MARGIN_SECONDS > now:
+            self._held[appid] = (stored.token, stored.expires_at)
             return stored.token
         still_valid = stored.token if stored is not None and stored.expires_at > now + 1 else None
         return self._refresh(appid, stale=stored.token if stored else None, fallback=still_valid)
@@ -58,6 +72,7 @@ class AccessTokens:
         except WeChatApiError as exc:
             if exc.errcode not in ACCESS_TOKEN_REJECTED:
                 raise
+        self._held.pop(appid, None)  # revoked (another instance forced a refresh, or WeChat reset it)
         return api(self._refresh(appid, stale=token, fallback=None, rejected=True))
 
     def _refresh(self, appid: str, stale: str | None, fallback: str | None, rejected: bool = False) -> str:
@@ -72,7 +87,9 @@ class AccessTokens:
         except BaseException:
             self.store.release(appid, owner)
             raise
-        self.store.save(appid, owner, token, int(self.clock()) + expires_in)
+        expires_at = int(self.clock()) + expires_in
+        self.store.save(appid, owner, token, expires_at)
+        self._held[appid] = (token, expires_at)
         return token
 
     def _fetch(self, appid: str, force: bool) -> tuple[str, int]:
@@ -89,6 +106,7 @@ class AccessTokens:
         while True:
             stored = self.store.get(appid)
             if stored is not None and stored.token != stale and stored.expires_at > self.clock():
+                self._held[appid] = (stored.token, stored.expires_at)
                 return stored.token
             if fallback is not None:
                 return fallback  # the old token has minutes left; no need to wait for the new one

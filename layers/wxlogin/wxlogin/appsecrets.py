@@ -1,14 +1,18 @@
 """The Mini Programs this deployment serves and their AppSecrets.
 
 One Secrets Manager secret holds `{"<appid>": "<AppSecret>", ...}`. It is read through a
-Powertools SecretsProvider of our own, cached for a bounded age so a rotation takes effect
-without a redeploy, and read afresh when WeChat says the AppSecret is wrong (40125) so a
-rotation takes effect at once. The deployment's own keys (serverkeys.py) are read through the
+provider (SecretsManagerProvider unless one is given), cached for a bounded age so a rotation
+takes effect without a redeploy, and read afresh when WeChat says the AppSecret is wrong (40125)
+so a rotation takes effect at once. The deployment's own keys (serverkeys.py) are read through the
 same provider and cache (`shared_provider`, `read_json_secret`).
 """
 
 from __future__ import annotations
 
+import json
+import time
+
+from . import aws
 from .errors import InternalError, InvalidRequest
 from .wechat_errors import WeChatApiError, WeChatErrcode
 
@@ -17,37 +21,46 @@ class SecretUnavailable(InternalError):
     """The secret is missing, unreadable or malformed: an operator must fix it."""
 
 
-def default_provider():
-    """A SecretsProvider on a client of boto3's default session, the one the DynamoDB client is made from.
+class SecretsManagerProvider:
+    """The part of a Powertools SecretsProvider AppSecrets uses (`get` with max_age, transform and
+    force_fetch; `clear_cache`), over the runtime's botocore: Powertools' providers import boto3,
+    about a tenth of a cold start (make bench)."""
 
-    Left alone, Powertools makes its provider a session of its own, which loads botocore's endpoint and
-    service indexes a second time: about 70 ms of a cold login (scripts/bench.py).
-    """
-    # Deferred for the cold start: only functions that read the secret load Parameters and boto3.
-    import boto3
-    from aws_lambda_powertools.utilities.parameters import SecretsProvider
+    def __init__(self, client=None, clock=time.monotonic):
+        self._client = client
+        self.clock = clock
+        self._cache: dict[str, tuple[float, object]] = {}
 
-    return SecretsProvider(boto3_client=boto3.client("secretsmanager"))
+    def get(self, name: str, max_age: int, transform: str | None = None, force_fetch: bool = False):
+        cached = self._cache.get(name)
+        if cached is not None and not force_fetch and self.clock() - cached[0] < max_age:
+            return cached[1]
+        value = (self._client or aws.client("secretsmanager")).get_secret_value(SecretId=name)["SecretString"]
+        if transform == "json":
+            value = json.loads(value)
+        self._cache[name] = (self.clock(), value)
+        return value
+
+    def clear_cache(self) -> None:
+        self._cache.clear()
 
 
 _shared = None
 
 
-def shared_provider():
-    """The one SecretsProvider (and cache) of this instance: made on first use, never at import."""
+def shared_provider() -> SecretsManagerProvider:
+    """The one provider (and cache) of this instance: made on first use, never at import."""
     global _shared
     if _shared is None:
-        _shared = default_provider()
+        _shared = SecretsManagerProvider()
     return _shared
 
 
 def read_json_secret(provider, secret_id: str, max_age_seconds: int, fresh: bool = False):
     """The secret's JSON value, cached by `provider` for `max_age_seconds`; SecretUnavailable if unreadable."""
-    from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError, TransformParameterError
-
     try:
         return provider.get(secret_id, transform="json", max_age=max_age_seconds, force_fetch=fresh)
-    except (GetParameterError, TransformParameterError):
+    except Exception:  # as Powertools' providers do: any failure to read or parse it, denied or missing
         raise SecretUnavailable() from None
 
 
@@ -63,7 +76,7 @@ class AppSecrets:
 
     @property
     def provider(self):
-        """The SecretsProvider given, or the shared one made on first use (never at import)."""
+        """The provider given, or the instance's shared one, made on first use (never at import)."""
         if self._provider is None:
             self._provider = shared_provider()
         return self._provider

@@ -29,6 +29,7 @@ class Settings:
     watermark_max_age_seconds: int
     secret_max_age_seconds: int
     login_retry_window_seconds: int
+    tracing: bool
     data_keys_secret_id: str
     refused_code_budget: int
     refused_code_window_seconds: int
@@ -45,6 +46,26 @@ def _number(environ, name: str, default, kind, minimum, maximum):
     if not minimum <= value <= maximum:
         raise ConfigurationError(f"{name} must be between {minimum} and {maximum}, got {raw!r}")
     return value
+
+
+_TRUE, _FALSE = ("1", "true", "t", "yes", "y", "on"), ("0", "false", "f", "no", "n", "off")
+
+
+def _flag(environ, name: str, default: bool) -> bool:
+    """A boolean the way Powertools reads its own switches."""
+    raw = environ.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw not in _TRUE + _FALSE:
+        raise ConfigurationError(f"{name} must be true or false, got {raw!r}")
+    return raw in _TRUE
+
+
+def _choice(environ, name: str, default: str, allowed: tuple[str, ...]) -> str:
+    raw = environ.get(name, "").strip() or default
+    if raw not in allowed:
+        raise ConfigurationError(f"{name} must be one of {', '.join(allowed)}, got {raw!r}")
+    return raw
 
 
 def load_settings(environ=None) -> Settings:
@@ -64,6 +85,10 @@ def load_settings(environ=None) -> Settings:
         watermark_max_age_seconds=_number(environ, "WATERMARK_MAX_AGE_SECONDS", 300, int, 0, 366 * 24 * 3600),
         secret_max_age_seconds=_number(environ, "SECRET_MAX_AGE_SECONDS", 300, int, 0, 24 * 3600),
         login_retry_window_seconds=_number(environ, "LOGIN_RETRY_WINDOW_SECONDS", 300, int, 10, 3600),
+        # XRAY_TRACING is the template's XRayTracing parameter (the functions' Tracing mode); Powertools'
+        # own switch still turns it off where there is no X-Ray daemon (tests, the local stack).
+        tracing=_choice(environ, "XRAY_TRACING", "Active", ("Active", "PassThrough")) == "Active"
+        and not _flag(environ, "POWERTOOLS_TRACE_DISABLED", False),
         data_keys_secret_id=environ.get("DATA_KEYS_SECRET_ID", "").strip() or "wxlogin/data-keys",
         refused_code_budget=_number(environ, "REFUSED_CODE_BUDGET", 10, int, 0, 10_000),
         refused_code_window_seconds=_number(environ, "REFUSED_CODE_WINDOW_SECONDS", 600, int, 10, 24 * 3600),

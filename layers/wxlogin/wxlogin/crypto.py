@@ -43,6 +43,18 @@ def _unpad(padded: bytes) -> bytes:
     return padded[:-pad]
 
 
+def _unique_keys(pairs: list) -> dict:
+    # A key given twice would let a forged block override the genuine value (the last one wins).
+    data = dict(pairs)
+    if len(data) != len(pairs):
+        raise ValueError("duplicate key")
+    return data
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not JSON")
+
+
 def decrypt_user_data(session_key: str, ciphertext: bytes, iv: bytes) -> dict:
     """Decrypt WeChat user data with the base64 `session_key`; return the JSON object inside."""
     from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
@@ -57,8 +69,8 @@ def decrypt_user_data(session_key: str, ciphertext: bytes, iv: bytes) -> dict:
     decryptor = Cipher(algorithms.AES(key), modes.CBC(iv)).decryptor()
     plaintext = _unpad(decryptor.update(ciphertext) + decryptor.finalize())
     try:
-        data = json.loads(plaintext.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+        data = json.loads(plaintext.decode("utf-8"), object_pairs_hook=_unique_keys, parse_constant=_no_constant)
+    except (UnicodeDecodeError, ValueError, RecursionError):
         raise InvalidEncryptedData() from None
     if not isinstance(data, dict):
         raise InvalidEncryptedData()
@@ -79,9 +91,10 @@ def verify_signature(raw_data: object, signature: object, session_key: str) -> N
 
 
 def check_watermark(data: dict, appid: str, max_age_seconds: int, now: float | None = None) -> None:
-    """The watermark must name our app, and be neither stale (unless the age check is off) nor from the future."""
+    """The watermark must be exactly {appid, timestamp}, name our app, and be neither stale (unless the age check
+    is off) nor from the future."""
     watermark = data.get("watermark")
-    if not isinstance(watermark, dict) or watermark.get("appid") != appid:
+    if not isinstance(watermark, dict) or watermark.keys() != {"appid", "timestamp"} or watermark["appid"] != appid:
         raise InvalidEncryptedData()
     timestamp = watermark.get("timestamp")
     if isinstance(timestamp, bool) or not isinstance(timestamp, int):

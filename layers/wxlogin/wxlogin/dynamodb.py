@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from . import aws
 from .errors import InternalError, ServiceUnavailable
 
 RETRYABLE_CODES = {
@@ -21,22 +22,10 @@ RETRYABLE_CODES = {
 }
 RETRYABLE_CANCELLATIONS = {"ThrottlingError", "TransactionConflict", "ProvisionedThroughputExceeded"}
 
-_client = None
-
 
 def shared_client():
     """The client every repository shares unless given its own: created on first use, never at import."""
-    global _client
-    if _client is None:
-        # Deferred for the cold start: boto3 loads only when a request first needs the table.
-        import boto3
-        from botocore.config import Config
-
-        _client = boto3.client(
-            "dynamodb",
-            config=Config(connect_timeout=1, read_timeout=2, retries={"mode": "standard", "max_attempts": 3}),
-        )
-    return _client
+    return aws.client("dynamodb", connect_timeout=1, read_timeout=2, retries={"mode": "standard", "max_attempts": 3})
 
 
 def iso_time(epoch: float) -> str:

@@ -33,7 +33,7 @@ from .errors import InvalidCode, RateLimited, ServiceUnavailable, Unauthorized, 
 from .route_requests import LoginRequest
 from .serverkeys import ServerKeys
 from .tokens import mint_token, parse_token, user_id_for
-from .userdata import SessionIdentity, open_user_data, profile_fields
+from .userdata import SessionIdentity, open_profile_data
 from .users import LoginRetry, UserStore, user_pk
 from .wechat import WeChatClient, WeChatSession
 from .wechat_errors import WeChatApiError, WeChatErrcode, contract_error
@@ -110,10 +110,10 @@ class LoginService:
         claimed_unionid = None
         if request.encrypted is not None:
             identity = SessionIdentity(appid, session.openid, session.unionid, session.session_key)
-            data = open_user_data(identity, request.encrypted, self.settings.watermark_max_age_seconds, now)
-            fields.update(profile_fields(data))
-            if session.unionid is None and data.get("unionId"):
-                claimed_unionid = data["unionId"]
+            data = open_profile_data(identity, request.encrypted, self.settings.watermark_max_age_seconds, now)
+            fields.update(data.fields)
+            if session.unionid is None and data.unionid:
+                claimed_unionid = data.unionid
         login_id, generation = secrets.token_urlsafe(16), secrets.token_urlsafe(16)
         user, created = self.store.record_login(user_id, fields, login_id, generation, now, claimed_unionid)
 

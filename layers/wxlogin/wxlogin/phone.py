@@ -17,7 +17,7 @@ from .models import PHONE_FIELDS, User
 from .profile import stored_identity
 from .route_requests import PhoneRequest
 from .serverkeys import ServerKeys
-from .userdata import EncryptedPayload, open_user_data, phone_fields
+from .userdata import EncryptedPayload, open_phone_data, phone_fields
 from .users import UserStore
 from .wechat import WeChatClient
 from .wechat_errors import WeChatApiError, contract_error
@@ -53,15 +53,14 @@ class PhoneService:
         try:
             # The number is fresh from WeChat: only the app matters, not the watermark's age.
             check_watermark(info, user.appid, 0, self.clock())
-            fields = phone_fields(info)
+            fields = phone_fields(info, country_code_may_be_number=True)
         except InvalidEncryptedData:
             raise WeChatError() from None
         return self._keep(user, fields)
 
     def bind_by_encrypted_data(self, user: User, payload: EncryptedPayload) -> dict:
         identity = stored_identity(user, self.keys)
-        data = open_user_data(identity, payload, self.watermark_max_age_seconds, self.clock())
-        return self._keep(user, phone_fields(data))
+        return self._keep(user, open_phone_data(identity, payload, self.watermark_max_age_seconds, self.clock()))
 
     def _keep(self, user: User, fields: dict) -> dict:
         stored = self.store.update_user(user.user_id, fields)

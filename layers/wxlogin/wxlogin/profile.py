@@ -8,7 +8,7 @@ from .errors import InvalidEncryptedData
 from .models import User
 from .route_requests import DecryptRequest
 from .serverkeys import ServerKeys
-from .userdata import EncryptedPayload, SessionIdentity, open_user_data, profile_fields
+from .userdata import SessionIdentity, open_profile_data
 from .users import UserStore, user_pk
 
 
@@ -27,14 +27,12 @@ class ProfileService:
         self.watermark_max_age_seconds = watermark_max_age_seconds
         self.clock = clock
 
-    def _open(self, user: User, payload: EncryptedPayload) -> dict:
-        return open_user_data(stored_identity(user, self.keys), payload, self.watermark_max_age_seconds, self.clock())
-
     def decrypt_profile(self, user: User, request: DecryptRequest) -> dict:
-        data = self._open(user, request.payload)
-        fields = profile_fields(data)
-        if user.unionid is None and data.get("unionId"):
-            fields["unionid"] = data["unionId"]
+        identity = stored_identity(user, self.keys)
+        data = open_profile_data(identity, request.payload, self.watermark_max_age_seconds, self.clock())
+        fields = dict(data.fields)
+        if user.unionid is None and data.unionid:
+            fields["unionid"] = data.unionid
         if fields:
             user = self.store.update_user(user.user_id, fields)
         return {"profile": user.profile, "unionid": user.unionid}

@@ -7,9 +7,7 @@ Bad input raises InvalidRequest before anything is read or stored.
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
 
 from .errors import InvalidRequest
 from .parsing import (
@@ -21,13 +19,11 @@ from .parsing import (
     query_parameter,
     string_field,
 )
+from .user_fields import avatar_url, nickname
 from .userdata import EncryptedPayload
 
 APPID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 MAX_APPID_LENGTH = 64
-MAX_NICKNAME_LENGTH = 64
-MAX_AVATAR_URL_LENGTH = 1024
-_HOSTNAME = re.compile(r"[A-Za-z0-9.-]+(:[0-9]{1,5})?", re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -95,29 +91,7 @@ class MeRequest:
         return cls(include_linked_apps=include == "linkedApps")
 
 
-def _nickname(value: object) -> str:
-    if not isinstance(value, str) or not value.strip() or len(value) > MAX_NICKNAME_LENGTH:
-        raise InvalidRequest(f"nickName must be 1 to {MAX_NICKNAME_LENGTH} characters.")
-    if any(unicodedata.category(ch) in ("Cc", "Cs") for ch in value):
-        raise InvalidRequest("nickName must not contain control characters.")
-    return value
-
-
-def _avatar_url(value: object) -> str:
-    if not isinstance(value, str) or len(value) > MAX_AVATAR_URL_LENGTH:
-        raise InvalidRequest(f"avatarUrl must be an https URL of at most {MAX_AVATAR_URL_LENGTH} characters.")
-    try:
-        parts = urlsplit(value)
-    except ValueError:
-        raise InvalidRequest("avatarUrl must be an https URL.") from None
-    if parts.scheme != "https" or not parts.hostname or "@" in parts.netloc or not _HOSTNAME.fullmatch(parts.netloc):
-        raise InvalidRequest("avatarUrl must be an https URL.")
-    if any(ch.isspace() or unicodedata.category(ch) in ("Cc", "Cs") for ch in value):
-        raise InvalidRequest("avatarUrl must be an https URL.")
-    return value
-
-
-PATCHABLE = {"nickName": _nickname, "avatarUrl": _avatar_url}
+PATCHABLE = {"nickName": nickname, "avatarUrl": avatar_url}
 
 
 @dataclass(frozen=True)
