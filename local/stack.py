@@ -9,14 +9,20 @@
 No AWS account, no WeChat account, no Docker. Any variable of a function's
 environment in the template can be overridden from the shell, e.g.
 `WATERMARK_MAX_AGE_SECONDS=0 make run`. State lives in memory and is gone on exit.
+
+Every port is checked before anything starts, so a busy one fails at once,
+naming the variable that moves it; Ctrl-C (or SIGTERM) stops the stack at any
+moment, start-up included.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -73,6 +79,61 @@ class Ports:
 
         return cls(port("PORT", 3000), port("MOTO_PORT", 5000), port("WXSIM_PORT", 3001))
 
+    def by_variable(self) -> dict[str, int]:
+        """Each port under the environment variable that sets it."""
+        return {"PORT": self.api, "MOTO_PORT": self.moto, "WXSIM_PORT": self.wechat}
+
+
+class StartupError(RuntimeError):
+    """The stack cannot start; the message says why and what to change."""
+
+
+def check_ports(ports: Ports) -> None:
+    """Refuse, before anything starts, a port that is taken, naming the variable that moves it (0 is any free port)."""
+    claimed: dict[int, str] = {}
+    for variable, port in ports.by_variable().items():
+        if port == 0:
+            continue
+        if port in claimed:
+            raise StartupError(f"{claimed[port]} and {variable} are both {port}: give each its own port")
+        claimed[port] = variable
+        problem = _port_problem(port)
+        if problem is None:
+            continue
+        # macOS's AirPlay Receiver listens on 5000, moto's default.
+        airplay = " (on macOS, the AirPlay Receiver uses 5000)" if port == 5000 else ""
+        free = _free_port_after(port, set(ports.by_variable().values()))
+        raise StartupError(
+            f"port {port} ({variable}) {problem}{airplay}: "
+            f"choose another with {variable}, e.g. `{variable}={free} make run`"
+        )
+
+
+def _port_problem(port: int) -> str | None:
+    """Why 127.0.0.1:port cannot be served, or None when it can."""
+    with socket.socket() as probe:
+        # As the servers bind: a port left in TIME_WAIT by the last run is free.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as exc:
+            return (
+                "is in use by another program" if exc.errno == errno.EADDRINUSE else f"cannot be bound ({exc.strerror})"
+            )
+    # A listener on the wildcard address does not always stop a bind to 127.0.0.1, but it takes the connections.
+    with socket.socket() as probe:
+        probe.settimeout(1)
+        if probe.connect_ex(("127.0.0.1", port)) == 0:
+            return "is in use by another program"
+    return None
+
+
+def _free_port_after(port: int, taken: set[int]) -> int:
+    for candidate in range(port + 1, min(port + 200, 65536)):
+        if candidate not in taken and _port_problem(candidate) is None:
+            return candidate
+    return 0
+
 
 def resolve_environment(template: dict, logical_id: str, refs: dict, overrides) -> dict[str, str]:
     """The function's template environment with intrinsics resolved locally and shell overrides on top."""
@@ -114,8 +175,11 @@ class Worker:
             text=True,
             encoding="utf-8",
         )
-        if json.loads(self._read_line() or "{}").get("ready") is not True:
+        hello = json.loads(self._read_line() or "{}")
+        if hello.get("ready") is not True:
             self.stop()
+            if "refused" in hello:  # a setting the function refuses: its message says which and why
+                raise StartupError(f"{self.logical_id}: {hello['refused']}")
             raise RuntimeError(f"{self.logical_id} failed to start (its error is above)")
 
     def _read_line(self) -> str:
@@ -138,7 +202,7 @@ class Worker:
                 self.process.stdin.write(json.dumps({"event": event, "context": context}) + "\n")
                 self.process.stdin.flush()
                 line = self._read_line()
-            except (RuntimeError, OSError) as exc:
+            except (RuntimeError, OSError) as exc:  # StartupError included: a refused setting is a 500 here
                 LOG.error("%s: %s", self.logical_id, exc)
                 self.stop()
                 return None
@@ -167,6 +231,29 @@ class Worker:
         process.stdout.close()
 
 
+def local_workers(template: dict, moto_url: str, wechat_url: str, overrides) -> dict[str, Worker]:
+    """A worker per function of the template, with its environment resolved against the local stack."""
+    refs = {
+        "Table": LOCAL_TABLE,
+        "AppSecrets": LOCAL_SECRET_ID,
+        "DataKeys": LOCAL_DATA_KEYS_ID,
+        "WeChatApiBase": wechat_url,
+    }
+    timeout = float(template.get("Globals", {}).get("Function", {}).get("Timeout", 3))
+    workers: dict[str, Worker] = {}
+    for _method, _path, logical_id, code_uri, handler in function_routes(template):
+        if logical_id not in workers:
+            environment = {
+                **resolve_environment(template, logical_id, refs, overrides),
+                **LOCAL_AWS,
+                "AWS_ENDPOINT_URL": moto_url,
+                "AWS_LAMBDA_FUNCTION_NAME": logical_id,
+            }
+            environment["POWERTOOLS_LOG_LEVEL"] = overrides.get("POWERTOOLS_LOG_LEVEL", "WARNING")
+            workers[logical_id] = Worker(logical_id, code_uri, handler, environment, timeout)
+    return workers
+
+
 @dataclass
 class LocalStack:
     ports: Ports = field(default_factory=Ports)
@@ -189,18 +276,21 @@ class LocalStack:
 
     @property
     def moto_url(self) -> str:
-        host, port = self.moto.get_host_and_port()
-        return f"http://{host}:{port}"
+        return f"http://127.0.0.1:{self.moto.server_address[1]}"
 
     def start(self, warm: bool = True) -> LocalStack:
+        """Start everything, or on any failure or interruption stop what had started and re-raise."""
         try:
+            check_ports(self.ports)
+            self._progress("starting moto (DynamoDB, Secrets Manager)")
             self._start_moto()
             self.wechat = WeChatSimulator(
                 apps={self.app_id: self.app_secret}, port=self.ports.wechat, quiet=self.quiet
             ).start()
             self._make_workers()
             if warm:
-                for worker in self.workers.values():
+                for logical_id, worker in self.workers.items():
+                    self._progress(f"starting {logical_id}")
                     worker.warm()
             self._start_gateway()
         except BaseException:
@@ -208,12 +298,31 @@ class LocalStack:
             raise
         return self
 
+    def _progress(self, step: str) -> None:
+        if not self.quiet:
+            print(step, file=sys.stderr, flush=True)
+
     def _start_moto(self) -> None:
         import boto3
-        from moto.server import ThreadedMotoServer
+        from moto.server import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+        from werkzeug.serving import make_server
 
-        self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=self.ports.moto, verbose=False)
-        self.moto.start()
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's server: a line per AWS call is noise here
+        # moto's ThreadedMotoServer binds in its own thread and, when that fails, waits for ever; here the
+        # bind happens in this thread, so a port taken since check_ports() is an error at once.
+        try:
+            server = make_server(
+                "127.0.0.1",
+                self.ports.moto,
+                DomainDispatcherApplication(create_backend_app),
+                threaded=True,
+                request_handler=MotoRequestHandler,
+            )
+        except SystemExit:  # werkzeug's answer to a failed bind, after printing why
+            raise StartupError(f"moto cannot listen on port {self.ports.moto}: choose another with MOTO_PORT") from None
+        # Kept only once it serves: shutdown() of a server that never served would wait for ever.
+        threading.Thread(target=server.serve_forever, name="moto", daemon=True).start()
+        self.moto = server
         session = boto3.Session(
             aws_access_key_id=LOCAL_AWS["AWS_ACCESS_KEY_ID"],
             aws_secret_access_key=LOCAL_AWS["AWS_SECRET_ACCESS_KEY"],
@@ -230,23 +339,8 @@ class LocalStack:
         secrets.create_secret(Name=LOCAL_DATA_KEYS_ID, SecretString=generated_secret_string(self.template, "DataKeys"))
 
     def _make_workers(self) -> None:
-        refs = {
-            "Table": LOCAL_TABLE,
-            "AppSecrets": LOCAL_SECRET_ID,
-            "DataKeys": LOCAL_DATA_KEYS_ID,
-            "WeChatApiBase": self.wechat.base_url,
-        }
-        timeout = float(self.template.get("Globals", {}).get("Function", {}).get("Timeout", 3))
-        for method, path, logical_id, code_uri, handler in function_routes(self.template):
-            if logical_id not in self.workers:
-                environment = {
-                    **resolve_environment(self.template, logical_id, refs, self.overrides),
-                    **LOCAL_AWS,
-                    "AWS_ENDPOINT_URL": self.moto_url,
-                    "AWS_LAMBDA_FUNCTION_NAME": logical_id,
-                }
-                environment["POWERTOOLS_LOG_LEVEL"] = self.overrides.get("POWERTOOLS_LOG_LEVEL", "WARNING")
-                self.workers[logical_id] = Worker(logical_id, code_uri, handler, environment, timeout)
+        self.workers = local_workers(self.template, self.moto_url, self.wechat.base_url, self.overrides)
+        for method, path, logical_id, _, _ in function_routes(self.template):
             self.routes[(method, path)] = self.workers[logical_id]
 
     def _start_gateway(self) -> None:
@@ -256,9 +350,10 @@ class LocalStack:
             routes = stack.routes
             quiet = stack.quiet
 
-        self.gateway = ThreadingHTTPServer(("127.0.0.1", self.ports.api), Gateway)
-        self.gateway.daemon_threads = True
-        threading.Thread(target=self.gateway.serve_forever, name="gateway", daemon=True).start()
+        gateway = ThreadingHTTPServer(("127.0.0.1", self.ports.api), Gateway)
+        gateway.daemon_threads = True
+        threading.Thread(target=gateway.serve_forever, name="gateway", daemon=True).start()
+        self.gateway = gateway
 
     def stop(self) -> None:
         if self.gateway is not None:
@@ -271,8 +366,14 @@ class LocalStack:
             self.wechat.stop()
             self.wechat = None
         if self.moto is not None:
-            self.moto.stop()
+            from moto.moto_api._internal import moto_api_backend
+
+            self.moto.shutdown()
+            self.moto.server_close()
             self.moto = None
+            # moto keeps its state in this process's backends, which outlive the server: forget it, so the
+            # stack's state is gone when it stops and a later stack in the same process starts empty.
+            moto_api_backend.reset()
 
     def __enter__(self) -> LocalStack:
         return self.start()
@@ -326,9 +427,15 @@ class _GatewayHandler(BaseHTTPRequestHandler):
                 self.send_header(name, value)
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
-        self.wfile.write(payload)
+        if self.command != "HEAD":
+            self.wfile.write(payload)
 
-    do_GET = do_POST = do_PATCH = do_DELETE = do_PUT = _handle
+    def __getattr__(self, name: str):
+        # The base class answers 501 to a method without a do_<METHOD>; API Gateway takes every method and
+        # lets the routes decide, so HEAD, OPTIONS (no CORS is configured) or PUT get its 404 like any other miss.
+        if name.startswith("do_"):
+            return self._handle
+        raise AttributeError(name)
 
     def log_message(self, format, *args):  # noqa: A002 - the base class's signature
         """The gateway prints its own line per request, without the query string."""
@@ -345,27 +452,42 @@ def _http_answer(result: dict | None) -> tuple[int, dict, str]:
     return int(result.get("statusCode", 200)), dict(result.get("headers") or {}), text
 
 
+def _interrupt(_signum, _frame) -> None:
+    raise KeyboardInterrupt
+
+
 def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's server: a line per AWS call is noise here
-    ports = Ports.from_environ(os.environ)
-    app_id = os.environ.get("APP_ID", "").strip() or DEV_APP_ID
-    app_secret = os.environ.get("APP_SECRET", "").strip() or DEV_APP_SECRET
-    stack = LocalStack(ports=ports, app_id=app_id, app_secret=app_secret, overrides=dict(os.environ))
-    stop = threading.Event()
+    # Ctrl-C and SIGTERM interrupt whatever runs, start-up included; start() stops what had started.
     for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
+        signal.signal(signum, _interrupt)
+    stack = None
     try:
+        ports = Ports.from_environ(os.environ)
+        app_id = os.environ.get("APP_ID", "").strip() or DEV_APP_ID
+        app_secret = os.environ.get("APP_SECRET", "").strip() or DEV_APP_SECRET
+        stack = LocalStack(ports=ports, app_id=app_id, app_secret=app_secret, overrides=dict(os.environ))
         stack.start()
-    except (OSError, RuntimeError) as exc:
-        print(f"wxlogin local stack failed to start: {exc}", file=sys.stderr)
-        stack.stop()
+        print(_banner(stack, app_id), flush=True)
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, signal.SIG_IGN)  # a second Ctrl-C must not cut the clean-up short
+        print("stopping", file=sys.stderr, flush=True)
+        if stack is not None:
+            stack.stop()
+        return 0
+    except (StartupError, OSError, RuntimeError) as exc:
+        print(f"wxlogin local stack failed to start: {exc}", file=sys.stderr, flush=True)
         return 1
-    print(
-        f"""
+    return 0
+
+
+def _banner(stack: LocalStack, app_id: str) -> str:
+    return f"""
 wxlogin local stack is up (Ctrl-C stops it)
   HTTP API         {stack.api_url}
-  WeChat simulator {stack.wechat.base_url}   appid {app_id}
+  WeChat simulator {stack.wechat.base_url}   appid {app_id}   dev routes: GET {stack.wechat.base_url}/_sim/
   moto (AWS)       {stack.moto_url}           table {LOCAL_TABLE}, secret {LOCAL_SECRET_ID}
 
 Try it:
@@ -374,13 +496,7 @@ Try it:
          | python3 -c 'import json,sys; print(json.load(sys.stdin)["code"])')
   curl -s -X POST {stack.api_url}/v1/auth/login -H 'content-type: application/json' -d "{{\\"code\\":\\"$code\\"}}"
 or run the scripted Mini Program: make demo
-""",
-        flush=True,
-    )
-    stop.wait()
-    print("stopping", file=sys.stderr, flush=True)
-    stack.stop()
-    return 0
+"""
 
 
 if __name__ == "__main__":

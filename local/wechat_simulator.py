@@ -186,6 +186,15 @@ class _Code:
     used: bool = False
 
 
+@dataclass(frozen=True)
+class _DevRoute:
+    method: str
+    path: str
+    handler: Callable[[dict], dict]
+    body: str
+    does: str
+
+
 @dataclass
 class _User:
     session_key: str | None = None
@@ -323,16 +332,67 @@ class WeChatSimulator:
             "getuserphonenumber": self._getuserphonenumber,
             "checksession": self._checksession,
         }
-        self._dev_routes: dict[tuple[str, str], Callable[[dict], dict]] = {
-            ("POST", "/_sim/sessions"): self._sim_sessions,
-            ("POST", "/_sim/login"): self._sim_login,
-            ("POST", "/_sim/user-data"): self._sim_user_data,
-            ("POST", "/_sim/phone-code"): self._sim_phone_code,
-            ("POST", "/_sim/faults"): self._sim_faults,
-            ("GET", "/_sim/stats"): self._sim_stats,
-            ("POST", "/_sim/reset"): self._sim_reset,
-            ("POST", "/_sim/apps"): self._sim_apps,
-            ("POST", "/_sim/tokens/expire"): self._sim_tokens_expire,
+        # Each dev route with its body and what it does: GET /_sim/ lists them, the README repeats them.
+        self._dev_routes: dict[tuple[str, str], _DevRoute] = {
+            (route.method, route.path): route
+            for route in (
+                _DevRoute("GET", "/_sim/", self._sim_index, "none", "this list"),
+                _DevRoute(
+                    "POST",
+                    "/_sim/login",
+                    self._sim_login,
+                    '{"user", "appid"?, "unionid"?: true | "<unionid>"}',
+                    "wx.login: a fresh code for the named user (same name, same openid) and a new session_key",
+                ),
+                _DevRoute(
+                    "POST",
+                    "/_sim/sessions",
+                    self._sim_sessions,
+                    '{"code", "openid", "session_key", "appid"?, "unionid"?}',
+                    "registers a code that exchanges for exactly this openid and session_key (base64 of 16 bytes)",
+                ),
+                _DevRoute(
+                    "POST",
+                    "/_sim/user-data",
+                    self._sim_user_data,
+                    '{"openid", "appid"?, "kind"?: "profile" | "phone", "profile"?, "phone"?, "unionid"?, '
+                    '"session_key"?, "timestamp"?, "watermark_appid"?}',
+                    "encryptedData, iv (and rawData, signature for a profile) as the WeChat client hands them",
+                ),
+                _DevRoute(
+                    "POST",
+                    "/_sim/phone-code",
+                    self._sim_phone_code,
+                    '{"appid"?, "openid"?, "phone"?: "13800138000" | "+852 61234567"}',
+                    "the getPhoneNumber button's code, for getuserphonenumber",
+                ),
+                _DevRoute(
+                    "POST",
+                    "/_sim/faults",
+                    self._sim_faults,
+                    '{"count"?: 1, "errcode"?: -1, "mode"?: "hang" | "drop" | "http500" | "garbage", '
+                    '"seconds"?: 30, "paths"?: ["/sns/jscode2session", ...]}',
+                    "the next count WeChat calls (on those paths) answer the errcode, or fail in that mode",
+                ),
+                _DevRoute(
+                    "POST",
+                    "/_sim/tokens/expire",
+                    self._sim_tokens_expire,
+                    '{"appid"?}',
+                    "expires every access token (of that app): the next call with one gets 40001",
+                ),
+                _DevRoute(
+                    "POST",
+                    "/_sim/apps",
+                    self._sim_apps,
+                    '{"appid", "secret"}',
+                    "adds an app or rotates its AppSecret (the old one gets 40125 at once)",
+                ),
+                _DevRoute("GET", "/_sim/stats", self._sim_stats, "none", "how many calls each WeChat API got"),
+                _DevRoute(
+                    "POST", "/_sim/reset", self._sim_reset, "none", "forgets codes, users, tokens, faults and stats"
+                ),
+            )
         }
         self._forget()
 
@@ -400,7 +460,7 @@ class WeChatSimulator:
         if route is not None:
             data = _dev_json(body)
             with self._lock:
-                return _Reply.json(200, route(data))
+                return _Reply.json(200, route.handler(data))
         if path.startswith("/_sim/"):
             raise _DevError(404, "no such dev route")
         return _Reply.json(404, {"errcode": -1, "errmsg": "not found"})
@@ -629,6 +689,14 @@ class WeChatSimulator:
             raise _DevError(400, "paths must be a list of strings")
         self._faults.append(_Fault(count, errcode, mode, float(seconds), frozenset(paths) if paths else None))
         return {"queued": sum(fault.remaining for fault in self._faults)}
+
+    def _sim_index(self, _data: dict) -> dict:
+        return {
+            "routes": [
+                {"method": route.method, "path": route.path, "body": route.body, "does": route.does}
+                for route in self._dev_routes.values()
+            ]
+        }
 
     def _sim_stats(self, _data: dict) -> dict:
         return {"calls": dict(self._stats)}

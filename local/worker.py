@@ -5,9 +5,12 @@ environment the template gives it and imports its handler once (a cold start),
 with the function's folder and then the layer on sys.path, the order Lambda
 uses for /var/task and /opt/python.
 
-The gateway writes one JSON line per invocation, {"event", "context"}, and
-reads one JSON line back, {"result"} or {"error"}. The handler's own output
-(Powertools logs) goes to stderr so it cannot corrupt that channel.
+The worker's first line is {"ready": true}, or {"refused": message} when the
+function refuses its settings at cold start (the message names the variable,
+with no traceback around it). Then the gateway writes one JSON line per
+invocation, {"event", "context"}, and reads one JSON line back, {"result"} or
+{"error"}. The handler's own output (Powertools logs) goes to stderr so it
+cannot corrupt that channel.
 """
 
 from __future__ import annotations
@@ -23,9 +26,9 @@ LAYER = ROOT / "layers" / "wxlogin"
 
 
 def load_handler(code_uri: str, handler: str):
+    """Import the handler as Lambda does (its cold start); the caller has put the function and layer on sys.path."""
     module_name, function_name = handler.rsplit(".", 1)
     folder = ROOT / code_uri
-    sys.path[:0] = [str(folder), str(LAYER)]
     spec = importlib.util.spec_from_file_location(module_name, folder / f"{module_name}.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
@@ -38,7 +41,14 @@ def serve(code_uri: str, handler_name: str) -> int:
 
     channel = os.fdopen(os.dup(sys.stdout.fileno()), "w", encoding="utf-8", buffering=1)
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
-    handler = load_handler(code_uri, handler_name)
+    sys.path[:0] = [str(ROOT / code_uri), str(LAYER)]
+    from wxlogin.config import ConfigurationError
+
+    try:
+        handler = load_handler(code_uri, handler_name)
+    except ConfigurationError as exc:
+        channel.write(json.dumps({"refused": str(exc)}) + "\n")
+        return 1
     channel.write(json.dumps({"ready": True}) + "\n")
     for line in sys.stdin:
         request = json.loads(line)

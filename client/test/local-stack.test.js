@@ -4,9 +4,9 @@
 const assert = require('node:assert/strict')
 const { after, before, describe, test } = require('node:test')
 const { createClient } = require('../wxlogin.js')
-const { loadExample } = require('../support/example.js')
 const { createFakeWx, httpTransport } = require('../support/fake-wx.js')
 const { APPID, createWeChatUser, hasPython, startLocalStack } = require('../support/local-stack.js')
+const { renderIndexPage } = require('../support/rendered-page.js')
 
 const skip = !hasPython() && '.venv/bin/python is missing: `make venv` (or make test) creates it'
 
@@ -108,17 +108,10 @@ describe('the client against the local stack', { skip }, () => {
     assert.equal((await client.decryptProfile({ errMsg: 'getUserProfile:fail auth deny' })).reason, 'denied')
   })
 
-  test("phone number: the button's code, then the legacy encrypted data", async (t) => {
+  test("phone number: the button's code, then the legacy encrypted data", async () => {
     const { wechat, client } = phone('grace')
     await client.login()
-    let bound
-    try {
-      bound = await client.bindPhoneNumber(await wechat.phoneCodeDetail())
-    } catch (error) {
-      if (error.statusCode !== 404) throw error
-      t.skip('POST /v1/profile/phone is not served by this server yet')
-      return
-    }
+    const bound = await client.bindPhoneNumber(await wechat.phoneCodeDetail())
     const phoneNumber = '13800138000'
     assert.deepEqual(bound, { ok: true, phone: { phoneNumber, purePhoneNumber: phoneNumber, countryCode: '86' } })
     assert.equal((await client.request({ path: '/v1/me' })).phone.phoneNumber, '13800138000')
@@ -128,17 +121,10 @@ describe('the client against the local stack', { skip }, () => {
     assert.equal(legacy.phone.purePhoneNumber, '13800138000')
   })
 
-  test('the avatar/nickname fill-in: updateProfile', async (t) => {
+  test('the avatar/nickname fill-in: updateProfile (POST /v1/me, as wx.request cannot send PATCH)', async () => {
     const { client } = phone('heidi')
     const avatarUrl = 'https://cdn.example.com/avatars/heidi.png'
-    let user
-    try {
-      user = await client.updateProfile({ nickName: '海蒂', avatarUrl })
-    } catch (error) {
-      if (error.statusCode !== 404) throw error
-      t.skip('POST /v1/me is not served by this server yet (wx.request cannot send PATCH: see client/README.md)')
-      return
-    }
+    const user = await client.updateProfile({ nickName: '海蒂', avatarUrl })
     assert.equal(user.profile.nickName, '海蒂')
     assert.equal(user.profile.avatarUrl, avatarUrl)
     // chooseAvatar's temporary file is not a URL anyone else can load: upload it first.
@@ -165,7 +151,7 @@ describe('the client against the local stack', { skip }, () => {
     assert.equal((await client.request({ path: '/v1/me' })).profile, null) // a new user, nothing kept
   })
 
-  test('the example page as it is: log in, refuse then share the phone, fill in the profile, log out, delete', async (t) => {
+  test('the example page, rendered: log in, refuse then share the phone, fill in the profile, log out, delete', async (t) => {
     // The example's config names make run's default ports; this stack listens on others.
     const wx = createFakeWx({
       code: () => {
@@ -178,35 +164,39 @@ describe('the client against the local stack', { skip }, () => {
         }),
     })
     wx.showModal = async () => ({ confirm: true })
-    const { page, close } = loadExample(wx)
+    const { page, close } = renderIndexPage(wx)
     t.after(close)
+    const idle = () => !page.instance.data.busy
 
-    await page.onLoad()
-    assert.equal(page.data.message, '')
-    assert.match(page.data.me.openid, /^o[\w-]{27}$/)
+    await page.open()
+    assert.match(page.text('openid'), /^openid o[\w-]{27}$/)
+    assert.equal(page.shows('login'), false)
+    assert.equal(page.shows('message'), false)
 
-    await page.onGetPhoneNumber({ detail: { errMsg: 'getPhoneNumber:fail user deny' } })
-    assert.equal(page.data.askSettings, true)
-    await page.onGetPhoneNumber({ detail: { errMsg: 'getPhoneNumber:ok', code: 'from-devtools' } })
-    assert.equal(page.data.message, 'Phone number saved: 13800138000')
-    assert.equal(page.data.me.phone.phoneNumber, '13800138000')
+    page.fire('share-phone', 'getphonenumber', { errMsg: 'getPhoneNumber:fail user deny' })
+    await page.until(() => page.shows('settings'))
+    assert.match(page.text('message'), /^You chose not to share your phone number/)
+    page.fire('share-phone', 'getphonenumber', { errMsg: 'getPhoneNumber:ok', code: 'from-devtools' })
+    await page.until(() => page.shows('phone') && idle())
+    assert.equal(page.text('phone'), '13800138000')
+    assert.equal(page.text('message'), 'Phone number saved: 13800138000')
 
-    await page.onLogout()
-    assert.equal(page.data.me, null)
-    await page.onLogin()
-    assert.equal(page.data.me.phone.phoneNumber, '13800138000')
+    page.fire('logout')
+    await page.until(() => page.shows('login'))
+    assert.equal(page.shows('openid'), false)
+    page.fire('login')
+    await page.until(() => page.shows('openid') && idle())
+    assert.equal(page.text('phone'), '13800138000') // the server kept it
 
-    page.onChooseAvatar({ detail: { avatarUrl: 'http://tmp/avatar.png' } })
-    await page.onSaveProfile({ detail: { value: { nickName: ' DevTools ' } } })
-    if (page.data.message === 'http_error: HTTP 404') {
-      t.diagnostic('profile step skipped: POST /v1/me is not served by this server yet')
-    } else {
-      assert.equal(page.data.message, 'Nickname saved; the avatar stays on this device (see uploadAvatar).')
-      assert.equal(page.data.me.profile.nickName, 'DevTools')
-    }
+    page.fire('avatar', 'chooseavatar', { avatarUrl: 'http://tmp/avatar.png' })
+    page.fire('profile', 'submit', { value: { nickName: ' DevTools ' } })
+    await page.until(() => page.shows('message') && idle())
+    assert.equal(page.text('message'), 'Nickname saved; the avatar stays on this device (see uploadAvatar).')
+    assert.equal(page.instance.data.me.profile.nickName, 'DevTools')
 
-    await page.onDeleteAccount()
-    assert.equal(page.data.message, 'Account deleted.')
-    assert.equal(page.data.me, null)
+    page.fire('delete-account')
+    await page.until(() => page.text('message') === 'Account deleted.')
+    assert.equal(page.shows('login'), true)
+    assert.equal(page.shows('openid'), false)
   })
 })

@@ -4,12 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import boto3
@@ -191,47 +185,6 @@ def test_shell_overrides_reach_only_variables_the_template_declares():
     assert environment["TABLE_NAME"] == "t" and environment["WECHAT_API_BASE"] == "http://127.0.0.1:1"
     assert environment["TOKEN_TTL_SECONDS"] == str(template["Parameters"]["TokenTtlSeconds"]["Default"])
     assert "UNRELATED" not in environment
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def test_make_run_serves_and_stops_cleanly_on_sigterm():
-    ports = {"PORT": _free_port(), "MOTO_PORT": _free_port(), "WXSIM_PORT": _free_port()}
-    env = {**os.environ, **{name: str(port) for name, port in ports.items()}}
-    process = subprocess.Popen(  # noqa: S603 - our own interpreter running the local stack
-        [sys.executable, "-m", "local.stack"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        url = f"http://127.0.0.1:{ports['PORT']}/v1/me"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                answer = requests.get(url, timeout=5)
-                break
-            except requests.ConnectionError:
-                assert process.poll() is None and time.monotonic() < deadline, "the stack did not come up"
-                time.sleep(0.2)
-        assert answer.status_code == 401 and answer.json()["error"]["code"] == "unauthorized"
-        process.send_signal(signal.SIGTERM)
-        output, _ = process.communicate(timeout=20)
-        assert process.returncode == 0, output
-        assert "HTTP API" in output and "GET /v1/me 401" in output
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-    with pytest.raises(ProcessLookupError):  # no worker outlived the stack
-        os.killpg(process.pid, 0)
 
 
 def test_phone_number_by_button_code_and_by_legacy_data(client):

@@ -5,8 +5,12 @@
  *
  * This file is the library's only source: it lives inside the example's
  * miniprogramRoot because a Mini Program can require nothing outside it.
+ * The npm package wxlogin-client ships it as its entry, with declarations.
  */
 'use strict'
+
+// The npm package's version (client/package.json), for those who copy this one file.
+const VERSION = '0.2.0'
 
 const STORAGE_KEY = 'wxlogin'
 // A token this close to its expiry is not worth sending: it could die on the way.
@@ -251,4 +255,4 @@ function pick(source, names) {
   return picked
 }
 
-module.exports = { createClient, WxLoginError }
+module.exports = { createClient, WxLoginError, VERSION }

@@ -1,0 +1,132 @@
+// Declarations for wxlogin-client, the Mini Program side of wxlogin (README.md in this folder explains each call).
+
+/** The package's version. */
+export declare const VERSION: string
+
+/** The server's error codes (the contract's `error.code`) and the client's own three. */
+export type WxLoginErrorCode =
+  | 'invalid_request'
+  | 'unauthorized'
+  | 'invalid_code'
+  | 'user_blocked'
+  | 'invalid_encrypted_data'
+  | 'rate_limited'
+  | 'wechat_error'
+  | 'wechat_unavailable'
+  | 'service_unavailable'
+  | 'internal_error'
+  | 'network_error'
+  | 'login_failed'
+  | 'http_error'
+
+/** Every rejection of the client. */
+export declare class WxLoginError extends Error {
+  constructor(code: WxLoginErrorCode, message?: string, statusCode?: number)
+  readonly name: 'WxLoginError'
+  readonly code: WxLoginErrorCode
+  /** Absent when the request got no HTTP answer (`network_error`, `login_failed`). */
+  readonly statusCode?: number
+}
+
+interface WxCallbacks<T> {
+  success(result: T): void
+  fail(error: { errMsg: string }): void
+}
+
+/** The methods of `wx` the client calls; the global `wx` has them all. */
+export interface WxApi {
+  login(options: WxCallbacks<{ code: string; errMsg: string }>): void
+  checkSession(options: WxCallbacks<{ errMsg: string }>): void
+  getRandomValues(options: { length: number } & WxCallbacks<{ randomValues: ArrayBuffer }>): void
+  request(options: {
+    url: string
+    method: 'GET' | 'POST' | 'PUT' | 'DELETE' | 'HEAD' | 'OPTIONS' | 'TRACE' | 'CONNECT'
+    data?: unknown
+    header?: Record<string, string>
+    success(result: { statusCode: number; data: any; header?: Record<string, string> }): void
+    fail(error: { errMsg: string }): void
+  }): unknown
+  getStorageSync(key: string): any
+  setStorageSync(key: string, value: any): void
+  removeStorageSync(key: string): void
+}
+
+export interface ClientOptions {
+  /** The wxlogin API, e.g. `https://api.example.com` (a domain registered in the Mini Program's console). */
+  baseUrl: string
+  /** Defaults to the global `wx`. */
+  wx?: WxApi
+  /** Sent with each login, for a server that serves several Mini Programs. */
+  appid?: string
+  /** The storage entry that keeps the session; `'wxlogin'` by default. */
+  storageKey?: string
+}
+
+export interface Profile {
+  nickName?: string
+  avatarUrl?: string
+  gender?: number
+  language?: string
+  city?: string
+  province?: string
+  country?: string
+}
+
+export interface Phone {
+  phoneNumber: string
+  purePhoneNumber: string
+  countryCode: string
+}
+
+/** The user, as `GET /v1/me` answers. */
+export interface User {
+  openid: string
+  unionid: string | null
+  appid: string
+  profile: Profile | null
+  phone: Phone | null
+  createdAt: string
+  lastLoginAt: string
+  linkedApps?: { appid: string; openid: string }[]
+}
+
+/** Why encrypted data was not used: see README.md, "Results ... that are not ok". */
+export interface Refusal {
+  ok: false
+  reason: 'denied' | 'stale' | 'failed'
+  errMsg?: string
+}
+
+/** What `wx.getUserProfile`'s callback or the getPhoneNumber button's `e.detail` gives; extra fields stay behind. */
+export interface UserDataDetail {
+  errMsg?: string
+  code?: string
+  encryptedData?: string
+  iv?: string
+  rawData?: string
+  signature?: string
+  [other: string]: unknown
+}
+
+export interface RequestOptions {
+  /** Must start with `/`: the token is only ever sent to baseUrl. */
+  path: string
+  /** `wx.request`'s methods: there is no PATCH. */
+  method?: 'GET' | 'POST' | 'PUT' | 'DELETE'
+  data?: unknown
+  header?: Record<string, string>
+}
+
+export interface WxLoginClient {
+  login(): Promise<{ openid: string; unionid: string | null }>
+  /** The answer's body; `null` for 204. */
+  request<T = any>(options: RequestOptions): Promise<T>
+  decryptProfile(detail: UserDataDetail): Promise<{ ok: true; profile: Profile; unionid: string | null } | Refusal>
+  bindPhoneNumber(detail: UserDataDetail): Promise<{ ok: true; phone: Phone } | Refusal>
+  /** `avatarUrl` must be https: upload chooseAvatar's temporary file first. */
+  updateProfile(fields: { nickName?: string; avatarUrl?: string }): Promise<User>
+  logout(): Promise<void>
+  deleteAccount(): Promise<void>
+}
+
+export declare function createClient(options: ClientOptions): WxLoginClient

@@ -1,0 +1,126 @@
+"""The repository stands alone: its Markdown links resolve, `make help` names every target, env.json is one sam uses."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from local.template import function_environment, function_routes, load_template
+
+ROOT = Path(__file__).resolve().parents[1]
+SKIPPED_DIRS = {".git", ".venv", ".venv-checkov", ".aws-sam", "node_modules", "miniprogram_dist", ".pytest_cache"}
+INLINE_LINK = re.compile(r"!?\[[^\]]*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
+REFERENCE_LINK = re.compile(r"^\s*\[[^\]]+\]:\s*(\S+)", re.MULTILINE)
+
+
+def _markdown_files() -> list[Path]:
+    return sorted(path for path in ROOT.rglob("*.md") if not SKIPPED_DIRS.intersection(path.relative_to(ROOT).parts))
+
+
+def _without_fences(text: str) -> str:
+    return re.sub(r"^(```|~~~).*?^\1", "", text, flags=re.MULTILINE | re.DOTALL)
+
+
+def _prose(text: str) -> str:
+    """The Markdown without code blocks and inline code, where brackets are not links."""
+    return re.sub(r"`[^`\n]*`", "", _without_fences(text))
+
+
+def _anchors(path: Path) -> set[str]:
+    """GitHub's heading anchors: lower case, punctuation dropped, spaces to hyphens."""
+    anchors = set()
+    text = _without_fences(path.read_text(encoding="utf-8"))
+    for heading in re.findall(r"^#{1,6}\s+(.+?)\s*#*$", text, flags=re.MULTILINE):
+        text = re.sub(r"[`*_]|\[([^\]]*)\]\([^)]*\)", r"\1", heading).lower()
+        anchors.add(re.sub(r"[^\w\- ]", "", text).replace(" ", "-"))
+    return anchors
+
+
+def _relative_links(path: Path) -> list[str]:
+    prose = _prose(path.read_text(encoding="utf-8"))
+    links = INLINE_LINK.findall(prose) + REFERENCE_LINK.findall(prose)
+    return [link for link in links if not re.match(r"^[a-z][a-z0-9+.-]*:", link, flags=re.IGNORECASE)]
+
+
+def test_the_checker_sees_the_documentation():
+    files = {path.relative_to(ROOT).as_posix() for path in _markdown_files()}
+    assert {"README.md", "docs/design.md", "docs/wechat.md", "client/README.md", "events/README.md"} <= files
+    assert "wechat.md#decrypting-encrypteddata" in _relative_links(ROOT / "docs" / "design.md")
+
+
+@pytest.mark.parametrize("path", _markdown_files(), ids=lambda path: path.relative_to(ROOT).as_posix())
+def test_every_relative_link_resolves(path):
+    broken = []
+    for link in _relative_links(path):
+        target, _, anchor = link.partition("#")
+        resolved = (path.parent / target).resolve() if target else path
+        if not resolved.is_relative_to(ROOT) or not resolved.exists():
+            broken.append(f"{link}: no such file in the repository")
+        elif anchor and resolved.suffix == ".md" and anchor not in _anchors(resolved):
+            broken.append(f"{link}: {resolved.name} has no heading #{anchor}")
+    assert broken == []
+
+
+def _make(target: str) -> subprocess.CompletedProcess:
+    return subprocess.run(  # noqa: S603 - make, running our own Makefile
+        ["make", "--no-print-directory", "-s", target],  # noqa: S607 - make from PATH, as a user runs it
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=110,
+        check=False,
+    )
+
+
+def test_make_help_names_every_target():
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    targets = set(re.search(r"^\.PHONY:(.*)$", makefile, flags=re.MULTILINE).group(1).split()) - {"help"}
+    shown = _make("help")
+    assert shown.returncode == 0, shown.stderr
+    named = set(re.findall(r"^make ([\w-]+)\s", shown.stdout, flags=re.MULTILINE))
+    assert targets <= named, f"make help does not name {sorted(targets - named)}"
+
+
+def test_env_json_sets_only_variables_sam_passes_to_each_function():
+    """sam local invoke passes a function only the variables its template environment declares; others vanish."""
+    template = load_template(ROOT / "template.yaml")
+    functions = {logical_id for _, _, logical_id, _, _ in function_routes(template)}
+    settings = json.loads((ROOT / "env.json").read_text(encoding="utf-8"))
+    assert set(settings) <= functions | {"Parameters"}
+    for logical_id in functions:
+        declared = set(function_environment(template, logical_id))
+        for scope in ("Parameters", logical_id):
+            assert set(settings.get(scope, {})) <= declared, (scope, logical_id)
+            assert all(isinstance(value, str) for value in settings.get(scope, {}).values())
+
+
+def _readme_ranges() -> dict[str, tuple[str, str]]:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    rows = re.findall(r"^\| `(\w+)` \| [^|]+ \| ([\d.]+) to ([\d.]+)\b", readme, flags=re.MULTILINE)
+    return {name: (low, high) for name, low, high in rows}
+
+
+def test_the_readmes_allowed_ranges_are_the_ones_enforced():
+    from wxlogin.config import ConfigurationError, load_settings
+
+    ranges = _readme_ranges()
+    assert {"WECHAT_BUSY_RETRIES", "TOKEN_TTL_SECONDS", "LOGIN_RETRY_WINDOW_SECONDS"} <= set(ranges), ranges
+    for name, (low, high) in ranges.items():
+        load_settings({name: low})
+        load_settings({name: high})
+        below, above = (float(low) - 0.01, float(high) + 1) if "." in low else (int(low) - 1, int(high) + 1)
+        for outside in (below, above):
+            with pytest.raises(ConfigurationError, match=name):
+                load_settings({name: str(outside)})
+
+
+def test_checkov_scans_offline_and_prints_no_traceback():
+    scan = _make("checkov")
+    output = scan.stdout + scan.stderr
+    assert scan.returncode == 0, output
+    assert "Failed checks: 0" in output
+    assert "Traceback" not in output and "guidelines" not in output  # no attempt to reach checkov's vendor
