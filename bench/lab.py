@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from local.http_events import http_api_event
-from local.template import function_environment, load_template, table_create_kwargs
+from local.template import function_environment, generated_secret_string, load_template, table_create_kwargs
 from local.wechat_simulator import DEV_APP_SECRET, DEV_APPID
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,6 +32,7 @@ APPID, APP_SECRET = DEV_APPID, DEV_APP_SECRET
 SESSION_KEY = "AAECAwQFBgcICQoLDA0ODw=="
 TABLE = "wxlogin-bench"
 SECRET_ID = "wxlogin/bench/app-secrets"  # noqa: S105 - a secret's name, not a secret
+DATA_KEYS_ID = "wxlogin/bench/data-keys"
 SIGNING_KEYS_ID = "wxlogin/bench/signing-keys"
 
 # What Lambda's python3.13 runtime provides in /var/runtime.
@@ -80,6 +81,7 @@ class Stack:
         )
         secrets = session.client("secretsmanager", endpoint_url=self.endpoint)
         secrets.create_secret(Name=SECRET_ID, SecretString=json.dumps({APPID: APP_SECRET}))
+        secrets.create_secret(Name=DATA_KEYS_ID, SecretString=generated_secret_string(self.template, "DataKeys"))
         # Logins sign an access token: the default RS256 key set, as the operator's first step makes it.
         from scripts.signing_keys import new_key_set
 
@@ -206,9 +208,10 @@ class Sandbox:
             **params,
             "Table": TABLE,
             "AppSecrets": SECRET_ID,
+            "DataKeys": DATA_KEYS_ID,
             "SigningKeys": SIGNING_KEYS_ID,
-            "XRayTracing": case.tracing,
         }
+        resolved["XRayTracing"] = case.tracing
         env = {}
         for name, value in function_environment(template, case.logical_id).items():
             if isinstance(value, dict) and "Ref" in value:

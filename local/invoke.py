@@ -149,10 +149,10 @@ def seed_sample_user(backends: Backends, workers: dict[str, Worker]) -> None:
         if not result or result.get("statusCode") != 200:
             raise InvokeError(f"seeding the sample user failed: {result}")
         register_sample_code(backends)  # that login used the code; login-ok.json must still work
-    dynamodb.put_item(
-        TableName=LOCAL_TABLE,
-        Item={"pk": pk, "sk": {"S": f"SESSION#{ref.token_hash}"}, "expiresAt": {"N": str(SESSION_EXPIRES_AT)}},
-    )
+    # A session counts only under its user item's generation (wxlogin/auth.py).
+    user = dynamodb.get_item(TableName=LOCAL_TABLE, Key={"pk": pk, "sk": {"S": "USER"}}, ConsistentRead=True)
+    session = {"pk": pk, "sk": {"S": f"SESSION#{ref.token_hash}"}, "expiresAt": {"N": str(SESSION_EXPIRES_AT)}}
+    dynamodb.put_item(TableName=LOCAL_TABLE, Item={**session, "gen": user["Item"]["gen"]})
 
 
 def invoke(event_path: Path, requested: str | None, environ) -> dict:

@@ -36,7 +36,14 @@ from pathlib import Path
 
 from local.http_events import http_api_event
 from local.jwt_authorizer import Denied, JwtRoutes, template_resolver
-from local.template import function_environment, function_routes, load_template, table_create_kwargs, ttl_attribute
+from local.template import (
+    function_environment,
+    function_routes,
+    generated_secret_string,
+    load_template,
+    table_create_kwargs,
+    ttl_attribute,
+)
 from local.wechat_simulator import DEV_APP_SECRET, WeChatSimulator
 from local.wechat_simulator import DEV_APPID as DEV_APP_ID
 from scripts import signing_keys
@@ -46,6 +53,7 @@ LOG = logging.getLogger("wxlogin.local")
 
 LOCAL_TABLE = "wxlogin-local"
 LOCAL_SECRET_ID = "wxlogin/local/app-secrets"  # noqa: S105 - the name of a secret, not its value
+LOCAL_DATA_KEYS_ID = "wxlogin/local/data-keys"
 LOCAL_SIGNING_KEYS_ID = "wxlogin/local/signing-keys"
 MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's own payload limit; the functions enforce 32 KiB themselves
 
@@ -235,6 +243,7 @@ def local_refs(wechat_url: str, api_url: str | None = None, app_id: str = DEV_AP
     refs = {
         "Table": LOCAL_TABLE,
         "AppSecrets": LOCAL_SECRET_ID,
+        "DataKeys": LOCAL_DATA_KEYS_ID,
         "SigningKeys": LOCAL_SIGNING_KEYS_ID,
         "WeChatApiBase": wechat_url,
         "ExampleApiAudience": app_id,
@@ -355,6 +364,7 @@ class LocalStack:
         )
         secrets = self.aws_client("secretsmanager")
         secrets.create_secret(Name=LOCAL_SECRET_ID, SecretString=json.dumps({self.app_id: self.app_secret}))
+        secrets.create_secret(Name=LOCAL_DATA_KEYS_ID, SecretString=generated_secret_string(self.template, "DataKeys"))
         secrets.create_secret(Name=LOCAL_SIGNING_KEYS_ID, SecretString=json.dumps(signing_keys.new_key_set()))
 
     def _make_workers(self, refs: dict[str, str]) -> None:

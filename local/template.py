@@ -110,3 +110,17 @@ def function_environment(template: dict, logical_id: str) -> dict:
     props = _functions(template)[logical_id]["Properties"]
     merged.update(props.get("Environment", {}).get("Variables", {}))
     return merged
+
+
+def generated_secret_string(template: dict, logical_id: str) -> str:
+    """A value for a secret the template generates (GenerateSecretString), made as Secrets Manager would:
+    its SecretStringTemplate with GenerateStringKey set to PasswordLength random letters and digits."""
+    import json
+    import secrets
+    import string
+
+    spec = template["Resources"][logical_id]["Properties"]["GenerateSecretString"]
+    alphabet = string.ascii_letters + string.digits
+    value = json.loads(spec["SecretStringTemplate"])
+    value[spec["GenerateStringKey"]] = "".join(secrets.choice(alphabet) for _ in range(int(spec["PasswordLength"])))
+    return json.dumps(value)

@@ -29,6 +29,7 @@ os.environ.update(
         "AWS_SESSION_TOKEN": "testing",
         "TABLE_NAME": "wxlogin-test",
         "APP_SECRETS_ID": "wxlogin/test/app-secrets",
+        "DATA_KEYS_SECRET_ID": "wxlogin/test/data-keys",
         "SIGNING_KEYS_ID": "wxlogin/test/signing-keys",
         "POWERTOOLS_SERVICE_NAME": "wxlogin",
         "POWERTOOLS_METRICS_NAMESPACE": "wxlogin",
@@ -38,6 +39,9 @@ os.environ.update(
         # Powertools filters its records out of root handlers present at its first import (to avoid
         # duplicates in Lambda); the `logs` fixture is such a handler when a test causes the cold start.
         "POWERTOOLS_LOG_DEDUPLICATION_DISABLED": "true",
+        # The refused-code limit is off for the suites' one client address (127.0.0.1); the tests of the
+        # limit build the login service with a budget (tests/integration/test_attacks.py).
+        "REFUSED_CODE_BUDGET": "0",
         "WECHAT_CONNECT_TIMEOUT_SECONDS": "0.5",
         "WECHAT_READ_TIMEOUT_SECONDS": "1",
     }
@@ -136,13 +140,14 @@ def _handlers(wechat):
 
 @pytest.fixture
 def aws():
-    """moto with the table, the AppSecrets secret and the signing-keys secret (a fresh RS256 key set, the
+    """moto with the table, the AppSecrets, the data keys and the signing keys (a fresh RS256 key set, the
     operator's first step) created as template.yaml declares them."""
     import boto3
     from moto import mock_aws
 
-    from local.template import table_create_kwargs, ttl_attribute
+    from local.template import generated_secret_string, table_create_kwargs, ttl_attribute
     from tests.support.inprocess import TEMPLATE, Aws, signing_key_set
+    from tests.support.scan import assert_no_session_key_in_clear
 
     # moto's mock_aws routes every `requests` call through the `responses` library, which logs each
     # passed-through URL (with secret= in it) at INFO. It exists only in tests, not in Lambda.
@@ -157,7 +162,12 @@ def aws():
         secrets = boto3.client("secretsmanager")
         secrets.create_secret(Name=os.environ["APP_SECRETS_ID"], SecretString=json.dumps({APPID: APP_SECRET}))
         secrets.create_secret(Name=os.environ["SIGNING_KEYS_ID"], SecretString=json.dumps(signing_key_set()))
-        yield Aws(dynamodb, secrets, table)
+        data_keys = generated_secret_string(TEMPLATE, "DataKeys")
+        secrets.create_secret(Name=os.environ["DATA_KEYS_SECRET_ID"], SecretString=data_keys)
+        aws = Aws(dynamodb, secrets, table)
+        yield aws
+        # Every item any test leaves, as a table export or a read-only role would see it.
+        assert_no_session_key_in_clear(aws.items())
 
 
 @pytest.fixture

@@ -186,8 +186,11 @@ def test_login_unionid_only_when_asked_and_then_kept(sim):
 
 def test_profile_decrypts_with_the_current_key_and_its_signature_verifies(sim, clock):
     session = exchange(sim, login_code(sim))
-    data = dev(sim, "/_sim/user-data", {"appid": APPID, "openid": session["openid"], "kind": "profile",
-                                        "profile": {"city": "Shenzhen"}})
+    data = dev(
+        sim,
+        "/_sim/user-data",
+        {"appid": APPID, "openid": session["openid"], "kind": "profile", "profile": {"city": "Shenzhen"}},
+    )
     plain = decrypt(session["session_key"], data["encryptedData"], data["iv"])
     assert list(plain)[0] == "openId" and plain["openId"] == session["openid"]
     assert plain["nickName"] == "微信用户" and plain["city"] == "Shenzhen"
@@ -202,8 +205,17 @@ def test_profile_decrypts_with_the_current_key_and_its_signature_verifies(sim, c
 
 def test_profile_options(sim):
     register(sim)
-    data = dev(sim, "/_sim/user-data", {"openid": OPENID, "session_key": KEY, "unionid": "oUnionLater",
-                                        "timestamp": 1_600_000_000, "watermark_appid": "wxsomeoneelse0000"})
+    data = dev(
+        sim,
+        "/_sim/user-data",
+        {
+            "openid": OPENID,
+            "session_key": KEY,
+            "unionid": "oUnionLater",
+            "timestamp": 1_600_000_000,
+            "watermark_appid": "wxsomeoneelse0000",
+        },
+    )
     plain = decrypt(KEY, data["encryptedData"], data["iv"])
     assert plain["unionId"] == "oUnionLater"
     assert plain["watermark"] == {"timestamp": 1_600_000_000, "appid": "wxsomeoneelse0000"}
@@ -229,8 +241,12 @@ def test_phone_kind(sim):
     data = dev(sim, "/_sim/user-data", {"openid": OPENID, "kind": "phone"})
     assert set(data) == {"encryptedData", "iv"}
     plain = decrypt(KEY, data["encryptedData"], data["iv"])
-    assert plain == {"phoneNumber": "13800138000", "purePhoneNumber": "13800138000", "countryCode": "86",
-                     "watermark": {"timestamp": int(NOW), "appid": APPID}}
+    assert plain == {
+        "phoneNumber": "13800138000",
+        "purePhoneNumber": "13800138000",
+        "countryCode": "86",
+        "watermark": {"timestamp": int(NOW), "appid": APPID},
+    }
     foreign = dev(sim, "/_sim/user-data", {"openid": OPENID, "kind": "phone", "phone": "+852 61234567"})
     plain = decrypt(KEY, foreign["encryptedData"], foreign["iv"])
     assert (plain["phoneNumber"], plain["purePhoneNumber"], plain["countryCode"]) == ("+85261234567", "61234567", "852")
@@ -422,8 +438,12 @@ def test_getuserphonenumber(sim, clock):
     assert answer == {
         "errcode": 0,
         "errmsg": "ok",
-        "phone_info": {"phoneNumber": "13912345678", "purePhoneNumber": "13912345678", "countryCode": "86",
-                       "watermark": {"timestamp": int(NOW), "appid": APPID}},
+        "phone_info": {
+            "phoneNumber": "13912345678",
+            "purePhoneNumber": "13912345678",
+            "countryCode": "86",
+            "watermark": {"timestamp": int(NOW), "appid": APPID},
+        },
     }
     assert_errcode(phone_number(sim, token, code), 40029)  # single use
     remembered = dev(sim, "/_sim/phone-code", {"appid": APPID, "openid": OPENID})["code"]

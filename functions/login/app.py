@@ -11,6 +11,7 @@ from wxlogin.config import get_settings
 from wxlogin.login import LoginService
 from wxlogin.parsing import token_ref
 from wxlogin.route_requests import LoginRequest
+from wxlogin.serverkeys import ServerKeys
 from wxlogin.signing import AccessTokenSigner, openid_configuration
 from wxlogin.users import UserStore
 from wxlogin.wechat import WeChatClient
@@ -22,10 +23,12 @@ settings = get_settings()
 function = api.HttpFunction(settings.tracing)
 metrics = function.metrics
 app_secrets = AppSecrets.from_settings(settings)
+keys = ServerKeys.from_settings(settings)
+wechat = WeChatClient.from_settings(settings)
 store = UserStore(settings.table_name)
 auth = Authenticator(store)
 signer = AccessTokenSigner.from_settings(settings)
-service = LoginService(settings, store, app_secrets, WeChatClient.from_settings(settings))
+service = LoginService(settings, store, app_secrets, wechat, keys)
 
 
 @function.route("POST /v1/auth/login")
@@ -33,7 +36,8 @@ def login():
     request = LoginRequest.from_event(function.event)
     # Before the code exchange: a login that cannot sign must fail while its code is still unused.
     signer.key_set()
-    answer = service.login(request)
+    seconds_left = function.context.get_remaining_time_in_millis() / 1000
+    answer = service.login(request, seconds_left)
     appid = app_secrets.resolve_appid(request.appid)
     issuer = signer.issuer(function.event)
     answer.update(signer.answer(issuer, appid=appid, openid=answer["openid"], unionid=answer["unionid"]))

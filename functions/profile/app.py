@@ -10,6 +10,7 @@ from wxlogin.parsing import token_ref
 from wxlogin.phone import PhoneService
 from wxlogin.profile import ProfileService
 from wxlogin.route_requests import DecryptRequest, PhoneRequest
+from wxlogin.serverkeys import ServerKeys
 from wxlogin.users import UserStore
 from wxlogin.wechat import WeChatClient
 
@@ -19,9 +20,10 @@ store = UserStore(settings.table_name)
 auth = Authenticator(store)
 wechat = WeChatClient.from_settings(settings)
 app_secrets = AppSecrets.from_settings(settings)
-service = ProfileService(store, settings.watermark_max_age_seconds)
+keys = ServerKeys.from_settings(settings)
+service = ProfileService(store, keys, settings.watermark_max_age_seconds)
 access_tokens = AccessTokens(AccessTokenStore(settings.table_name), wechat, app_secrets)
-phone = PhoneService(store, access_tokens, wechat, settings.watermark_max_age_seconds)
+phone = PhoneService(store, access_tokens, wechat, keys, settings.watermark_max_age_seconds)
 
 
 @function.route("POST /v1/profile/decrypt")

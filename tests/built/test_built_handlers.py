@@ -22,7 +22,13 @@ import boto3
 import pytest
 import requests
 
-from local.template import function_environment, function_routes, load_template, table_create_kwargs
+from local.template import (
+    function_environment,
+    function_routes,
+    generated_secret_string,
+    load_template,
+    table_create_kwargs,
+)
 from local.wechat_simulator import WeChatSimulator
 from tests.support.inprocess import signing_key_set
 from tests.support.values import APP_SECRET, APPID
@@ -85,6 +91,7 @@ def stack():
     dynamodb.create_table(TableName="wxlogin-built", **table_create_kwargs(TEMPLATE))
     secrets = session.client("secretsmanager", endpoint_url=endpoint)
     secrets.create_secret(Name="wxlogin/built", SecretString=json.dumps({APPID: APP_SECRET}))
+    secrets.create_secret(Name="wxlogin/built-data-keys", SecretString=generated_secret_string(TEMPLATE, "DataKeys"))
     secrets.create_secret(Name="wxlogin/built-signing-keys", SecretString=json.dumps(SIGNING_KEYS))
     requests.post(
         simulator.base_url + "/_sim/sessions",
@@ -119,6 +126,7 @@ def _invoke(stack, logical_id: str, event_names: list, extra_env: dict | None = 
             "AWS_ENDPOINT_URL": stack["endpoint"],
             "TABLE_NAME": "wxlogin-built",
             "APP_SECRETS_ID": "wxlogin/built",
+            "DATA_KEYS_SECRET_ID": "wxlogin/built-data-keys",
             "SIGNING_KEYS_ID": "wxlogin/built-signing-keys",
             "WECHAT_API_BASE": stack["wechat"],
             "WATERMARK_MAX_AGE_SECONDS": "0",  # the samples carry a fixed watermark time
@@ -146,7 +154,7 @@ def _invoke(stack, logical_id: str, event_names: list, extra_env: dict | None = 
 
 
 def _seed_event_session(stack) -> None:
-    """The events' bearer token, as a session of the user login-ok.json created."""
+    """The events' bearer token, as a session of the user login-ok.json created (under its generation)."""
     from wxlogin.tokens import bearer_token
 
     event = json.loads((ROOT / "events" / "me-get-ok.json").read_text())
@@ -158,13 +166,11 @@ def _seed_event_session(stack) -> None:
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
     )
+    pk = {"S": f"USER#{ref.user_id}"}
+    user = dynamodb.get_item(TableName="wxlogin-built", Key={"pk": pk, "sk": {"S": "USER"}})["Item"]
     dynamodb.put_item(
         TableName="wxlogin-built",
-        Item={
-            "pk": {"S": f"USER#{ref.user_id}"},
-            "sk": {"S": f"SESSION#{ref.token_hash}"},
-            "expiresAt": {"N": "4102444800"},
-        },
+        Item={"pk": pk, "sk": {"S": f"SESSION#{ref.token_hash}"}, "gen": user["gen"], "expiresAt": {"N": "4102444800"}},
     )
 
 

@@ -20,7 +20,8 @@ from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from local.stack import DEV_APP_ID, LOCAL_TABLE, LocalStack, Ports
+from local.stack import DEV_APP_ID, LOCAL_DATA_KEYS_ID, LOCAL_TABLE, LocalStack, Ports
+from wxlogin.serverkeys import ServerKeys
 
 # Per-example deadlines measure the machine, not the code, on a loaded 2-core CI runner.
 settings.register_profile("wxlogin", deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -144,6 +145,18 @@ class StackClient:
             aws_secret_access_key="local",
         )
 
+    def keys(self) -> ServerKeys:
+        """The stack's own keys, read from its generated secret."""
+        secrets = boto3.client(
+            "secretsmanager",
+            endpoint_url=self.stack.moto_url,
+            region_name="us-east-1",
+            aws_access_key_id="local",
+            aws_secret_access_key="local",
+        )
+        value = json.loads(secrets.get_secret_value(SecretId=LOCAL_DATA_KEYS_ID)["SecretString"])
+        return ServerKeys(lambda: value)
+
     def items(self) -> list[dict]:
         client, items, start = self.dynamodb(), [], None
         while True:
@@ -174,7 +187,8 @@ def stack():
         with atomic:
             return call_action(handler)
 
-    overrides = {"WECHAT_READ_TIMEOUT_SECONDS": "2", "WECHAT_CONNECT_TIMEOUT_SECONDS": "1"}
+    # The refused-code limit is off for the one client address the suites send from (its own tests set one).
+    overrides = {"WECHAT_READ_TIMEOUT_SECONDS": "2", "WECHAT_CONNECT_TIMEOUT_SECONDS": "1", "REFUSED_CODE_BUDGET": "0"}
     # moto's server keeps its state in this process's moto backends, which outlive a stopped server: an
     # earlier local stack (another module's) would have left its table behind.
     moto_api_backend.reset()

@@ -29,24 +29,26 @@ LOGIN, ME = "/v1/auth/login", "/v1/me"
 class Instances:
     """`count` warm instances of one of the stack's functions."""
 
-    def __init__(self, stack, logical_id: str, count: int):
+    def __init__(self, stack, logical_id: str, count: int, **environment):
         model = stack.stack.workers[logical_id]
         self.logical_id = logical_id
+        environment = {**model.environment, **environment}
         self.workers = [
-            Worker(model.logical_id, model.code_uri, model.handler, model.environment, model.timeout)
-            for _ in range(count)
+            Worker(model.logical_id, model.code_uri, model.handler, environment, model.timeout) for _ in range(count)
         ]
         with ThreadPoolExecutor(count) as pool:
             list(pool.map(Worker.warm, self.workers))
 
-    def invoke(self, index: int, method: str, path: str, token=None, body=None, headers=None) -> tuple[int, dict]:
+    def invoke(
+        self, index: int, method: str, path: str, token=None, body=None, headers=None, source_ip="127.0.0.1"
+    ) -> tuple[int, dict]:
         headers = dict(headers or {})
         if token is not None:
             headers["Authorization"] = f"Bearer {token}"
         if body is not None:
             headers["Content-Type"] = "application/json"
             body = json.dumps(body)
-        event = http_api_event(method, path, headers=headers, body=body)
+        event = http_api_event(method, path, headers=headers, body=body, source_ip=source_ip)
         result = self.workers[index % len(self.workers)].invoke(event, {"function_name": self.logical_id})
         assert result is not None, f"{self.logical_id} crashed or timed out on {method} {path}"
         text = result.get("body") or ""
@@ -101,6 +103,8 @@ def test_fifty_parallel_logins_of_one_user_make_one_user_and_fifty_sessions(stac
     codes = [stack.code("crowd") for _ in range(50)]
     answers = _together(*(lambda i=i: logins.invoke(i, "POST", LOGIN, body={"code": codes[i]}) for i in range(50)))
     assert [status for status, _ in answers] == [200] * 50, answers
+    # Exactly one of the racing logins made the user (and so added the one NewUsers metric: functions/login).
+    assert sum(body["isNewUser"] for _, body in answers) == 1
     tokens = {body["token"] for _, body in answers}
     openids = {body["openid"] for _, body in answers}
     assert len(tokens) == 50 and len(openids) == 1
@@ -136,6 +140,34 @@ def test_a_patch_racing_a_delete_never_resurrects_the_user(stack, accounts):
     print(f"PATCH answers over 30 races: {sorted(outcomes)}")
 
 
+def test_no_token_from_before_or_during_an_erasure_ever_works_again(stack, logins, accounts):
+    """DELETE /v1/me racing a login of the same person, on separate instances, 30 times; then the person
+    logs in again. The token the delete used never works again, and a token the racing login got either
+    works from the start (that login came after the delete: a new user) or never does."""
+    racing_outcomes = []
+    for round_number in range(30):
+        person = f"eraser-{round_number}"
+        before = stack.log_in(person)
+        code = stack.code(person)
+        delay = random.Random(round_number).uniform(0, 0.03)
+
+        def racing_login(code=code, delay=delay, index=round_number):
+            time.sleep(delay)
+            return logins.invoke(index, "POST", LOGIN, body={"code": code})
+
+        (login_status, racing), (delete_status, _) = _together(
+            racing_login, lambda token=before["token"]: accounts.invoke(1, "DELETE", ME, token=token)
+        )
+        assert delete_status == 204 and login_status == 200, racing
+        during = _me(stack, racing["token"]).status_code
+        later = stack.log_in(person)
+        assert _me(stack, later["token"]).status_code == 200
+        assert _me(stack, before["token"]).status_code == 401, f"round {round_number}: erased token works"
+        assert _me(stack, racing["token"]).status_code == during, f"round {round_number}: a 401 token came back"
+        racing_outcomes.append(during)
+    print(f"racing logins' tokens over 30 erasures: {sorted(racing_outcomes)}")
+
+
 def _register(stack, code: str, session_key: str) -> None:
     stack.simulator(
         "/_sim/sessions",
@@ -150,7 +182,7 @@ def _retry_records(stack) -> list[dict]:
 def test_a_retried_login_gets_the_same_session_and_the_retry_record_holds_no_session_key(stack, logins):
     session_key = base64.b64encode(b"twin-session-key").decode()
     _register(stack, "twin-code-sequential", session_key)
-    key = {"Idempotency-Key": "retry-key-0000000001"}
+    key = {"Idempotency-Key": "retry-key-Xq3vR8kLm2Np7sTu4w"}
     first = logins.invoke(0, "POST", LOGIN, body={"code": "twin-code-sequential"}, headers=key)
     again = logins.invoke(1, "POST", LOGIN, body={"code": "twin-code-sequential"}, headers=key)
     assert first[0] == again[0] == 200 and first[1]["token"] == again[1]["token"]
@@ -163,7 +195,7 @@ def test_two_identical_logins_at_once_get_one_session(stack, logins):
         session_key = base64.b64encode(f"twin-round-{round_number:05}".encode()).decode()
         code = f"twin-code-concurrent-{round_number:03}"
         _register(stack, code, session_key)
-        key = {"Idempotency-Key": f"twin-key-{round_number:011}"}
+        key = {"Idempotency-Key": f"twin-key-Xq3vR8kLm2Np7sTu-{round_number:03}"}
         body = {"code": code}
         answers = _together(
             *(lambda i=i, b=body, k=key: logins.invoke(i, "POST", LOGIN, body=b, headers=k) for i in range(2))
@@ -190,3 +222,25 @@ def _assert_no_secret_in_retry_records(stack, session_key: str, token: str) -> N
         )
         for secret in (session_key.encode(), raw_key, token.encode(), token.split(".")[1].encode()):
             assert secret not in blob and base64.b64encode(secret) not in blob
+
+
+def test_junk_codes_from_one_address_over_four_instances_reach_wechat_at_most_budget_plus_instances_times(stack):
+    """Each instance learns the address is over budget from its own first refused call past it."""
+    limited = Instances(stack, "LoginFunction", 4, REFUSED_CODE_BUDGET="10")
+    try:
+        before = requests.get(stack.sim + "/_sim/stats", timeout=10).json()["calls"]["jscode2session"]
+        answers = _together(
+            *(
+                lambda i=i: limited.invoke(i, "POST", LOGIN, body={"code": f"junk-{i:03}"}, source_ip="198.51.100.7")
+                for i in range(30)
+            )
+        )
+        after = requests.get(stack.sim + "/_sim/stats", timeout=10).json()["calls"]["jscode2session"]
+        statuses = sorted(status for status, _ in answers)
+        assert set(statuses) == {401, 429} and statuses.count(401) == 10, statuses
+        assert after - before <= 10 + 4
+        legit = limited.invoke(0, "POST", LOGIN, body={"code": stack.code("bystander")}, source_ip="203.0.113.9")
+        assert legit[0] == 200
+        print(f"30 junk codes over 4 instances: {after - before} jscode2session calls, {statuses.count(429)} x 429")
+    finally:
+        limited.stop()

@@ -139,7 +139,8 @@ def _with_failing_store(monkeypatch, api, logical_id: str, operation: str, call)
 def test_every_login_answer_is_documented(api, aws, wechat, login, contract, monkeypatch):
     calls = Recorder(api)
     calls.post(LOGIN, {"code": wechat.login_code("plain")})
-    calls.post(LOGIN, {"code": wechat.login_code("united", unionid=True)}, headers={"Idempotency-Key": "k" * 16})
+    key = {"Idempotency-Key": "openapi-key-Xq3vR8kLm2Np7sTu"}
+    calls.post(LOGIN, {"code": wechat.login_code("united", unionid=True)}, headers=key)
     wechat.register("with-data", OPENID, SESSION_KEY)
     data = wechat.user_data(OPENID, session_key=SESSION_KEY)
     assert calls.post(LOGIN, {"code": "with-data", **data}).body["profile"]["nickName"]
@@ -151,9 +152,11 @@ def test_every_login_answer_is_documented(api, aws, wechat, login, contract, mon
     for fault in ({"errcode": 40226}, {"errcode": 45011}, {"errcode": 40013}, {"errcode": -1, "count": 5}):
         wechat.fault(**({"count": 1} | fault))
         calls.post(LOGIN, {"code": wechat.login_code("faulty")})
-    _with_failing_store(
-        monkeypatch, api, "LoginFunction", "get_item", lambda: calls.post(LOGIN, {"code": wechat.login_code("dynamo")})
-    )
+
+    def dynamo_login():
+        return calls.post(LOGIN, {"code": wechat.login_code("dynamo")})
+
+    _with_failing_store(monkeypatch, api, "LoginFunction", "update_item", dynamo_login)
     calls.check(contract, "POST", LOGIN)
 
 

@@ -381,7 +381,8 @@ def test_an_idempotency_key_is_absent_well_formed_or_invalid_request(value):
         return
     assert key == value
     # See test_a_patterned_field_matches_the_whole_documented_pattern.
-    assert key is None or re.fullmatch(r"[A-Za-z0-9_-]{16,128}", key)
+    assert key is None or re.fullmatch(r"[A-Za-z0-9_-]{22,128}", key)
+    assert key is None or len(set(key)) >= 5 and not (re.fullmatch("[0-9a-fA-F]+", key) and len(key) < 32)
 
 
 @given(st.binary(min_size=16, max_size=160).map(lambda b: b[: len(b) // 16 * 16]), ivs)

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
+from local.template import function_environment, load_template
 from tests.support.values import APPID, OPENID
 
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
@@ -120,3 +125,22 @@ def test_post_me_is_the_same_update_for_mini_programs_which_cannot_send_patch(ap
     assert answer.status == 200 and answer.body["profile"]["nickName"] == "小程序"
     _error(api.post("/v1/me", {"avatarUrl": "http://plain.example/a.png"}, token=me.token), 400, "invalid_request")
     assert api.get("/v1/me", token=me.token).body["profile"]["nickName"] == "小程序"
+
+
+def test_the_account_function_starts_without_cryptography_or_the_data_keys():
+    """Its cold start stays small: it never decrypts, so it neither imports cryptography nor knows the keys."""
+    root = Path(__file__).resolve().parents[2]
+    env = {
+        "PATH": os.environ["PATH"],
+        "PYTHONPATH": os.pathsep.join([str(root / "functions" / "account"), str(root / "layers" / "wxlogin")]),
+        "TABLE_NAME": "t",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+    }
+    prefixes = ("cryptography", "wxlogin.serverkeys")
+    probe = f"import sys, app; print(sorted(m for m in sys.modules if m.startswith({prefixes!r})))"
+    loaded = subprocess.run(  # noqa: S603 - our own interpreter importing our own handler
+        [sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True, timeout=60
+    )
+    assert loaded.stdout.strip() == "[]"
+    assert "DATA_KEYS_SECRET_ID" not in function_environment(load_template(), "AccountFunction")

@@ -28,11 +28,6 @@ def _throttled_client(*stubs):
 
 
 THROTTLED = {"service_error_code": "ProvisionedThroughputExceededException", "http_status_code": 400}
-TRANSACTION_THROTTLED = {
-    "service_error_code": "TransactionCanceledException",
-    "http_status_code": 400,
-    "response_meta": {},
-}
 
 
 def _rewire(monkeypatch, api, logical_id: str, **clients) -> None:
@@ -47,8 +42,8 @@ def _one_error_line_with_request_id(logs) -> dict:
     return line
 
 
-def test_throttled_user_read_at_login_is_503_and_stores_nothing(api, aws, wechat, monkeypatch, logs):
-    _rewire(monkeypatch, api, "LoginFunction", dynamodb=_throttled_client(("get_item", THROTTLED)))
+def test_throttled_user_write_at_login_is_503_and_stores_nothing(api, aws, wechat, monkeypatch, logs):
+    _rewire(monkeypatch, api, "LoginFunction", dynamodb=_throttled_client(("update_item", THROTTLED)))
     answer = api.post("/v1/auth/login", {"code": wechat.login_code()})
     assert answer.status == 503 and answer.body["error"]["code"] == "service_unavailable"
     assert aws.items() == []
@@ -56,16 +51,15 @@ def test_throttled_user_read_at_login_is_503_and_stores_nothing(api, aws, wechat
     assert line["error_type"] == "ServiceUnavailable"
 
 
-def test_throttled_login_transaction_is_503_and_stores_nothing(api, aws, wechat, monkeypatch, logs):
-    error = {
-        **TRANSACTION_THROTTLED,
-        "modeled_fields": {"CancellationReasons": [{"Code": "ThrottlingError"}, {"Code": "None"}]},
-    }
-    client = _throttled_client(("get_item", None), ("transact_write_items", error))
+def test_throttled_session_write_at_login_is_503_and_leaves_no_session(api, aws, wechat, monkeypatch, logs):
+    """The user write landed, the session's did not: the client has no token, nothing it could use."""
+    client = _throttled_client(("put_item", THROTTLED))
+    monkeypatch.setattr(client, "update_item", boto3.client("dynamodb").update_item)  # this write lands
     _rewire(monkeypatch, api, "LoginFunction", dynamodb=client)
     answer = api.post("/v1/auth/login", {"code": wechat.login_code()})
     assert answer.status == 503 and answer.body["error"]["code"] == "service_unavailable"
-    assert aws.items() == []
+    assert "token" not in answer.text
+    assert [item["sk"]["S"] for item in aws.items()] == ["USER"]
     _one_error_line_with_request_id(logs)
 
 
@@ -80,20 +74,31 @@ def test_throttled_token_check_is_503_not_401(api, aws, login, monkeypatch, logs
     _one_error_line_with_request_id(logs)
 
 
-@pytest.mark.parametrize("how", ["deleted", "not json", "empty"])
-def test_a_missing_or_broken_app_secret_is_500_and_stores_nothing(api, aws, wechat, logs, how):
-    name = os.environ["APP_SECRETS_ID"]
-    if how == "deleted":
+@pytest.mark.parametrize(
+    "secret, value",
+    [
+        ("APP_SECRETS_ID", None),
+        ("APP_SECRETS_ID", "{"),
+        ("APP_SECRETS_ID", "{}"),
+        ("DATA_KEYS_SECRET_ID", None),
+        ("DATA_KEYS_SECRET_ID", json.dumps({"k1": "x" * 64})),  # no current key
+        ("DATA_KEYS_SECRET_ID", json.dumps({"current": "k1", "k1": "short"})),
+    ],
+)
+def test_a_missing_or_broken_secret_is_500_and_stores_nothing(api, aws, wechat, logs, secret, value):
+    name = os.environ[secret]
+    if value is None:
         aws.secrets.delete_secret(SecretId=name, ForceDeleteWithoutRecovery=True)
     else:
-        aws.secrets.put_secret_value(SecretId=name, SecretString="{" if how == "not json" else "{}")
+        aws.secrets.put_secret_value(SecretId=name, SecretString=value)
     api.clear_secret_caches()
     answer = api.post("/v1/auth/login", {"code": wechat.login_code()})
     assert answer.status == 500 and answer.body["error"]["code"] == "internal_error"
-    assert APP_SECRET not in answer.text
-    assert aws.items() == [] and wechat.stats()["jscode2session"] == 0
+    assert APP_SECRET not in answer.text and aws.items() == []
+    # Without AppSecrets WeChat is never asked; the data keys are needed only to store the session_key.
+    assert wechat.stats()["jscode2session"] == (0 if secret == "APP_SECRETS_ID" else 1)
     line = _one_error_line_with_request_id(logs)
-    assert line["error_type"] == "SecretUnavailable"
+    assert line["error_type"] in ("SecretUnavailable", "KeysUnavailable")
 
 
 def test_secrets_manager_access_denied_is_500_and_stores_nothing(api, aws, wechat, monkeypatch, logs):

@@ -21,7 +21,7 @@ def test_no_secret_in_answers_logs_or_metrics(api, aws, wechat, login, logs, cap
 
     code = wechat.login_code("zoe")
     secrets.add(code)
-    key = {"Idempotency-Key": "idem-key-for-the-scan-0001"}
+    key = {"Idempotency-Key": "scan-key-Xq3vR8kLm2Np7sTu4wYz"}
     api.post("/v1/auth/login", {"code": code}, headers=key)
     replay = api.post("/v1/auth/login", {"code": code}, headers=key)
     secrets.add(replay.body["token"])

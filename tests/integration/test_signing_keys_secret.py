@@ -10,9 +10,17 @@ from moto import mock_aws
 
 from scripts import signing_keys
 from tests.unit.test_signing import private_material
+from wxlogin.appsecrets import SecretsManagerProvider
+from wxlogin.config import load_settings
 from wxlogin.signing import SigningKeys, SigningKeysUnavailable
 
 SECRET_ID = "wxlogin/test/signing-keys"
+
+
+def keys(max_age_seconds: int) -> SigningKeys:
+    """As the login function reads them, through a provider of their own (no other test's cache)."""
+    settings = load_settings({"SIGNING_KEYS_ID": SECRET_ID, "SECRET_MAX_AGE_SECONDS": str(max_age_seconds)})
+    return SigningKeys.from_settings(settings, SecretsManagerProvider())
 
 
 @pytest.fixture
@@ -24,15 +32,15 @@ def secrets_manager():
 def test_the_key_set_is_read_once_and_cached_for_max_age(secrets_manager, logs):
     first = signing_keys.new_key_set("ES256")
     secrets_manager.create_secret(Name=SECRET_ID, SecretString=json.dumps(first))
-    keys = SigningKeys(SECRET_ID, max_age_seconds=300)
-    key_set = keys.current()
+    cached = keys(300)
+    key_set = cached.current()
     assert key_set.signing_key.kid == first["signingKeyId"]
 
     # A rotation in the secret is not seen within max_age: signing costs no Secrets Manager call.
     secrets_manager.put_secret_value(SecretId=SECRET_ID, SecretString=json.dumps(signing_keys.new_key_set()))
-    assert keys.current() is key_set
+    assert cached.current() is key_set
 
-    fresh = SigningKeys(SECRET_ID, max_age_seconds=0)
+    fresh = keys(0)
     assert fresh.current().signing_key.kid != first["signingKeyId"]
     # botocore's own DEBUG lines echo the wire (the secret's value with it); Lambda does not ship them.
     ours = [
@@ -46,5 +54,5 @@ def test_a_missing_or_malformed_secret_is_signing_keys_unavailable(secrets_manag
     if value is not None:
         secrets_manager.create_secret(Name=SECRET_ID, SecretString=value)
     with pytest.raises(SigningKeysUnavailable) as raised:
-        SigningKeys(SECRET_ID, max_age_seconds=300).current()
+        keys(300).current()
     assert raised.value.status == 500 and raised.value.code == "internal_error"

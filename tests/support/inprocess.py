@@ -26,6 +26,7 @@ from wxlogin.auth import Authenticator
 from wxlogin.login import LoginService
 from wxlogin.phone import PhoneService
 from wxlogin.profile import ProfileService
+from wxlogin.serverkeys import ServerKeys
 from wxlogin.users import UserStore
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -121,10 +122,10 @@ class Api:
                 module.app_secrets.clear_cache()
             if hasattr(module, "access_tokens"):
                 module.access_tokens.clear_cache()
-            if hasattr(module, "signer"):
-                module.signer.keys.clear_cache()
 
-    def call(self, method: str, path: str, json_body=None, body=None, token: str | None = None, headers=None) -> Answer:
+    def call(
+        self, method: str, path: str, json_body=None, body=None, token=None, headers=None, source_ip="127.0.0.1"
+    ) -> Answer:
         headers = dict(headers or {})
         if token is not None:
             headers["Authorization"] = f"Bearer {token}"
@@ -133,7 +134,7 @@ class Api:
             headers.setdefault("Content-Type", "application/json")
         path, _, query = path.partition("?")
         logical_id, code_uri = self.routes[(method, path)]
-        event = http_api_event(method, path, headers=headers, body=body, query=query)
+        event = http_api_event(method, path, headers=headers, body=body, query=query, source_ip=source_ip)
         result = self.module(logical_id, code_uri).lambda_handler(event, LambdaContext(function_name=logical_id))
         text = result.get("body") or ""
         answer = Answer(result["statusCode"], json.loads(text) if text else None, result.get("headers", {}), text)
@@ -165,6 +166,15 @@ class Aws:
     def set_apps(self, apps: dict) -> None:
         self.secrets.put_secret_value(SecretId=os.environ["APP_SECRETS_ID"], SecretString=json.dumps(apps))
 
+    def keys(self) -> ServerKeys:
+        """The deployment's keys, read from the secret as the functions read them."""
+        secret = self.secrets.get_secret_value(SecretId=os.environ["DATA_KEYS_SECRET_ID"])["SecretString"]
+        return ServerKeys(lambda: json.loads(secret))
+
+    def session_key_of(self, user_item: dict) -> str:
+        """The session_key a user item holds, opened as the profile function opens it."""
+        return self.keys().open_session_key(user_item["pk"]["S"], user_item["sessionKey"]["B"])
+
     def signing_keys(self) -> dict:
         return json.loads(self.secrets.get_secret_value(SecretId=os.environ["SIGNING_KEYS_ID"])["SecretString"])
 
@@ -192,27 +202,30 @@ class LoggedIn:
     answer: Answer
 
 
-def rewire(monkeypatch, module, logical_id: str, dynamodb=None, secrets_provider=None) -> None:
+def rewire(monkeypatch, module, logical_id: str, dynamodb=None, secrets_provider=None, settings=None, **login) -> None:
     """Give a loaded function services built as its app.py builds them, on another DynamoDB client or
-    SecretsProvider (a stubbed or unreachable one), through the constructors' own parameters."""
-    settings, table = module.settings, module.settings.table_name
+    SecretsProvider (a stubbed or unreachable one), other settings or (login) another clock and sleep,
+    through the constructors' own parameters."""
+    settings = settings or module.settings
+    table = settings.table_name
     store = UserStore(table, client=dynamodb)
     app_secrets = AppSecrets.from_settings(settings, provider=secrets_provider) if secrets_provider else None
+    keys = ServerKeys.from_settings(settings, provider=secrets_provider) if secrets_provider else None
     if logical_id == "LoginFunction":
-        wechat = module.service.wechat
+        wechat, keys = module.service.wechat, keys or module.keys
         replaced = {
-            "service": LoginService(settings, store, app_secrets or module.app_secrets, wechat),
+            "service": LoginService(settings, store, app_secrets or module.app_secrets, wechat, keys, **login),
             "auth": Authenticator(store),
         }
     elif logical_id == "AccountFunction":
         replaced = {"auth": Authenticator(store), "service": AccountService(store)}
     else:
-        app_secrets = app_secrets or module.app_secrets
+        app_secrets, keys = app_secrets or module.app_secrets, keys or module.keys
         tokens = AccessTokens(AccessTokenStore(table, client=dynamodb), module.wechat, app_secrets)
         replaced = {
             "auth": Authenticator(store),
-            "service": ProfileService(store, settings.watermark_max_age_seconds),
-            "phone": PhoneService(store, tokens, module.wechat, settings.watermark_max_age_seconds),
+            "service": ProfileService(store, keys, settings.watermark_max_age_seconds),
+            "phone": PhoneService(store, tokens, module.wechat, keys, settings.watermark_max_age_seconds),
         }
     for name, value in replaced.items():
         monkeypatch.setattr(module, name, value)

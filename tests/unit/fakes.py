@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import base64
 import json
+from dataclasses import replace
+from functools import lru_cache
 
 from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 
 from local.wechat_simulator import encrypt_user_data
 from tests.support.values import APPID, OPENID, SESSION_KEY
-from wxlogin.errors import Unauthorized
+from wxlogin.errors import InvalidEncryptedData, Unauthorized
 from wxlogin.models import PHONE_FIELDS, PROFILE_FIELDS, StoredAccessToken, User
+from wxlogin.serverkeys import ServerKeys
 from wxlogin.userdata import EncryptedPayload
+from wxlogin.users import LoginRetry, Session, user_pk
 from wxlogin.wechat import WeChatSession
 from wxlogin.wechat_errors import WeChatApiError
 
@@ -37,9 +41,24 @@ class Clock:
         self.now += seconds
 
 
+KEYS = ServerKeys(lambda: {"current": "k1", "k1": "unit-test-key-material-" + "0" * 16})
+GENERATION = "gen-1"
+
+
+@lru_cache
+def _sealed_session_key(user_id: str) -> bytes:
+    # Sealed once per user, so two user() of one id compare equal.
+    return KEYS.seal_session_key(user_pk(user_id), SESSION_KEY)
+
+
 def user(user_id="u1", appid=APPID, openid=OPENID, unionid=None, profile=None, phone=None) -> User:
     when = "2023-11-14T22:13:20Z"
-    return User(user_id, appid, openid, unionid, SESSION_KEY, profile, phone, when, when)
+    sealed = _sealed_session_key(user_id)
+    return User(user_id, appid, openid, unionid, sealed, profile, phone, when, when, GENERATION)
+
+
+def live(expires_at: float, generation: str = GENERATION) -> Session:
+    return Session(int(expires_at), generation)
 
 
 # The keys WeChat's profile data always has, as for a user who shares nothing (gender 0: unknown).
@@ -52,43 +71,77 @@ def payload(data: dict, session_key: str = SESSION_KEY) -> EncryptedPayload:
 
 
 class Users:
-    """UserStore in memory: users, sessions (ref -> expiresAt) and sealed login-retry records."""
+    """UserStore in memory: users, sessions (ref -> Session), login-retry records and refused-code counts.
+
+    `calls` names each operation as the real store would send it to DynamoDB."""
 
     def __init__(self, *users: User):
         self.users = {u.user_id: u for u in users}
         self.sessions: dict = {}
-        self.retries: dict = {}
+        self.retries: dict[str, LoginRetry] = {}
+        self.refused: dict = {}
         self.linked: list[dict] = []
-        self.logins = 0
+        self.calls: list[str] = []
+        self.on_claim = None  # called before a claim: another instance's marker lands meanwhile
 
-    def get_user(self, user_id):
-        return self.users.get(user_id)
+    @property
+    def logins(self) -> int:
+        return self.calls.count("record_login")
 
-    def save_login(self, user_id, fields, session, session_expires_at, now, retry_record=None):
-        self.logins += 1
+    def record_login(self, user_id, fields, login_id, generation, now, claimed_unionid=None):
+        self.calls.append("record_login")
         existing = self.users.get(user_id)
+        if claimed_unionid is not None and existing and existing.unionid not in (None, claimed_unionid):
+            raise InvalidEncryptedData()
         profile = {**((existing and existing.profile) or {}), **{k: fields[k] for k in PROFILE_FIELDS if k in fields}}
+        unionid = fields.get("unionid") or claimed_unionid or (existing.unionid if existing else None)
         self.users[user_id] = User(
             user_id,
             fields["appid"],
             fields["openid"],
-            fields.get("unionid", existing.unionid if existing else None),
+            unionid,
             fields["sessionKey"],
             profile or None,
             existing.phone if existing else None,
             existing.created_at if existing else "created",
             "now",
+            existing.generation if existing else generation,
         )
-        self.sessions[session] = session_expires_at
-        if retry_record is not None:
-            record_id, sealed, expires_at = retry_record
-            self.retries[record_id] = (sealed, expires_at)
+        return self.users[user_id], existing is None
+
+    def put_session(self, user_id, ref, generation, expires_at, now):
+        self.calls.append("put_session")
+        self.sessions[ref] = Session(expires_at, generation)
+
+    def claim_login_retry(self, record_id, record, now):
+        self.calls.append("claim_login_retry")
+        if self.on_claim is not None:
+            self.on_claim(self, record_id)
+        existing = self.retries.get(record_id)
+        if existing and existing.expires_at > now and not (existing.state == "pending" and existing.deadline <= now):
+            return existing
+        self.retries[record_id] = record
+        return None
 
     def get_login_retry(self, record_id, now):
-        sealed, expires_at = self.retries.get(record_id, (None, 0))
-        return sealed if expires_at > now else None
+        self.calls.append("get_login_retry")
+        record = self.retries.get(record_id)
+        return record if record and record.expires_at > now else None
+
+    def finish_login_retry(self, record_id, key_check, state, sealed=None):
+        self.calls.append("finish_login_retry")
+        record = self.retries.get(record_id)
+        if record and record.state == "pending" and record.key_check == key_check:
+            self.retries[record_id] = replace(record, state=state, sealed=sealed)
+
+    def count_refused_code(self, source_id, window_start, expires_at):
+        self.calls.append("count_refused_code")
+        key = (source_id, window_start)
+        self.refused[key] = self.refused.get(key, 0) + 1
+        return self.refused[key]
 
     def session_with_user(self, ref):
+        self.calls.append("session_with_user")
         return self.sessions.get(ref), self.users.get(ref.user_id)
 
     def update_user(self, user_id, fields):
@@ -99,14 +152,15 @@ class Users:
         phone = {**(existing.phone or {}), **{k: fields[k] for k in PHONE_FIELDS if k in fields}}
         unionid = fields.get("unionid", existing.unionid)
         updated = User(
-            user_id, existing.appid, existing.openid, unionid, existing.session_key,
-            profile or None, phone or None, existing.created_at, existing.last_login_at,
+            user_id, existing.appid, existing.openid, unionid, existing.sealed_session_key,
+            profile or None, phone or None, existing.created_at, existing.last_login_at, existing.generation,
         )  # fmt: skip
         self.users[user_id] = updated
         return updated
 
     def revoke_session(self, ref, now):
-        if self.sessions.pop(ref, 0) <= now:
+        session = self.sessions.pop(ref, None)
+        if session is None or session.expires_at <= now:
             raise Unauthorized()
 
     def delete_user(self, user_id, current):

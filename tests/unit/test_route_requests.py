@@ -22,13 +22,48 @@ def event(body=None, headers=None, query=None) -> dict:
     }
 
 
+KEY = "f3a9c0d27b5e4e18a6c1d09b8e7f2a41"
+
+
 def test_a_login_request_holds_every_field_checked():
-    request = LoginRequest.from_event(
-        event({"code": "c1", "appid": "wx1", "encryptedData": ENCRYPTED, "iv": IV}, {"idempotency-key": "k" * 16})
-    )
-    assert (request.code, request.appid, request.idempotency_key) == ("c1", "wx1", "k" * 16)
-    assert len(request.encrypted.iv) == 16
-    assert "c1" not in repr(request) and "k" * 16 not in repr(request)
+    login_event = event({"code": "c1", "appid": "wx1", "encryptedData": ENCRYPTED, "iv": IV}, {"idempotency-key": KEY})
+    login_event["requestContext"] = {"http": {"sourceIp": "198.51.100.7"}}
+    request = LoginRequest.from_event(login_event)
+    assert (request.code, request.appid, request.idempotency_key) == ("c1", "wx1", KEY)
+    assert request.source_ip == "198.51.100.7" and len(request.encrypted.iv) == 16
+    assert "c1" not in repr(request) and KEY not in repr(request) and "198.51" not in repr(request)
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        KEY,  # 32 hex digits: the shipped client's 128 random bits
+        "6f1c1e0b-8f5e-4a8e-9a51-0d0f3c2a7b11",  # a UUID
+        "Xq3_vR8-kLm2Np7sTu4wYz",  # 22 base64url characters: 132 bits
+    ],
+)
+def test_an_idempotency_key_of_128_random_bits_is_taken(key):
+    assert LoginRequest.from_event(event({"code": "c1"}, {"idempotency-key": key})).idempotency_key == key
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "short",
+        "aaaaaaaaaaaaaaaa",  # guessed in the wild, accepted before: 16 characters
+        "a" * 64,  # long but one character
+        "retry-key-0000000001",  # 20 characters: the old tests' keys
+        "abcdabcdabcdabcdabcdabcdabcdabcd",  # 32 hex digits, 4 distinct: no random value
+        "0123456789abcdef0123456789abcd",  # 30 hex digits: 120 bits
+        "Xq3_vR8-kLm2Np7sTu4wY",  # 21 base64url characters
+        "abababababababababababababab",  # 2 distinct characters
+        "k" * 129,
+        "key with spaces 0123456789",
+    ],
+)
+def test_an_idempotency_key_of_fewer_than_128_random_bits_is_invalid_request(key):
+    with pytest.raises(InvalidRequest):
+        LoginRequest.from_event(event({"code": "c1"}, {"idempotency-key": key}))
 
 
 @pytest.mark.parametrize(

@@ -328,16 +328,8 @@ def test_the_script_refuses_bad_steps_without_output():
 # --- The signer: issuer, audience and lifetime as configured, keys from a (fake) secrets provider. ---
 
 
-class FakeProvider:
-    def __init__(self, text: str):
-        self.text = text
-
-    def get(self, _secret_id, max_age):
-        return self.text
-
-
 def signer(document: dict, **settings) -> AccessTokenSigner:
-    return AccessTokenSigner(SigningKeys("ignored", 300, FakeProvider(json.dumps(document))), 900, **settings)
+    return AccessTokenSigner(SigningKeys(lambda: json.dumps(document)), 900, **settings)
 
 
 def test_the_issuer_is_the_configured_one_or_the_domain_the_request_came_in_on(document):
@@ -356,7 +348,7 @@ def test_the_answer_carries_the_configured_audience_or_the_appid(document):
 
 
 def test_an_empty_secret_publishes_no_keys_and_signs_nothing():
-    keys = SigningKeys("ignored", 300, FakeProvider("{}"))
+    keys = SigningKeys(lambda: "{}")
     assert keys.published().jwks() == {"keys": []}
     with pytest.raises(SigningKeysUnavailable):
         keys.current()

@@ -6,6 +6,7 @@ import pytest
 
 from tests.support.values import APP_SECRET, APPID, OPENID
 from tests.unit.fakes import (
+    KEYS,
     NOW,
     WECHAT_PROFILE,
     AccessTokenTable,
@@ -13,6 +14,7 @@ from tests.unit.fakes import (
     SecretsProvider,
     Users,
     WeChat,
+    live,
     payload,
     user,
 )
@@ -36,15 +38,19 @@ PHONE = {"phoneNumber": "+8613912345678", "purePhoneNumber": "13912345678", "cou
 
 def test_a_live_session_lets_its_user_in():
     users = Users(user())
-    users.sessions[REF] = int(NOW) + 1
+    users.sessions[REF] = live(NOW + 1)
     assert Authenticator(users, clock=Clock()).user(REF).user_id == "u1"
 
 
-@pytest.mark.parametrize("case", ["expired", "no session", "user deleted"])
-def test_an_expired_missing_or_orphaned_session_is_unauthorized(case):
+@pytest.mark.parametrize("case", ["expired", "no session", "user deleted", "user made anew", "from before generations"])
+def test_an_expired_missing_orphaned_or_earlier_users_session_is_unauthorized(case):
     users = Users(*(() if case == "user deleted" else (user(),)))
     if case != "no session":
-        users.sessions[REF] = int(NOW) if case == "expired" else int(NOW) + 60
+        users.sessions[REF] = live(NOW if case == "expired" else NOW + 60)
+    if case == "user made anew":  # erased, then logged in again: a new user item, a new generation
+        users.sessions[REF] = live(NOW + 60, generation="gen-of-the-erased-user")
+    if case == "from before generations":
+        users.sessions[REF] = live(NOW + 60, generation=None)
     with pytest.raises(Unauthorized):
         Authenticator(users, clock=Clock()).user(REF)
 
@@ -55,7 +61,9 @@ def test_an_expired_missing_or_orphaned_session_is_unauthorized(case):
 def test_decrypted_profile_fields_merge_and_a_missing_unionid_is_filled():
     users = Users(user(profile={"city": "Shenzhen"}))
     data = {"openId": OPENID, **WECHAT_PROFILE, "unionId": "oUnion", "nickName": "Ann", "watermark": WATERMARK}
-    answer = ProfileService(users, 300, clock=Clock()).decrypt_profile(users.users["u1"], DecryptRequest(payload(data)))
+    answer = ProfileService(users, KEYS, 300, clock=Clock()).decrypt_profile(
+        users.users["u1"], DecryptRequest(payload(data))
+    )
     assert answer == {"profile": {"city": "Shenzhen", "nickName": "Ann", "gender": 0}, "unionid": "oUnion"}
     assert users.users["u1"].unionid == "oUnion"
 
@@ -71,7 +79,9 @@ def test_decrypted_profile_fields_merge_and_a_missing_unionid_is_filled():
 def test_data_for_another_user_app_or_time_is_refused_and_nothing_changes(data):
     users = Users(user())
     with pytest.raises(InvalidEncryptedData):
-        ProfileService(users, 300, clock=Clock()).decrypt_profile(users.users["u1"], DecryptRequest(payload(data)))
+        ProfileService(users, KEYS, 300, clock=Clock()).decrypt_profile(
+            users.users["u1"], DecryptRequest(payload(data))
+        )
     assert users.users["u1"] == user()
 
 
@@ -82,7 +92,9 @@ def phone_service(users: Users, wechat: WeChat, table: AccessTokenTable | None =
     clock = Clock()
     apps = AppSecrets("apps", 300, provider=SecretsProvider(f'{{"{APPID}": "{APP_SECRET}"}}'))
     table = table or AccessTokenTable("token", int(NOW) + 7200)
-    return PhoneService(users, AccessTokens(table, wechat, apps, clock=clock, sleep=clock.sleep), wechat, 300, clock)
+    return PhoneService(
+        users, AccessTokens(table, wechat, apps, clock=clock, sleep=clock.sleep), wechat, KEYS, 300, clock
+    )
 
 
 def test_a_button_code_binds_the_number_wechat_gives():
@@ -147,7 +159,7 @@ def test_update_me_answers_the_updated_user():
 
 def test_logout_revokes_only_a_live_session_and_delete_erases_every_session():
     users = Users(user())
-    users.sessions = {REF: int(NOW) + 60, TokenRef("u1", "other"): int(NOW) + 60}
+    users.sessions = {REF: live(NOW + 60), TokenRef("u1", "other"): live(NOW + 60)}
     account = AccountService(users, clock=Clock())
     account.logout(REF)
     with pytest.raises(Unauthorized):

@@ -15,18 +15,21 @@ import logging
 import traceback
 import warnings
 
+from .config import pin_powertools_event_logging_off
 from .errors import InternalError, WeChatError, WeChatUnavailable, WxLoginError
 
 JSON_HEADERS = {"Content-Type": "application/json; charset=utf-8", "Cache-Control": "no-store"}
 NOT_FOUND = {"error": {"code": "not_found", "message": "No such route."}}
 
 
-def json_response(status: int, body: dict | None = None) -> dict:
+def json_response(status: int, body: dict | None = None, headers: dict | None = None) -> dict:
     """A payload-2.0 answer; API Gateway turns it into the HTTP response."""
     if body is None:
-        return {"statusCode": status, "headers": {"Cache-Control": "no-store"}, "body": "", "isBase64Encoded": False}
+        headers = {"Cache-Control": "no-store", **(headers or {})}
+        return {"statusCode": status, "headers": headers, "body": "", "isBase64Encoded": False}
     text = json.dumps(body, ensure_ascii=False)
-    return {"statusCode": status, "headers": dict(JSON_HEADERS), "body": text, "isBase64Encoded": False}
+    headers = {**JSON_HEADERS, **(headers or {})}
+    return {"statusCode": status, "headers": headers, "body": text, "isBase64Encoded": False}
 
 
 def public_json_response(body: dict, max_age_seconds: int) -> dict:
@@ -47,6 +50,7 @@ class HttpFunction:
     """
 
     def __init__(self, tracing: bool):
+        pin_powertools_event_logging_off()
         from aws_lambda_powertools import Logger, Metrics
         from aws_lambda_powertools.logging import correlation_paths
 
@@ -59,8 +63,10 @@ class HttpFunction:
         warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
         self.routes: dict[str, object] = {}
         self.event: dict = {}
+        self.context = None
 
         def lambda_handler(event, context):  # its name names the handler's X-Ray subsegment
+            self.context = context
             return self._dispatch(event)
 
         handler = self.metrics.log_metrics(lambda_handler)
@@ -107,4 +113,6 @@ class HttpFunction:
             self.logger.error("request failed", extra=extra)
         else:
             self.logger.info("request refused", extra=extra)
-        return json_response(exc.status, exc.to_body())
+        retry_after = getattr(exc, "retry_after", None)
+        headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+        return json_response(exc.status, exc.to_body(), headers)

@@ -3,7 +3,8 @@
 One Secrets Manager secret holds `{"<appid>": "<AppSecret>", ...}`. It is read through a
 provider (SecretsManagerProvider unless one is given), cached for a bounded age so a rotation
 takes effect without a redeploy, and read afresh when WeChat says the AppSecret is wrong (40125)
-so a rotation takes effect at once.
+so a rotation takes effect at once. The deployment's own keys (serverkeys.py) are read through the
+same provider and cache (`shared_provider`, `read_json_secret`).
 """
 
 from __future__ import annotations
@@ -44,19 +45,40 @@ class SecretsManagerProvider:
         self._cache.clear()
 
 
-class CachedSecret:
-    """A secret read through a SecretsProvider and cached for max_age (the AppSecrets, the signing keys)."""
+_shared = None
 
+
+def shared_provider() -> SecretsManagerProvider:
+    """The one provider (and cache) of this instance: made on first use, never at import."""
+    global _shared
+    if _shared is None:
+        _shared = SecretsManagerProvider()
+    return _shared
+
+
+def read_json_secret(provider, secret_id: str, max_age_seconds: int, fresh: bool = False):
+    """The secret's JSON value, cached by `provider` for `max_age_seconds`; SecretUnavailable if unreadable."""
+    try:
+        return provider.get(secret_id, transform="json", max_age=max_age_seconds, force_fetch=fresh)
+    except Exception:  # as Powertools' providers do: any failure to read or parse it, denied or missing
+        raise SecretUnavailable() from None
+
+
+class AppSecrets:
     def __init__(self, secret_id: str, max_age_seconds: int, provider=None):
         self.secret_id = secret_id
         self.max_age_seconds = max_age_seconds
         self._provider = provider
 
+    @classmethod
+    def from_settings(cls, settings, provider=None) -> AppSecrets:
+        return cls(settings.app_secrets_id, settings.secret_max_age_seconds, provider)
+
     @property
     def provider(self):
-        """The provider given, or a SecretsManagerProvider made on first use (never at import)."""
+        """The provider given, or the instance's shared one, made on first use (never at import)."""
         if self._provider is None:
-            self._provider = SecretsManagerProvider()
+            self._provider = shared_provider()
         return self._provider
 
     def clear_cache(self) -> None:
@@ -64,17 +86,8 @@ class CachedSecret:
         if self._provider is not None:
             self._provider.clear_cache()
 
-
-class AppSecrets(CachedSecret):
-    @classmethod
-    def from_settings(cls, settings, provider=None) -> AppSecrets:
-        return cls(settings.app_secrets_id, settings.secret_max_age_seconds, provider)
-
     def _apps(self, fresh: bool = False) -> dict[str, str]:
-        try:
-            apps = self.provider.get(self.secret_id, transform="json", max_age=self.max_age_seconds, force_fetch=fresh)
-        except Exception:  # as Powertools' providers do: any failure to read or parse it, denied or missing
-            raise SecretUnavailable() from None
+        apps = read_json_secret(self.provider, self.secret_id, self.max_age_seconds, fresh)
         if (
             not isinstance(apps, dict)
             or not apps

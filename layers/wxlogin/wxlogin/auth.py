@@ -2,7 +2,8 @@
 
 The token names its user's partition (tokens.py) and the session lives there (users.py), so one
 read brings both; the rules are here: the session must exist and be unexpired (TTL deletes
-lazily, so expiry is checked on read) and its user must still exist.
+lazily, so expiry is checked on read), and its user must exist with the generation the session
+was issued under (a user erased and made anew is another user: no earlier session opens it).
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ class Authenticator:
 
     def user(self, ref: TokenRef) -> User:
         """The user a live session belongs to, or Unauthorized."""
-        expires_at, user = self.store.session_with_user(ref)
-        if expires_at is None or user is None or expires_at <= self.clock():
+        session, user = self.store.session_with_user(ref)
+        if session is None or user is None or session.expires_at <= self.clock():
+            raise Unauthorized()
+        if session.generation is None or session.generation != user.generation:
             raise Unauthorized()
         return user

@@ -31,6 +31,9 @@ class Settings:
     secret_max_age_seconds: int
     login_retry_window_seconds: int
     tracing: bool
+    data_keys_secret_id: str
+    refused_code_budget: int
+    refused_code_window_seconds: int
     signing_keys_id: str
     access_token_ttl_seconds: int
     # None: the appid the token is for.
@@ -108,12 +111,26 @@ def load_settings(environ=None) -> Settings:
         # own switch still turns it off where there is no X-Ray daemon (tests, the local stack).
         tracing=_choice(environ, "XRAY_TRACING", "Active", ("Active", "PassThrough")) == "Active"
         and not _flag(environ, "POWERTOOLS_TRACE_DISABLED", False),
+        data_keys_secret_id=environ.get("DATA_KEYS_SECRET_ID", "").strip() or "wxlogin/data-keys",
+        refused_code_budget=_number(environ, "REFUSED_CODE_BUDGET", 10, int, 0, 10_000),
+        refused_code_window_seconds=_number(environ, "REFUSED_CODE_WINDOW_SECONDS", 600, int, 10, 24 * 3600),
         signing_keys_id=environ.get("SIGNING_KEYS_ID", "").strip() or "wxlogin/signing-keys",
         # The bound on how long a token outlives a logout or an erasure, so at most a day.
         access_token_ttl_seconds=_number(environ, "ACCESS_TOKEN_TTL_SECONDS", 900, int, 60, 24 * 3600),
         access_token_audience=environ.get("ACCESS_TOKEN_AUDIENCE", "").strip() or None,
         access_token_issuer=_issuer(environ),
     )
+
+
+# Powertools reads these at set-up: each would log whole events (login codes, Idempotency-Keys, tokens).
+POWERTOOLS_EVENT_LOGGING = ("POWERTOOLS_LOGGER_LOG_EVENT", "POWERTOOLS_DEV", "POWERTOOLS_EVENT_HANDLER_DEBUG")
+
+
+def pin_powertools_event_logging_off(environ=None) -> None:
+    """Whatever the deployment sets, no Powertools switch may log a request: called before Powertools is set up."""
+    environ = os.environ if environ is None else environ
+    for name in POWERTOOLS_EVENT_LOGGING:
+        environ[name] = "false"
 
 
 @lru_cache(maxsize=1)

@@ -106,20 +106,20 @@ def check_watermark(data: dict, appid: str, max_age_seconds: int, now: float | N
         raise InvalidEncryptedData()
 
 
-def seal(key_material: bytes, plaintext: bytes) -> bytes:
-    """AES-256-GCM under a key derived from `key_material`; returns nonce + ciphertext."""
+def seal(key: bytes, plaintext: bytes) -> bytes:
+    """AES-256-GCM under the 32-byte `key` (from a KDF, never raw key material); returns nonce + ciphertext."""
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
     nonce = os.urandom(12)
-    return nonce + AESGCM(hashlib.sha256(key_material).digest()).encrypt(nonce, plaintext, None)
+    return nonce + AESGCM(key).encrypt(nonce, plaintext, None)
 
 
-def unseal(key_material: bytes, sealed: bytes) -> bytes | None:
-    """The plaintext `seal` sealed with the same key material, or None for any other key."""
+def unseal(key: bytes, sealed: bytes) -> bytes | None:
+    """The plaintext `seal` sealed under the same key, or None for any other key."""
     from cryptography.exceptions import InvalidTag
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
     try:
-        return AESGCM(hashlib.sha256(key_material).digest()).decrypt(sealed[:12], sealed[12:], None)
+        return AESGCM(key).decrypt(sealed[:12], sealed[12:], None)
     except (InvalidTag, ValueError):
         return None

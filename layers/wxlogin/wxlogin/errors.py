@@ -50,6 +50,11 @@ class InvalidEncryptedData(WxLoginError):
 class RateLimited(WxLoginError):
     status, code, message = 429, "rate_limited", "Too many requests; retry later."
 
+    def __init__(self, retry_after: int = 60):
+        # WeChat's 45011 names no wait; its per-app quota is counted per minute.
+        super().__init__()
+        self.retry_after = max(1, int(retry_after))
+
 
 class WeChatError(WxLoginError):
     status, code, message = 502, "wechat_error", "WeChat rejected the request."

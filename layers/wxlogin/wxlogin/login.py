@@ -1,38 +1,45 @@
 """Logging a Mini Program user in: code exchange, user record, session token.
 
-A login is one WeChat call, one DynamoDB read (is this a new user, what do we
-already know) and one DynamoDB transaction that writes the user, the session
-and, for a retryable login, the sealed answer together, so a failure never
-leaves half a login behind.
+A plain login is one WeChat call and two DynamoDB writes, no read: an UpdateItem of the user that
+answers the user as stored and whether this login created it, then a PutItem of the session under
+the user's generation. In that order, a failure between the two leaves a user with a fresher
+session_key and no session: the client got 503 and no token, nothing it can use.
+
+A login with an Idempotency-Key first puts a pending marker for its code (before WeChat sees the
+code), and after its session turns the marker into its answer, sealed under a key only the holder
+of the code, the Idempotency-Key and this deployment's secret can derive (or into `failed`, so a
+retry of a failed login is answered at once). Four requests, each a single-item write the login
+role may make: no BatchWriteItem, which would also let it delete. A retry of that
+login opens the answer; a retry that arrives while the login still runs waits for it, never past
+the time that login has left; any other use of the code is `invalid_code` at once.
+
+Codes WeChat refuses are counted per source address; past the budget, that source gets 429 until
+its window ends, and this instance answers it without calling WeChat or DynamoDB.
 """
 
 from __future__ import annotations
 
-import hashlib
+import hmac
 import json
+import math
+import secrets
 import time
 
 from .appsecrets import AppSecrets
+from .auth import Authenticator
 from .config import Settings
 from .crypto import seal, unseal
+from .errors import InvalidCode, RateLimited, ServiceUnavailable, Unauthorized, WxLoginError
 from .route_requests import LoginRequest
-from .tokens import mint_token, user_id_for
+from .serverkeys import ServerKeys
+from .tokens import mint_token, parse_token, user_id_for
 from .userdata import SessionIdentity, open_profile_data
-from .users import UserStore
+from .users import LoginRetry, UserStore, user_pk
 from .wechat import WeChatClient, WeChatSession
 from .wechat_errors import WeChatApiError, WeChatErrcode, contract_error
 
-# How long a retry waits for the login it repeats to finish writing (a login takes well under a second).
-REPLAY_WAIT_SECONDS = 2.0
-
-
-def _retry_record_id(appid: str, code: str) -> str:
-    return hashlib.sha256(f"{appid}\n{code}".encode()).hexdigest()
-
-
-def _retry_key(appid: str, code: str, idempotency_key: str) -> bytes:
-    # Only a client holding both the code and its Idempotency-Key can open the record.
-    return f"wxlogin-login-retry\n{appid}\n{code}\n{idempotency_key}".encode()
+POLL_SECONDS = 0.1
+REFUSED_CODES = frozenset({WeChatErrcode.INVALID_CODE, WeChatErrcode.CODE_USED})
 
 
 class LoginService:
@@ -42,6 +49,7 @@ class LoginService:
         store: UserStore,
         app_secrets: AppSecrets,
         wechat: WeChatClient,
+        keys: ServerKeys,
         clock=time.time,
         sleep=time.sleep,
     ):
@@ -49,72 +57,144 @@ class LoginService:
         self.store = store
         self.app_secrets = app_secrets
         self.wechat = wechat
+        self.keys = keys
         self.clock = clock
         self.sleep = sleep
+        # Sources over their refused-code budget, until their window ends: answered here without a remote call.
+        self._over_budget: dict[str, float] = {}
 
-    def login(self, request: LoginRequest) -> dict:
+    def login(self, request: LoginRequest, seconds_left: float) -> dict:
+        """`seconds_left`: how long this invocation may still run; a retry never waits for it longer."""
+        self._refuse_if_over_budget(request.source_ip)
         appid = self.app_secrets.resolve_appid(request.appid)
+        if request.idempotency_key is None:
+            return self._login(appid, request)
+        return self._keyed_login(appid, request, seconds_left)
+
+    def _keyed_login(self, appid: str, request: LoginRequest, seconds_left: float) -> dict:
+        now = self.clock()
+        record_id = self.keys.keyed_hash("login retry", appid, request.code)
+        key_check = self.keys.keyed_hash("login retry key", appid, request.code, request.idempotency_key)
+        marker = LoginRetry(
+            key_check=key_check,
+            kid=self.keys.current_kid(),
+            state="pending",
+            deadline=now + seconds_left,
+            expires_at=int(now) + self.settings.login_retry_window_seconds,
+            sealed=None,
+        )
+        existing = self.store.claim_login_retry(record_id, marker, now)
+        if existing is not None:
+            return self._replay(appid, request, record_id, existing, now + seconds_left)
         try:
-            session = self._code_to_session(appid, request.code)
-        except WeChatApiError as exc:
-            if exc.errcode == WeChatErrcode.CODE_USED and request.idempotency_key:
-                replayed = self._replay(appid, request)
-                if replayed is not None:
-                    return replayed
-            raise contract_error(exc.errcode) from None
-        return self._complete(appid, session, request)
+            return self._login(appid, request, (record_id, marker))
+        except BaseException:
+            # A retry of a login that failed must not wait for it: it is answered at once (invalid_code).
+            try:
+                self.store.finish_login_retry(record_id, key_check, "failed")
+            except WxLoginError:
+                pass  # best effort: the marker's deadline ends any wait for it anyway
+            raise
 
-    def _code_to_session(self, appid: str, code: str) -> WeChatSession:
-        return self.app_secrets.call_with_secret(appid, lambda secret: self.wechat.code_to_session(appid, secret, code))
-
-    def _complete(self, appid: str, session: WeChatSession, request: LoginRequest) -> dict:
+    def _login(self, appid: str, request: LoginRequest, retry: tuple[str, LoginRetry] | None = None) -> dict:
+        session = self._code_to_session(appid, request)
         now = self.clock()
         user_id = user_id_for(appid, session.openid)
-        existing = self.store.get_user(user_id)
-        known_unionid = session.unionid or (existing.unionid if existing else None)
-        fields = {"appid": appid, "openid": session.openid, "sessionKey": session.session_key}
+        fields = {
+            "appid": appid,
+            "openid": session.openid,
+            "sessionKey": self.keys.seal_session_key(user_pk(user_id), session.session_key),
+        }
         if session.unionid:
             fields["unionid"] = session.unionid
-        profile = existing.profile if existing else None
+        claimed_unionid = None
         if request.encrypted is not None:
-            identity = SessionIdentity(appid, session.openid, known_unionid, session.session_key)
+            identity = SessionIdentity(appid, session.openid, session.unionid, session.session_key)
             data = open_profile_data(identity, request.encrypted, self.settings.watermark_max_age_seconds, now)
             fields.update(data.fields)
-            profile = {**(profile or {}), **data.fields} or None
-            if known_unionid is None and data.unionid:
-                known_unionid = fields["unionid"] = data.unionid
+            if session.unionid is None and data.unionid:
+                claimed_unionid = data.unionid
+        login_id, generation = secrets.token_urlsafe(16), secrets.token_urlsafe(16)
+        user, created = self.store.record_login(user_id, fields, login_id, generation, now, claimed_unionid)
 
         token, ref = mint_token(user_id)
         answer = {
             "token": token,
             "expiresIn": self.settings.token_ttl_seconds,
             "openid": session.openid,
-            "unionid": known_unionid,
-            "isNewUser": existing is None,
+            "unionid": user.unionid,
+            "isNewUser": created,
         }
         if request.encrypted is not None:
-            answer["profile"] = profile
-        retry_record = None
-        if request.idempotency_key:
-            sealed = seal(_retry_key(appid, request.code, request.idempotency_key), json.dumps(answer).encode())
-            expires = int(now) + self.settings.login_retry_window_seconds
-            retry_record = (_retry_record_id(appid, request.code), sealed, expires)
-        self.store.save_login(
-            user_id, fields, ref, int(now) + self.settings.token_ttl_seconds, now, retry_record=retry_record
-        )
+            answer["profile"] = user.profile
+        self.store.put_session(user_id, ref, user.generation, int(now) + self.settings.token_ttl_seconds, now)
+        if retry is not None:
+            record_id, marker = retry
+            key = self.keys.retry_sealing_key(marker.kid, appid, request.code, request.idempotency_key)
+            sealed = seal(key, json.dumps(answer).encode())
+            self.store.finish_login_retry(record_id, marker.key_check, "done", sealed)
         return answer
 
-    def _replay(self, appid: str, request: LoginRequest) -> dict | None:
-        """The answer a lost login already produced, for the client that holds the same code and key.
+    def _code_to_session(self, appid: str, request: LoginRequest) -> WeChatSession:
+        def exchange(secret: str) -> WeChatSession:
+            return self.wechat.code_to_session(appid, secret, request.code)
 
-        The first login may still be in flight (WeChat answered it, its write is under way) when its
-        retry arrives, so a missing record is awaited briefly; a record that does not open with this
-        key is refused at once."""
-        record_id = _retry_record_id(appid, request.code)
-        deadline = self.clock() + REPLAY_WAIT_SECONDS
-        while (sealed := self.store.get_login_retry(record_id, self.clock())) is None:
-            if self.clock() >= deadline:
-                return None
-            self.sleep(0.1)
-        plaintext = unseal(_retry_key(appid, request.code, request.idempotency_key), sealed)
-        return json.loads(plaintext) if plaintext is not None else None
+        try:
+            return self.app_secrets.call_with_secret(appid, exchange)
+        except WeChatApiError as exc:
+            if exc.errcode in REFUSED_CODES:
+                self._count_refused_code(request.source_ip)
+            raise contract_error(exc.errcode) from None
+
+    def _replay(self, appid: str, request: LoginRequest, record_id: str, record: LoginRetry, give_up: float) -> dict:
+        """The answer of the login this request retries: only for the same code and key, waiting only
+        while that login may still be running."""
+        key_check = self.keys.keyed_hash("login retry key", appid, request.code, request.idempotency_key)
+        if not hmac.compare_digest(record.key_check, key_check):
+            raise InvalidCode()
+        while record is not None and record.state == "pending":
+            wait = min(record.deadline, give_up) - self.clock()
+            if wait <= 0:
+                raise InvalidCode()
+            self.sleep(min(POLL_SECONDS, wait))
+            record = self.store.get_login_retry(record_id, self.clock())
+        if record is None or record.sealed is None or not hmac.compare_digest(record.key_check, key_check):
+            raise InvalidCode()
+        key = self.keys.retry_sealing_key(record.kid, appid, request.code, request.idempotency_key)
+        plaintext = unseal(key, record.sealed)
+        if plaintext is None:
+            raise InvalidCode()
+        answer = json.loads(plaintext)
+        try:
+            # A session revoked since (logout, erasure) stays revoked: its retry gets no token back.
+            Authenticator(self.store, self.clock).user(parse_token(answer["token"]))
+        except Unauthorized:
+            raise InvalidCode() from None
+        return answer
+
+    def _refuse_if_over_budget(self, source_ip: str | None) -> None:
+        until = self._over_budget.get(source_ip) if source_ip else None
+        if until is None:
+            return
+        now = self.clock()
+        if until > now:
+            raise RateLimited(math.ceil(until - now))
+        del self._over_budget[source_ip]
+
+    def _count_refused_code(self, source_ip: str | None) -> None:
+        """Count a code WeChat refused against its source; past the budget, 429 until the window ends."""
+        budget, window = self.settings.refused_code_budget, self.settings.refused_code_window_seconds
+        if not budget or not source_ip:
+            return
+        now = self.clock()
+        start = int(now) // window * window
+        try:
+            count = self.store.count_refused_code(
+                self.keys.keyed_hash("refused codes", source_ip), start, start + window
+            )
+        except ServiceUnavailable:
+            return  # the limit protects WeChat's quota; a lost count must not turn invalid_code into 503
+        if count > budget:
+            self._over_budget = {ip: until for ip, until in self._over_budget.items() if until > now}
+            self._over_budget[source_ip] = start + window
+            raise RateLimited(math.ceil(start + window - now))

@@ -18,11 +18,14 @@ class User:
     appid: str
     openid: str
     unionid: str | None
-    session_key: str = field(repr=False)
+    # Sealed by serverkeys.py (only the functions that decrypt open it); None on items from before sealing.
+    sealed_session_key: bytes | None = field(repr=False)
     profile: dict | None
     phone: dict | None
     created_at: str
     last_login_at: str
+    # Written when the user item is created: a session counts only under the generation it was issued for.
+    generation: str | None = None
 
 
 @dataclass(frozen=True)

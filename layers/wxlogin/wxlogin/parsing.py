@@ -20,7 +20,13 @@ MAX_BODY_BYTES = 32 * 1024
 MAX_JSON_DEPTH = 20
 MAX_CODE_LENGTH = 128
 CODE_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
-IDEMPOTENCY_KEY_PATTERN = re.compile(r"^[A-Za-z0-9_-]{16,128}$")
+# At least 128 bits: 32 hex digits, or 22 characters of the base64url alphabet (the shipped client sends
+# 32 hex digits of wx.getRandomValues). Fewer than 5 distinct characters is no random value of that size:
+# 32 random hex digits use fewer than 5 with a chance of about 1e-16, so no honest client is refused.
+IDEMPOTENCY_KEY_PATTERN = re.compile(r"^[A-Za-z0-9_-]{22,128}$")
+HEX_KEY_PATTERN = re.compile(r"^[0-9a-fA-F]+$")
+MIN_HEX_KEY_LENGTH = 32
+MIN_KEY_DISTINCT_CHARACTERS = 5
 ENCRYPTED_FIELDS = ("encryptedData", "iv", "rawData", "signature")
 
 
@@ -123,8 +129,15 @@ def idempotency_key(event) -> str | None:
     value = header(event, "idempotency-key")
     if value is None:
         return None
-    if not IDEMPOTENCY_KEY_PATTERN.fullmatch(value):
-        raise InvalidRequest("Idempotency-Key must be 16 to 128 characters of A-Z, a-z, 0-9, '-' or '_'.")
+    if (
+        not IDEMPOTENCY_KEY_PATTERN.fullmatch(value)
+        or (HEX_KEY_PATTERN.fullmatch(value) and len(value) < MIN_HEX_KEY_LENGTH)
+        or len(set(value)) < MIN_KEY_DISTINCT_CHARACTERS
+    ):
+        raise InvalidRequest(
+            "Idempotency-Key must be a random value of at least 128 bits: 32 to 128 hex digits, or 22 to 128 "
+            "characters of A-Z, a-z, 0-9, '-' or '_'."
+        )
     return value
 
 

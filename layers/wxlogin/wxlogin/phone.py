@@ -14,8 +14,10 @@ from .access_token import AccessTokens
 from .crypto import check_watermark
 from .errors import InvalidEncryptedData, WeChatError
 from .models import PHONE_FIELDS, User
+from .profile import stored_identity
 from .route_requests import PhoneRequest
-from .userdata import EncryptedPayload, SessionIdentity, open_phone_data, phone_fields
+from .serverkeys import ServerKeys
+from .userdata import EncryptedPayload, open_phone_data, phone_fields
 from .users import UserStore
 from .wechat import WeChatClient
 from .wechat_errors import WeChatApiError, contract_error
@@ -27,12 +29,14 @@ class PhoneService:
         store: UserStore,
         access_tokens: AccessTokens,
         wechat: WeChatClient,
+        keys: ServerKeys,
         watermark_max_age_seconds: int,
         clock=time.time,
     ):
         self.store = store
         self.access_tokens = access_tokens
         self.wechat = wechat
+        self.keys = keys
         self.watermark_max_age_seconds = watermark_max_age_seconds
         self.clock = clock
 
@@ -55,7 +59,7 @@ class PhoneService:
         return self._keep(user, fields)
 
     def bind_by_encrypted_data(self, user: User, payload: EncryptedPayload) -> dict:
-        identity = SessionIdentity(user.appid, user.openid, user.unionid, user.session_key)
+        identity = stored_identity(user, self.keys)
         return self._keep(user, open_phone_data(identity, payload, self.watermark_max_age_seconds, self.clock()))
 
     def _keep(self, user: User, fields: dict) -> dict:

@@ -4,20 +4,31 @@ from __future__ import annotations
 
 import time
 
+from .errors import InvalidEncryptedData
 from .models import User
 from .route_requests import DecryptRequest
+from .serverkeys import ServerKeys
 from .userdata import SessionIdentity, open_profile_data
-from .users import UserStore
+from .users import UserStore, user_pk
+
+
+def stored_identity(user: User, keys: ServerKeys) -> SessionIdentity:
+    """The user's identity with the session_key of their latest login, opened from its sealed form."""
+    if user.sealed_session_key is None:
+        raise InvalidEncryptedData()
+    session_key = keys.open_session_key(user_pk(user.user_id), user.sealed_session_key)
+    return SessionIdentity(user.appid, user.openid, user.unionid, session_key)
 
 
 class ProfileService:
-    def __init__(self, store: UserStore, watermark_max_age_seconds: int, clock=time.time):
+    def __init__(self, store: UserStore, keys: ServerKeys, watermark_max_age_seconds: int, clock=time.time):
         self.store = store
+        self.keys = keys
         self.watermark_max_age_seconds = watermark_max_age_seconds
         self.clock = clock
 
     def decrypt_profile(self, user: User, request: DecryptRequest) -> dict:
-        identity = SessionIdentity(user.appid, user.openid, user.unionid, user.session_key)
+        identity = stored_identity(user, self.keys)
         data = open_profile_data(identity, request.payload, self.watermark_max_age_seconds, self.clock())
         fields = dict(data.fields)
         if user.unionid is None and data.unionid:

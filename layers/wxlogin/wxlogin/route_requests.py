@@ -34,6 +34,8 @@ class LoginRequest:
     appid: str | None = None
     encrypted: EncryptedPayload | None = None
     idempotency_key: str | None = field(default=None, repr=False)
+    # API Gateway's view of the client's address: the refused-code limit counts per source.
+    source_ip: str | None = field(default=None, repr=False)
 
     @classmethod
     def from_event(cls, event) -> LoginRequest:
@@ -43,6 +45,7 @@ class LoginRequest:
             appid=string_field(body, "appid", required=False, max_length=MAX_APPID_LENGTH, pattern=APPID_PATTERN),
             encrypted=encrypted_payload(body) if has_encrypted_payload(body) else None,
             idempotency_key=idempotency_key(event),
+            source_ip=((event.get("requestContext") or {}).get("http") or {}).get("sourceIp") or None,
         )
 
 

@@ -30,7 +30,6 @@ import secrets
 import time
 from dataclasses import dataclass, field
 
-from .appsecrets import CachedSecret
 from .errors import InternalError, Unauthorized
 from .tokens import user_id_for
 
@@ -149,16 +148,31 @@ def parse_key_set(text: str, validate: bool = True) -> KeySet:
 NOT_YET_SET = KeySet(None, ())
 
 
-class SigningKeys(CachedSecret):
-    """The key set from Secrets Manager, cached for max_age like the AppSecrets, parsed once per value."""
+class SigningKeys:
+    """The key set; `load()` answers the secret's text, cached by its caller. Parsed once per value."""
 
-    _parsed: tuple[str, KeySet] | None = None
+    def __init__(self, load):
+        self._load = load
+        self._parsed: tuple[str, KeySet] | None = None
+
+    @classmethod
+    def from_settings(cls, settings, provider=None) -> SigningKeys:
+        """Keys read from SIGNING_KEYS_ID through the AppSecrets' provider and cache (or the one given)."""
+
+        def load() -> str:
+            from .appsecrets import shared_provider
+
+            return (provider or shared_provider()).get(
+                settings.signing_keys_id, max_age=settings.secret_max_age_seconds
+            )
+
+        return cls(load)
 
     def published(self) -> KeySet:
         """The keys to publish. While the secret is still `{}` that is none, not an error: an issuer with no
         keys yet is what verifiers (API Gateway creating the example's authorizer among them) then find."""
         try:
-            text = self.provider.get(self.secret_id, max_age=self.max_age_seconds)
+            text = self._load()
         except Exception:  # as for the AppSecrets: any failure to read it, denied or missing
             raise SigningKeysUnavailable() from None
         if self._parsed is not None and self._parsed[0] == text:
@@ -189,9 +203,8 @@ class AccessTokenSigner:
 
     @classmethod
     def from_settings(cls, settings, provider=None) -> AccessTokenSigner:
-        keys = SigningKeys(settings.signing_keys_id, settings.secret_max_age_seconds, provider)
         audience, issuer = settings.access_token_audience, settings.access_token_issuer
-        return cls(keys, settings.access_token_ttl_seconds, audience, issuer)
+        return cls(SigningKeys.from_settings(settings, provider), settings.access_token_ttl_seconds, audience, issuer)
 
     def issuer(self, event: dict) -> str:
         """The configured issuer (a custom domain), or the API's own URL: the domain API Gateway received the

@@ -1,24 +1,31 @@
-"""The users-and-sessions repository: users, their sessions and login-retry records in the one table.
+"""The users-and-sessions repository: users, their sessions, login-retry records and refused-code counters.
 
 Items (pk, sk):
-- user          USER#<userId>  USER            appid, openid, unionid?, sessionKey, profile + phone fields,
-                                                createdAt, lastLoginAt
-- session       USER#<userId>  SESSION#<hash>  expiresAt (TTL), createdAt
-- login retry   LOGIN#<hash>   LOGIN           sealed answer, expiresAt (TTL)
+- user          USER#<userId>  USER            appid, openid, unionid?, sessionKey (sealed), profile + phone
+                                                fields, gen, createdBy, createdAt, lastLoginAt
+- session       USER#<userId>  SESSION#<hash>  gen, expiresAt (TTL), createdAt
+- login retry   LOGIN#<hmac>   LOGIN           state (pending/done/failed), keyCheck, kid, deadline, sealed answer,
+                                                expiresAt (TTL)
+- refused codes RATE#<hmac>    <window start>  count, expiresAt (TTL)
 
 A session lives in its user's partition, so one BatchGetItem reads a session with its user
-(auth.py decides whether it lets the caller in); deleting the user's partition revokes every
-session at once.
+(auth.py decides whether it lets the caller in). A session counts only under the generation (`gen`)
+of the user item it was issued for: a login racing DELETE /v1/me may write its session after the
+delete, but the next user item has a new generation, so that session never works.
 """
 
 from __future__ import annotations
 
+import uuid
+from dataclasses import dataclass
+
 from .dynamodb import ConditionFailed, Table, iso_time, plain, set_expression, to_attr
-from .errors import ServiceUnavailable, Unauthorized
+from .errors import InvalidEncryptedData, ServiceUnavailable, Unauthorized
 from .models import PHONE_FIELDS, PROFILE_FIELDS, User
 from .tokens import TokenRef
 
 USER_SK = "USER"
+LOGIN_SK = "LOGIN"
 UNIONID_INDEX = "unionid-index"
 
 
@@ -30,96 +37,181 @@ def _session_sk(ref: TokenRef) -> str:
     return f"SESSION#{ref.token_hash}"
 
 
+def _login_key(record_id: str) -> dict:
+    return {"pk": {"S": f"LOGIN#{record_id}"}, "sk": {"S": LOGIN_SK}}
+
+
 def user_from_item(item: dict) -> User:
     data = plain(item)
     profile = {k: data[k] for k in PROFILE_FIELDS if k in data}
     phone = {k: data[k] for k in PHONE_FIELDS if k in data}
+    sealed = data.get("sessionKey")
     return User(
         user_id=data["pk"].removeprefix("USER#"),
         appid=data["appid"],
         openid=data["openid"],
         unionid=data.get("unionid"),
-        session_key=data["sessionKey"],
+        sealed_session_key=sealed if isinstance(sealed, bytes) else None,
         profile=profile or None,
         phone=phone or None,
         created_at=data["createdAt"],
         last_login_at=data["lastLoginAt"],
+        generation=data.get("gen"),
     )
 
 
+@dataclass(frozen=True)
+class Session:
+    expires_at: int
+    generation: str | None
+
+
+@dataclass(frozen=True)
+class LoginRetry:
+    """A keyed login's record: `pending` while the login runs (until `deadline`), then `done` with its answer."""
+
+    key_check: str
+    kid: str
+    state: str
+    deadline: float
+    expires_at: int
+    sealed: bytes | None
+
+
 class UserStore(Table):
-    def get_user(self, user_id: str) -> User | None:
+    def record_login(
+        self, user_id: str, fields: dict, login_id: str, generation: str, now: float, claimed_unionid=None
+    ) -> tuple[User, bool]:
+        """Upsert the user from a login; (the user as stored, whether this login created it).
+
+        `fields` are set as given (WeChat's unionid included: WeChat is trusted). `claimed_unionid` comes
+        from decrypted data and is only set when the user has none or the same: a known unionid never
+        changes (InvalidEncryptedData, nothing written). The creator is decided by DynamoDB itself
+        (`createdBy` is set once), so exactly one login of a new user, however many race, and also a
+        login whose first attempt landed but whose answer botocore lost, learns it created the user."""
+        expression, names, values = set_expression({**fields, "lastLoginAt": iso_time(now)})
+        once = {"createdAt": iso_time(now), "gen": generation, "createdBy": login_id}
+        for i, (name, value) in enumerate(once.items()):
+            names[f"#once{i}"], values[f":once{i}"] = name, to_attr(value)
+            expression += f", #once{i} = if_not_exists(#once{i}, :once{i})"
+        condition = None
+        if claimed_unionid is not None:
+            names["#unionid"], values[":unionid"] = "unionid", to_attr(claimed_unionid)
+            expression += ", #unionid = :unionid"
+            condition = "attribute_not_exists(#unionid) OR #unionid = :unionid"
+        try:
+            attributes = self._set_on_user(user_id, expression, names, values, condition)
+        except ConditionFailed:
+            raise InvalidEncryptedData() from None
+        return user_from_item(attributes), attributes["createdBy"]["S"] == login_id
+
+    def _set_on_user(self, user_id: str, expression: str, names: dict, values: dict, condition: str | None) -> dict:
+        """`SET expression` on the user item (under `condition`, if any); the item's attributes afterwards."""
         response = self.call(
-            "get_item",
+            "update_item",
             TableName=self.table_name,
             Key={"pk": {"S": user_pk(user_id)}, "sk": {"S": USER_SK}},
-            ConsistentRead=True,
+            UpdateExpression=f"SET {expression}",
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+            ReturnValues="ALL_NEW",
+            **({"ConditionExpression": condition} if condition else {}),
         )
-        return user_from_item(response["Item"]) if "Item" in response else None
+        return response["Attributes"]
 
-    def save_login(
-        self,
-        user_id: str,
-        fields: dict,
-        session: TokenRef,
-        session_expires_at: int,
-        now: float,
-        retry_record: tuple[str, bytes, int] | None = None,
-    ) -> None:
-        """Write the user, the new session and (for a retryable login) its sealed answer, all or nothing."""
-        expression, names, values = set_expression({**fields, "lastLoginAt": iso_time(now)})
-        names["#created"] = "createdAt"
-        values[":created"] = to_attr(iso_time(now))
-        pk = {"S": user_pk(user_id)}
-        actions = [
-            {
-                "Update": {
-                    "TableName": self.table_name,
-                    "Key": {"pk": pk, "sk": {"S": USER_SK}},
-                    "UpdateExpression": f"SET {expression}, #created = if_not_exists(#created, :created)",
-                    "ExpressionAttributeNames": names,
-                    "ExpressionAttributeValues": values,
-                }
-            },
-            {
-                "Put": {
-                    "TableName": self.table_name,
-                    "Item": {
-                        "pk": pk,
-                        "sk": {"S": _session_sk(session)},
-                        "expiresAt": to_attr(session_expires_at),
-                        "createdAt": to_attr(iso_time(now)),
-                    },
-                }
-            },
-        ]
-        if retry_record is not None:
-            record_id, sealed, expires_at = retry_record
-            item = {"pk": {"S": f"LOGIN#{record_id}"}, "sk": {"S": "LOGIN"}, "sealed": {"B": sealed}}
-            item["expiresAt"] = to_attr(expires_at)
-            actions.append(
-                {"Put": {"TableName": self.table_name, "Item": item, "ConditionExpression": "attribute_not_exists(pk)"}}
-            )
+    def _session_item(self, user_id: str, ref: TokenRef, generation: str, expires_at: int, now: float) -> dict:
+        return {
+            "pk": {"S": user_pk(user_id)},
+            "sk": {"S": _session_sk(ref)},
+            "gen": {"S": generation},
+            "expiresAt": to_attr(expires_at),
+            "createdAt": to_attr(iso_time(now)),
+        }
+
+    def put_session(self, user_id: str, ref: TokenRef, generation: str, expires_at: int, now: float) -> None:
+        """The new session, under the user item's generation; a retried put writes the same item."""
+        item = self._session_item(user_id, ref, generation, expires_at, now)
+        self.call("put_item", TableName=self.table_name, Item=item)
+
+    def finish_login_retry(self, record_id: str, key_check: str, state: str, sealed: bytes | None = None) -> None:
+        """Turn this login's pending marker into its outcome: `done` with the sealed answer, or `failed` so
+        that a retry is answered at once. A marker another login took over is left alone."""
+        names, values = {"#state": "state"}, {":state": {"S": state}, ":pending": {"S": "pending"}}
+        values[":check"] = {"S": key_check}
+        update = "SET #state = :state"
+        if sealed is not None:
+            update += ", sealed = :sealed"
+            values[":sealed"] = {"B": sealed}
         try:
-            self.call("transact_write_items", TransactItems=actions)
+            self.call(
+                "update_item",
+                TableName=self.table_name,
+                Key=_login_key(record_id),
+                UpdateExpression=update,
+                ConditionExpression="#state = :pending AND keyCheck = :check",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+            )
         except ConditionFailed:
-            # Only the retry record has a condition: the same code logged in twice at once.
-            raise ServiceUnavailable() from None
+            pass
 
-    def get_login_retry(self, record_id: str, now: float) -> bytes | None:
-        response = self.call(
-            "get_item",
-            TableName=self.table_name,
-            Key={"pk": {"S": f"LOGIN#{record_id}"}, "sk": {"S": "LOGIN"}},
-            ConsistentRead=True,
-        )
+    @staticmethod
+    def _retry_item(record_id: str, record: LoginRetry) -> dict:
+        item = {
+            **_login_key(record_id),
+            "keyCheck": {"S": record.key_check},
+            "kid": {"S": record.kid},
+            "state": {"S": record.state},
+            "deadline": to_attr(record.deadline),
+            "expiresAt": to_attr(record.expires_at),
+        }
+        if record.sealed is not None:
+            item["sealed"] = {"B": record.sealed}
+        return item
+
+    def claim_login_retry(self, record_id: str, record: LoginRetry, now: float) -> LoginRetry | None:
+        """Put the pending marker of a keyed login before WeChat sees its code; None when this login holds
+        it, else the record already there. A marker whose login ran past its deadline is taken over."""
+        try:
+            self.call(
+                "put_item",
+                TableName=self.table_name,
+                Item=self._retry_item(record_id, record),
+                ConditionExpression=(
+                    "attribute_not_exists(pk) OR expiresAt <= :now OR (#state = :pending AND deadline <= :now)"
+                ),
+                ExpressionAttributeNames={"#state": "state"},
+                ExpressionAttributeValues={":now": to_attr(now), ":pending": {"S": "pending"}},
+            )
+        except ConditionFailed:
+            return self.get_login_retry(record_id, now) or self.claim_login_retry(record_id, record, now)
+        return None
+
+    def get_login_retry(self, record_id: str, now: float) -> LoginRetry | None:
+        response = self.call("get_item", TableName=self.table_name, Key=_login_key(record_id), ConsistentRead=True)
         item = response.get("Item")
         if not item or int(item["expiresAt"]["N"]) <= now:
             return None
-        return item["sealed"]["B"]
+        data = plain(item)
+        return LoginRetry(
+            data["keyCheck"], data["kid"], data["state"], data["deadline"], data["expiresAt"], data.get("sealed")
+        )
 
-    def session_with_user(self, ref: TokenRef) -> tuple[int | None, User | None]:
-        """(when the session expires, its user), each None when absent, read in one request."""
+    def count_refused_code(self, source_id: str, window_start: int, expires_at: int) -> int:
+        """Add one refused login code to the source's count for the window; the count so far."""
+        response = self.call(
+            "update_item",
+            TableName=self.table_name,
+            Key={"pk": {"S": f"RATE#{source_id}"}, "sk": {"S": str(window_start)}},
+            UpdateExpression="ADD #count :one SET expiresAt = if_not_exists(expiresAt, :expires)",
+            ExpressionAttributeNames={"#count": "count"},
+            ExpressionAttributeValues={":one": {"N": "1"}, ":expires": to_attr(expires_at)},
+            ReturnValues="UPDATED_NEW",
+        )
+        return int(response["Attributes"]["count"]["N"])
+
+    def session_with_user(self, ref: TokenRef) -> tuple[Session | None, User | None]:
+        """(the session, its user), each None when absent, read in one request."""
         pk = {"S": user_pk(ref.user_id)}
         response = self.call(
             "batch_get_item",
@@ -135,7 +227,7 @@ class UserStore(Table):
         items = {item["sk"]["S"]: item for item in response.get("Responses", {}).get(self.table_name, [])}
         session, user = items.get(_session_sk(ref)), items.get(USER_SK)
         return (
-            int(session["expiresAt"]["N"]) if session is not None else None,
+            Session(int(session["expiresAt"]["N"]), session.get("gen", {}).get("S")) if session is not None else None,
             user_from_item(user) if user is not None else None,
         )
 
@@ -143,19 +235,9 @@ class UserStore(Table):
         """Set fields on an existing user; a deleted user stays deleted (no upsert)."""
         expression, names, values = set_expression(fields)
         try:
-            response = self.call(
-                "update_item",
-                TableName=self.table_name,
-                Key={"pk": {"S": user_pk(user_id)}, "sk": {"S": USER_SK}},
-                UpdateExpression=f"SET {expression}",
-                ConditionExpression="attribute_exists(pk)",
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=values,
-                ReturnValues="ALL_NEW",
-            )
+            return user_from_item(self._set_on_user(user_id, expression, names, values, "attribute_exists(pk)"))
         except ConditionFailed:
             raise Unauthorized() from None
-        return user_from_item(response["Attributes"])
 
     def revoke_session(self, ref: TokenRef, now: float) -> None:
         try:
@@ -179,6 +261,8 @@ class UserStore(Table):
             self._batch_delete(others[start : start + 25])
         self.call(
             "transact_write_items",
+            # The same token on botocore's own retries: a retried transaction that already landed succeeds.
+            ClientRequestToken=str(uuid.uuid4()),
             TransactItems=[
                 {"Delete": {"TableName": self.table_name, "Key": {"pk": {"S": pk}, "sk": {"S": sk}}}}
                 for sk in (USER_SK, current_sk)

@@ -1,0 +1,133 @@
+"""The deployment's own key material, and what is derived from it.
+
+One Secrets Manager secret (DATA_KEYS_SECRET_ID) holds `{"current": "<kid>", "<kid>": "<material>", ...}`:
+CloudFormation creates it with a generated value, so a deploy needs no setup, and a rotation adds a key id,
+switches `current` to it and keeps the old one while anything sealed under it may still be read. Each use gets
+its own subkey through HKDF, so no two purposes ever share a key:
+
+- `session_key` at rest: AES-256-GCM, the user item's key as associated data, so a sealed value copied onto
+  another user's item does not open;
+- login retry records: the record id, the check of the Idempotency-Key and the sealing key of the answer, so
+  the table holds neither a login code nor anything that opens a record without the code, the key and this secret;
+- source addresses for the refused-code limit: keyed hashes, so the table holds no IP address.
+
+The secret is read through the same cached provider as the AppSecrets: no remote call per request.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+from dataclasses import dataclass, field
+
+from .errors import InternalError
+
+SEALED_VERSION = 1
+NONCE_SIZE = 12
+MIN_MATERIAL_LENGTH = 32
+
+
+class KeysUnavailable(InternalError):
+    """The key secret is missing, malformed or lacks a key that sealed data names: an operator must fix it."""
+
+
+@dataclass(frozen=True)
+class KeySet:
+    current: str
+    materials: dict[str, bytes] = field(repr=False)
+
+
+def parse_key_set(value: object) -> KeySet:
+    if not isinstance(value, dict) or not isinstance(value.get("current"), str):
+        raise KeysUnavailable()
+    materials = {
+        kid: material.encode("utf-8")
+        for kid, material in value.items()
+        if kid != "current" and isinstance(material, str) and len(material) >= MIN_MATERIAL_LENGTH
+    }
+    if value["current"] not in materials or any(len(kid.encode()) > 255 for kid in materials):
+        raise KeysUnavailable()
+    return KeySet(value["current"], materials)
+
+
+class ServerKeys:
+    """Subkeys of the current (or a named) key; `load()` answers the secret's parsed JSON, cached by its caller."""
+
+    def __init__(self, load):
+        self._load = load
+        self._derived: dict[tuple[str, bytes, str], bytes] = {}
+
+    @classmethod
+    def from_settings(cls, settings, provider=None) -> ServerKeys:
+        """Keys read from DATA_KEYS_SECRET_ID through the AppSecrets' provider and cache (or the one given)."""
+
+        def load():
+            from .appsecrets import read_json_secret, shared_provider
+
+            return read_json_secret(
+                provider or shared_provider(), settings.data_keys_secret_id, settings.secret_max_age_seconds
+            )
+
+        return cls(load)
+
+    def _key_set(self) -> KeySet:
+        return parse_key_set(self._load())
+
+    def _subkey(self, purpose: str, kid: str | None = None) -> tuple[str, bytes]:
+        keys = self._key_set()
+        kid = keys.current if kid is None else kid
+        material = keys.materials.get(kid)
+        if material is None:
+            raise KeysUnavailable()
+        cache_key = (kid, material, purpose)
+        if cache_key not in self._derived:
+            from cryptography.hazmat.primitives import hashes
+            from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+            info = f"wxlogin {purpose}".encode()
+            self._derived[cache_key] = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(material)
+        return kid, self._derived[cache_key]
+
+    def keyed_hash(self, purpose: str, *parts: str) -> str:
+        """A stable id for `parts` that nobody without the current key can compute or invert."""
+        _, key = self._subkey(f"hash {purpose}")
+        return hmac.new(key, "\n".join(parts).encode("utf-8"), hashlib.sha256).hexdigest()
+
+    def seal_session_key(self, item_key: str, session_key: str) -> bytes:
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+        kid, key = self._subkey("session_key")
+        nonce = os.urandom(NONCE_SIZE)
+        sealed = AESGCM(key).encrypt(nonce, session_key.encode("utf-8"), item_key.encode("utf-8"))
+        kid_bytes = kid.encode("utf-8")
+        return bytes([SEALED_VERSION, len(kid_bytes)]) + kid_bytes + nonce + sealed
+
+    def open_session_key(self, item_key: str, blob: bytes) -> str:
+        from cryptography.exceptions import InvalidTag
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+        if len(blob) < 2 or blob[0] != SEALED_VERSION:
+            raise KeysUnavailable()
+        kid_end = 2 + blob[1]
+        kid = blob[2:kid_end].decode("utf-8", "replace")
+        nonce, sealed = blob[kid_end : kid_end + NONCE_SIZE], blob[kid_end + NONCE_SIZE :]
+        _, key = self._subkey("session_key", kid)
+        try:
+            return AESGCM(key).decrypt(nonce, sealed, item_key.encode("utf-8")).decode("utf-8")
+        except (InvalidTag, ValueError):
+            raise KeysUnavailable() from None
+
+    def retry_sealing_key(self, kid: str, appid: str, code: str, idempotency_key: str) -> bytes:
+        """HKDF over the code and the Idempotency-Key, salted with this deployment's key `kid`."""
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+        _, salt = self._subkey("login retry", kid)
+        material = "\n".join((appid, code, idempotency_key)).encode("utf-8")
+        return HKDF(algorithm=hashes.SHA256(), length=32, salt=salt, info=b"wxlogin login retry answer").derive(
+            material
+        )
+
+    def current_kid(self) -> str:
+        return self._key_set().current

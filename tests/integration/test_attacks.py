@@ -1,0 +1,151 @@
+"""Issue 10's attacks on login, written as an attacker would send them, through the real handlers.
+
+Replay without stalls, the refused-code limit, Powertools switches that would log requests, and a
+write whose answer botocore loses. (Races across instances are in tests/hardening/test_concurrency.py;
+the scan for a session_key in clear runs on every test's table, in tests/conftest.py.)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import secrets
+import time
+
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ReadTimeoutError
+
+from tests.support.inprocess import Api, rewire
+from tests.support.values import OPENID, SESSION_KEY
+
+LOGIN = "/v1/auth/login"
+
+
+def _random_key() -> dict:
+    return {"Idempotency-Key": secrets.token_hex(16)}
+
+
+def _login_module(api):
+    return api.module(*api.function("LoginFunction"))
+
+
+class NoWaiting:
+    """A login service's sleep that records each wait: a refused replay must never wait."""
+
+    def __init__(self):
+        self.slept: list[float] = []
+
+    def __call__(self, seconds):
+        self.slept.append(seconds)
+        time.sleep(seconds)
+
+
+def test_a_used_code_with_random_keys_is_invalid_code_at_once_and_delays_no_legit_login(api, aws, wechat, monkeypatch):
+    """Five requests with a used code and a random key each (the attack that held an instance for 2 s per
+    request): each is invalid_code without a single wait, and the next legitimate login is served at once."""
+    sleeps = NoWaiting()
+    rewire(monkeypatch, _login_module(api), "LoginFunction", sleep=sleeps)
+    keyed_code, plain_code = wechat.login_code("victim"), wechat.login_code("victim")
+    assert api.post(LOGIN, {"code": keyed_code}, headers=_random_key()).status == 200
+    assert api.post(LOGIN, {"code": plain_code}).status == 200
+    calls_before = wechat.stats()["jscode2session"]
+    for code in (keyed_code, plain_code, keyed_code, plain_code, keyed_code):
+        answer = api.post(LOGIN, {"code": code}, headers=_random_key())
+        assert (answer.status, answer.body["error"]["code"]) == (401, "invalid_code")
+    legit = api.post(LOGIN, {"code": wechat.login_code("someone")})
+    assert legit.status == 200 and sleeps.slept == []
+    # Only the first use of the code logged in without a key reaches WeChat (40163, and its marker then says
+    # failed); every other is answered from a marker of another key, without WeChat. Then the legit login.
+    assert wechat.stats()["jscode2session"] - calls_before == 1 + 1
+    assert [i for i in aws.items() if i["pk"]["S"].startswith("LOGIN#") and i["state"]["S"] == "pending"] == []
+
+
+def test_junk_codes_from_one_address_get_429_after_the_budget_and_other_addresses_are_unaffected(
+    api, aws, wechat, monkeypatch
+):
+    module = _login_module(api)
+    settings = dataclasses.replace(module.settings, refused_code_budget=10, refused_code_window_seconds=600)
+    rewire(monkeypatch, module, "LoginFunction", settings=settings)
+    answers = [api.post(LOGIN, {"code": f"junk{i:04}"}, source_ip="198.51.100.7") for i in range(30)]
+    statuses = [answer.status for answer in answers]
+    assert statuses == [401] * 10 + [429] * 20
+    assert all(0 < int(a.headers["Retry-After"]) <= 600 for a in answers[10:])
+    assert {a.body["error"]["code"] for a in answers[10:]} == {"rate_limited"}
+    # One instance: the budget, plus the call that crossed it; then nothing reaches WeChat.
+    assert wechat.stats()["jscode2session"] == 11
+    assert api.post(LOGIN, {"code": "junk-elsewhere"}, source_ip="203.0.113.9").status == 401
+    legit = api.post(LOGIN, {"code": wechat.login_code("neighbour")}, source_ip="203.0.113.9")
+    assert legit.status == 200
+    counters = [item for item in aws.items() if item["pk"]["S"].startswith("RATE#")]
+    assert sorted(int(item["count"]["N"]) for item in counters) == [1, 11]
+    stored = json.dumps(counters)
+    assert "198.51.100.7" not in stored and "203.0.113.9" not in stored
+    assert all(int(item["expiresAt"]["N"]) <= time.time() + 600 for item in counters)  # the TTL removes them
+
+
+def test_a_successful_login_adds_no_call_for_the_limit(api, aws, wechat, monkeypatch):
+    calls = []
+    client = boto3.client("dynamodb")
+    client.meta.events.register("before-call.dynamodb", lambda model, **_: calls.append(model.name))
+    module = _login_module(api)
+    settings = dataclasses.replace(module.settings, refused_code_budget=10)
+    rewire(monkeypatch, module, "LoginFunction", dynamodb=client, settings=settings)
+    assert api.post(LOGIN, {"code": wechat.login_code()}).status == 200
+    assert calls == ["UpdateItem", "PutItem"]
+
+
+def test_with_every_powertools_switch_on_nothing_request_shaped_is_logged(api, aws, wechat, monkeypatch, capsys, logs):
+    """POWERTOOLS_LOGGER_LOG_EVENT logged whole events (code, Idempotency-Key); POWERTOOLS_DEV and
+    POWERTOOLS_EVENT_HANDLER_DEBUG print them. Fresh instances of every function, started with all three set."""
+    for name in ("POWERTOOLS_LOGGER_LOG_EVENT", "POWERTOOLS_DEV", "POWERTOOLS_EVENT_HANDLER_DEBUG"):
+        monkeypatch.setenv(name, "true")
+    fresh = Api()
+    code, key = wechat.login_code(), _random_key()
+    answer = fresh.post(LOGIN, {"code": code, "nickName": "body-marker"}, headers=key)
+    assert answer.status == 200, answer.body
+    token = answer.body["token"]
+    data = wechat.user_data(answer.body["openid"], profile={"nickName": "Logged?"})
+    assert fresh.post("/v1/profile/decrypt", data, token=token).status in (200, 422)
+    assert fresh.get("/v1/me", token=token).status == 200
+    printed = capsys.readouterr()
+    everything = "\n".join([*logs.lines, printed.out, printed.err])
+    for secret in (code, key["Idempotency-Key"], token, token.split(".")[1], data["encryptedData"], "body-marker"):
+        assert secret not in everything
+    assert '"requestContext"' not in everything and "rawPath" not in everything
+
+
+def _losing_first_answer(operation: str):
+    """A DynamoDB client whose first `operation` is applied but whose answer is lost (a read timeout after the
+    table took the write); botocore's own retry then sends it again, as it does in Lambda."""
+    client = boto3.client("dynamodb", config=Config(retries={"mode": "standard", "max_attempts": 3}))
+    lost = []
+
+    def lose(request, **_):
+        if not lost:
+            lost.append(operation)
+            raise ReadTimeoutError(endpoint_url=request.url)
+
+    # Registered last: moto's own before-send handler has applied the write when this one raises.
+    client.meta.events.register_last(f"before-send.dynamodb.{operation}", lose)
+    return client, lost
+
+
+@pytest.mark.parametrize("operation", ["UpdateItem", "PutItem"])
+def test_a_login_whose_write_lands_but_whose_answer_is_lost_still_gets_its_session(
+    api, aws, wechat, monkeypatch, operation
+):
+    client, lost = _losing_first_answer(operation)
+    rewire(monkeypatch, _login_module(api), "LoginFunction", dynamodb=client)
+    wechat.register("lost-answer-1", OPENID, SESSION_KEY)
+    first = api.post(LOGIN, {"code": "lost-answer-1"})
+    assert lost == [operation]
+    assert first.status == 200 and first.body["isNewUser"] is True, first.body
+    assert api.get("/v1/me", token=first.body["token"]).status == 200
+    client, lost = _losing_first_answer(operation)
+    rewire(monkeypatch, _login_module(api), "LoginFunction", dynamodb=client)
+    wechat.register("lost-answer-2", OPENID, SESSION_KEY)
+    second = api.post(LOGIN, {"code": "lost-answer-2"})
+    assert lost == [operation] and second.status == 200 and second.body["isNewUser"] is False
+    assert [i["sk"]["S"] for i in aws.items()].count("USER") == 1
