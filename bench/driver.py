@@ -22,7 +22,9 @@ import time
 import zipfile
 from pathlib import Path
 
-from .lab import APP_SECRET, BUILD, PEERS, SECRET_ID, Case, Sandbox, Stack, event
+from local.template import load_template
+
+from .lab import APP_SECRET, BUILD, PEERS, ROOT, SECRET_ID, Case, Sandbox, Stack, event
 
 REPS = int(os.environ.get("BENCH_REPS", "15"))
 WARM_N = int(os.environ.get("BENCH_WARM_N", "200"))
@@ -30,6 +32,8 @@ WARMUP_N = 20
 DESTRUCTIVE_N = max(10, WARM_N // 2)  # logouts and account deletions use up one session/user each
 FUNCTIONS = ("LoginFunction", "ProfileFunction", "AccountFunction")
 TRACING_MODES = ("PassThrough", "Active")
+# What a deploy gets unless it says otherwise: warm runs, billing and the cold-start goals use it.
+DEFAULT_TRACING = load_template(ROOT / "template.yaml")["Parameters"]["XRayTracing"]["Default"]
 
 
 def function_case(logical_id: str, tracing: str) -> Case:
@@ -121,12 +125,12 @@ def _tokens(phase: dict) -> list[str]:
 
 
 def warm_runs(stack: Stack, box: Sandbox) -> dict:
-    """Each function's warm process (tracing Active, as deployed by default), WeChat calls checked at the simulator."""
+    """Each function's warm process (tracing as deployed by default), WeChat calls checked at the simulator."""
     reports, wechat_check = {}, {}
 
     def run(logical_id, plan):
         before = stack.sim_calls()
-        _, report = box.run(function_case(logical_id, "Active"), "warm", plan, write_bytecode=True)
+        _, report = box.run(function_case(logical_id, DEFAULT_TRACING), "warm", plan, write_bytecode=True)
         counted = sum(s.get("wechat", 0) for p in report["phases"] for s in p["samples"])
         wechat_check[logical_id] = (counted, stack.sim_calls() - before)
         reports[logical_id] = report

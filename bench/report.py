@@ -8,7 +8,16 @@ import platform
 import statistics
 
 from . import cost
-from .driver import DESTRUCTIVE_N, FLOOR, FUNCTIONS, PEER_CASES, REPS, TRACING_MODES, WARM_N, function_case
+from .driver import (
+    DEFAULT_TRACING,
+    DESTRUCTIVE_N,
+    FLOOR,
+    FUNCTIONS,
+    PEER_CASES,
+    REPS,
+    WARM_N,
+    function_case,
+)
 from .lab import memory_size
 
 ACCOUNT_BOUND = 1.15  # x floor: the account routes make one DynamoDB request, like floor + one GetItem
@@ -74,8 +83,8 @@ def summarise(figures: dict) -> dict:
     }
     routes = route_rows(warm)
     memory = memory_size(template, "LoginFunction")
-    # Billed as deployed by default: tracing Active.
-    cold_by_function = {f: cold[function_case(f, "Active").name] for f in FUNCTIONS}
+    # Billed as deployed by default.
+    cold_by_function = {f: cold[function_case(f, DEFAULT_TRACING).name] for f in FUNCTIONS}
     cold_secrets = {
         lid: rep["phases"][0]["samples"][0].get("secrets-manager", 0) for lid, rep in warm["reports"].items()
     }
@@ -108,18 +117,18 @@ def goals(cold_start: dict, routes: list[dict], costs: dict, figures: dict) -> l
     def check(ok: bool, text: str):
         checks.append({"met": bool(ok), "goal": text})
 
-    for mode in TRACING_MODES:
-        for logical_id in FUNCTIONS:
-            ratio = cold_start[function_case(logical_id, mode).name]["cpu_ratio"]
-            if logical_id in COLD_GOALS:
-                peer = COLD_GOALS[logical_id]
-                bound, against = cold_start[peer]["cpu_ratio"], f"the peer '{peer}'"
-            else:
-                bound, against = ACCOUNT_BOUND, "the bound"
-            check(
-                ratio <= bound,
-                f"cold start {logical_id}, tracing {mode}: {ratio:.2f}x floor <= {bound:.2f}x ({against})",
-            )
+    # The goals hold for a deploy as the template makes it; the other tracing mode is measured, not a goal.
+    for logical_id in FUNCTIONS:
+        ratio = cold_start[function_case(logical_id, DEFAULT_TRACING).name]["cpu_ratio"]
+        if logical_id in COLD_GOALS:
+            peer = COLD_GOALS[logical_id]
+            bound, against = cold_start[peer]["cpu_ratio"], f"the peer '{peer}'"
+        else:
+            bound, against = ACCOUNT_BOUND, "the bound"
+        check(
+            ratio <= bound,
+            f"cold start {logical_id}, tracing {DEFAULT_TRACING}: {ratio:.2f}x floor <= {bound:.2f}x ({against})",
+        )
     by_route = {r["route"]: r for r in routes}
     login, me, phone = by_route.get(cost.LOGIN), by_route.get("GET /v1/me"), by_route.get("POST /v1/profile/phone")
     if login:
@@ -192,7 +201,7 @@ def render(summary: dict, figures: dict, json_path: str) -> str:
     ]
     routes = summary["routes"]
     out += [
-        f"\n## Warm requests ({WARM_N} per route, {DESTRUCTIVE_N} for one-shot routes; tracing Active)",
+        f"\n## Warm requests ({WARM_N} per route, {DESTRUCTIVE_N} for one-shot routes; tracing {DEFAULT_TRACING})",
         table(
             ["route", "p50", "p99", "own p50", "CPU p50", "WeChat", "DynamoDB", "operations", "RRU", "WRU", "Secrets"],
             [

@@ -55,9 +55,10 @@ def test_globals_pin_the_runtime_architecture_and_tracing():
     function_globals = TEMPLATE["Globals"]["Function"]
     assert function_globals["Runtime"] == "python3.13"
     assert function_globals["Architectures"] == ["arm64"]
-    # Tracing is a deploy parameter, on unless a deploy says otherwise; the code learns it from the same value.
+    # Tracing is a deploy parameter, off unless a deploy turns it on (it costs every cold start: make bench);
+    # the code learns it from the same value.
     assert function_globals["Tracing"] == {"Ref": "XRayTracing"}
-    assert TEMPLATE["Parameters"]["XRayTracing"]["Default"] == "Active"
+    assert TEMPLATE["Parameters"]["XRayTracing"]["Default"] == "PassThrough"
     assert function_globals["Environment"]["Variables"]["XRAY_TRACING"] == {"Ref": "XRayTracing"}
     assert function_globals["Environment"]["Variables"]["POWERTOOLS_TRACER_CAPTURE_RESPONSE"] == "false"
 

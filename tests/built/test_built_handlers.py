@@ -242,6 +242,7 @@ def test_traces_carry_no_secret(stack):
     daemon.bind(("127.0.0.1", 0))
     daemon.settimeout(0.5)
     tracing = {
+        "XRAY_TRACING": "Active",
         "POWERTOOLS_TRACE_DISABLED": "false",
         "LAMBDA_TASK_ROOT": str(BUILD),
         "_X_AMZN_TRACE_ID": "Root=1-6742a1b0-0123456789abcdef01234567;Parent=53995c3f42cd8ad8;Sampled=1",

@@ -67,7 +67,8 @@ def test_a_bug_is_a_500_logged_once_with_the_request_id_and_without_its_text(fun
 
 
 def test_tracing_follows_the_deploy_parameter_and_powertools_switch():
-    assert load_settings({}).tracing is True
+    assert load_settings({}).tracing is False
+    assert load_settings({"XRAY_TRACING": "Active"}).tracing is True
     assert load_settings({"XRAY_TRACING": "PassThrough"}).tracing is False
     assert load_settings({"XRAY_TRACING": "Active", "POWERTOOLS_TRACE_DISABLED": "true"}).tracing is False
     with pytest.raises(ConfigurationError, match="XRAY_TRACING"):

@@ -109,7 +109,7 @@ def load_settings(environ=None) -> Settings:
         login_retry_window_seconds=_number(environ, "LOGIN_RETRY_WINDOW_SECONDS", 300, int, 10, 3600),
         # XRAY_TRACING is the template's XRayTracing parameter (the functions' Tracing mode); Powertools'
         # own switch still turns it off where there is no X-Ray daemon (tests, the local stack).
-        tracing=_choice(environ, "XRAY_TRACING", "Active", ("Active", "PassThrough")) == "Active"
+        tracing=_choice(environ, "XRAY_TRACING", "PassThrough", ("Active", "PassThrough")) == "Active"
         and not _flag(environ, "POWERTOOLS_TRACE_DISABLED", False),
         data_keys_secret_id=environ.get("DATA_KEYS_SECRET_ID", "").strip() or "wxlogin/data-keys",
         refused_code_budget=_number(environ, "REFUSED_CODE_BUDGET", 10, int, 0, 10_000),
