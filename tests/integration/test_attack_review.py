@@ -4,6 +4,7 @@ code it was written against (see the review report); the lead decides the fixes.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import secrets
 import time
@@ -138,3 +139,54 @@ def test_a_login_whose_write_really_lands_but_whose_answer_is_lost_gets_its_sess
     assert lost == [operation]
     assert first.status == 200 and first.body["isNewUser"] is True, first.body
     assert api.get("/v1/me", token=first.body["token"]).status == 200
+
+
+def _user_item(aws, openid: str) -> dict:
+    return next(i for i in aws.items() if i["sk"]["S"] == "USER" and i["openid"]["S"] == openid)
+
+
+@pytest.mark.parametrize("revoke", ["logout", "erasure", "erasure and a new login"])
+def test_a_replayed_login_never_revives_a_revoked_session(api, aws, wechat, revoke):
+    code, key = wechat.login_code("replayer"), {"Idempotency-Key": secrets.token_hex(16)}
+    first = api.post(LOGIN, {"code": code}, headers=key)
+    assert first.status == 200
+    token = first.body["token"]
+    if revoke == "logout":
+        assert api.post("/v1/auth/logout", token=token).status == 204
+    else:
+        assert api.delete("/v1/me", token=token).status == 204
+        if revoke == "erasure and a new login":
+            assert api.post(LOGIN, {"code": wechat.login_code("replayer")}).status == 200
+    replay = api.post(LOGIN, {"code": code}, headers=key)
+    assert (replay.status, replay.body["error"]["code"]) == (401, "invalid_code"), replay.body
+    assert api.get("/v1/me", token=token).status == 401
+
+
+def test_a_sealed_session_key_copied_onto_another_users_item_does_not_open(api, aws, wechat, login):
+    victim_key, thief_key = SESSION_KEY, "ZmZmZmZmZmZmZmZmZmZmZg=="
+    login(openid=OPENID, session_key=victim_key)
+    thief_openid = "oThief0000000000000000000000"
+    thief = login(openid=thief_openid, session_key=thief_key)
+    victim_item, thief_item = _user_item(aws, OPENID), _user_item(aws, thief_openid)
+    aws.dynamodb.update_item(
+        TableName=aws.table,
+        Key={"pk": thief_item["pk"], "sk": thief_item["sk"]},
+        UpdateExpression="SET sessionKey = :k",
+        ExpressionAttributeValues={":k": victim_item["sessionKey"]},
+    )
+    before = aws.items()
+    # Data made under the victim's session_key naming the thief: it would open only with the victim's key.
+    data = wechat.user_data(thief_openid, session_key=victim_key, profile={"nickName": "Opened"})
+    answer = api.post("/v1/profile/decrypt", data, token=thief.token)
+    assert answer.status != 200 and aws.items() == before
+
+
+def test_junk_codes_from_one_ipv6_client_are_bounded_like_one_address(api, aws, wechat, monkeypatch):
+    """Every IPv6 client holds a /64 (2^64 addresses) and may send each request from another one of them: counted
+    per full address, 30 junk codes from one /64 all reach WeChat (whose quota every user of the app shares)."""
+    module = _login_module(api)
+    settings = dataclasses.replace(module.settings, refused_code_budget=10, refused_code_window_seconds=600)
+    rewire(monkeypatch, module, "LoginFunction", settings=settings)
+    answers = [api.post(LOGIN, {"code": f"junk6{i:04}"}, source_ip=f"2001:db8:1:2::{i + 1:x}") for i in range(30)]
+    assert [a.status for a in answers].count(429) == 19, [a.status for a in answers]
+    assert wechat.stats()["jscode2session"] == 11
