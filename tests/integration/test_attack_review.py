@@ -1,5 +1,7 @@
-"""A reviewer's attacks on issue 10's promises, through the real handlers: each test here failed on the
-code it was written against (see the review report); the lead decides the fixes.
+"""A reviewer's attacks on issue 10's promises, through the real handlers.
+
+The replays after logout or erasure and the copied sealed session_key held; every other test here failed on
+the code it was written against (see the review report), and the lead decides the fixes.
 """
 
 from __future__ import annotations
