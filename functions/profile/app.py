@@ -22,7 +22,7 @@ wechat = WeChatClient.from_settings(settings)
 app_secrets = AppSecrets.from_settings(settings)
 keys = ServerKeys.from_settings(settings)
 service = ProfileService(store, keys, settings.watermark_max_age_seconds)
-access_tokens = AccessTokens(AccessTokenStore(settings.table_name), wechat, app_secrets)
+access_tokens = AccessTokens(AccessTokenStore(settings.table_name, keys), wechat, app_secrets)
 phone = PhoneService(store, access_tokens, wechat, keys, settings.watermark_max_age_seconds)
 
 

@@ -103,11 +103,11 @@ def test_a_warm_instance_uses_its_token_without_reading_the_table(api, aws, wech
 def test_an_access_token_wechat_rejects_is_refreshed_once_and_the_call_retried(api, aws, wechat, login):
     me = login()
     assert api.post(PHONE, {"code": wechat.phone_code(OPENID)}, token=me.token).status == 200
-    before = _stored_access_token(aws)["accessToken"]["S"]
+    before = aws.access_token_of(_stored_access_token(aws))
     wechat.expire_access_tokens()  # WeChat now answers 40001 to the cached token
     answer = api.post(PHONE, {"code": wechat.phone_code(OPENID)}, token=me.token)
     assert answer.status == 200, answer.body
-    assert _stored_access_token(aws)["accessToken"]["S"] != before
+    assert aws.access_token_of(_stored_access_token(aws)) != before
     assert wechat.stats()["getuserphonenumber"] == 3
 
 
@@ -117,13 +117,13 @@ def test_a_cached_token_past_its_expiry_is_replaced_before_use(api, aws, wechat,
     aws.dynamodb.update_item(
         TableName=aws.table,
         Key=ACCESS_TOKEN_KEY,
-        UpdateExpression="SET accessToken = :t, expiresAt = :e",
-        ExpressionAttributeValues={":t": {"S": "expired-token"}, ":e": {"N": "1000"}},
+        UpdateExpression="SET expiresAt = :e",
+        ExpressionAttributeValues={":e": {"N": "1000"}},
     )
     api.module(*api.function("ProfileFunction")).access_tokens.clear_cache()  # a new instance reads the table
     assert api.post(PHONE, {"code": wechat.phone_code(OPENID)}, token=me.token).status == 200
     assert wechat.stats()["stable_token"] == 2 and wechat.stats()["getuserphonenumber"] == 2
-    assert _stored_access_token(aws)["accessToken"]["S"] != "expired-token"
+    assert int(_stored_access_token(aws)["expiresAt"]["N"]) > 1000
 
 
 def test_a_token_that_stays_rejected_is_502_after_one_refresh(api, aws, wechat, login):
@@ -153,6 +153,7 @@ def test_concurrent_refreshes_cause_one_wechat_call(aws, wechat):
     from wxlogin.access_token_store import AccessTokenStore
     from wxlogin.appsecrets import AppSecrets
     from wxlogin.config import load_settings
+    from wxlogin.serverkeys import ServerKeys
     from wxlogin.wechat import WeChatClient
 
     wechat.reset()
@@ -165,7 +166,11 @@ def test_concurrent_refreshes_cause_one_wechat_call(aws, wechat):
 
     def instance():
         tokens = AccessTokens(
-            AccessTokenStore(settings.table_name, client=_Atomic(boto3.client("dynamodb"), atomic)),
+            AccessTokenStore(
+                settings.table_name,
+                ServerKeys.from_settings(settings),
+                client=_Atomic(boto3.client("dynamodb"), atomic),
+            ),
             WeChatClient.from_settings(settings),
             AppSecrets.from_settings(settings),
         )
@@ -204,7 +209,7 @@ def test_access_tokens_never_reach_logs_or_answers(api, aws, wechat, login, logs
     wechat.expire_access_tokens()
     answers.append(api.post(PHONE, {"code": wechat.phone_code(OPENID)}, token=me.token))
     logging.getLogger("wxlogin").debug("end of scan")
-    token = _stored_access_token(aws)["accessToken"]["S"]
+    token = aws.access_token_of(_stored_access_token(aws))
     out = capsys.readouterr()
     text = "\n".join(logs.lines) + out.out + out.err + "".join(answer.text for answer in answers)
     assert token not in text and APP_SECRET not in text

@@ -173,7 +173,11 @@ class Aws:
 
     def session_key_of(self, user_item: dict) -> str:
         """The session_key a user item holds, opened as the profile function opens it."""
-        return self.keys().open_session_key(user_item["pk"]["S"], user_item["sessionKey"]["B"])
+        return self.keys().open_text("session_key", user_item["pk"]["S"], user_item["sessionKey"]["B"])
+
+    def access_token_of(self, item: dict) -> str:
+        """The WeChat access_token an `APP#<appid>` item holds, opened as the profile function opens it."""
+        return self.keys().open_text("access_token", item["pk"]["S"], item["accessToken"]["B"])
 
     def signing_keys(self) -> dict:
         return json.loads(self.secrets.get_secret_value(SecretId=os.environ["SIGNING_KEYS_ID"])["SecretString"])
@@ -221,7 +225,7 @@ def rewire(monkeypatch, module, logical_id: str, dynamodb=None, secrets_provider
         replaced = {"auth": Authenticator(store), "service": AccountService(store)}
     else:
         app_secrets, keys = app_secrets or module.app_secrets, keys or module.keys
-        tokens = AccessTokens(AccessTokenStore(table, client=dynamodb), module.wechat, app_secrets)
+        tokens = AccessTokens(AccessTokenStore(table, keys, client=dynamodb), module.wechat, app_secrets)
         replaced = {
             "auth": Authenticator(store),
             "service": ProfileService(store, keys, settings.watermark_max_age_seconds),

@@ -48,7 +48,7 @@ GENERATION = "gen-1"
 @lru_cache
 def _sealed_session_key(user_id: str) -> bytes:
     # Sealed once per user, so two user() of one id compare equal.
-    return KEYS.seal_session_key(user_pk(user_id), SESSION_KEY)
+    return KEYS.seal_text("session_key", user_pk(user_id), SESSION_KEY)
 
 
 def user(user_id="u1", appid=APPID, openid=OPENID, unionid=None, profile=None, phone=None) -> User:

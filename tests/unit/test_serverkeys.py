@@ -17,26 +17,30 @@ def keys(secret: dict) -> ServerKeys:
 
 def test_a_sealed_session_key_opens_only_under_its_own_item_key_and_holds_no_clear_text():
     server = keys({"current": "k1", "k1": K1})
-    blob = server.seal_session_key("USER#alice", SESSION_KEY)
+    blob = server.seal_text("session_key", "USER#alice", SESSION_KEY)
     assert SESSION_KEY.encode() not in blob
-    assert server.open_session_key("USER#alice", blob) == SESSION_KEY
+    assert server.open_text("session_key", "USER#alice", blob) == SESSION_KEY
     with pytest.raises(KeysUnavailable):
-        server.open_session_key("USER#mallory", blob)
+        server.open_text("session_key", "USER#mallory", blob)
     with pytest.raises(KeysUnavailable):
-        server.open_session_key("USER#alice", blob[:-1] + bytes([blob[-1] ^ 1]))
+        server.open_text("session_key", "USER#alice", blob[:-1] + bytes([blob[-1] ^ 1]))
 
 
 def test_rotation_seals_under_the_new_key_and_still_opens_the_old_until_it_is_removed():
     secret = {"current": "k1", "k1": K1}
     server = keys(secret)
-    old = server.seal_session_key("USER#alice", SESSION_KEY)
+    old = server.seal_text("session_key", "USER#alice", SESSION_KEY)
     secret.update({"current": "k2", "k2": K2})
-    new = server.seal_session_key("USER#alice", SESSION_KEY)
+    new = server.seal_text("session_key", "USER#alice", SESSION_KEY)
     assert b"k2" in new[:8] and b"k1" in old[:8]
-    assert server.open_session_key("USER#alice", old) == server.open_session_key("USER#alice", new) == SESSION_KEY
+    assert (
+        server.open_text("session_key", "USER#alice", old)
+        == server.open_text("session_key", "USER#alice", new)
+        == SESSION_KEY
+    )
     del secret["k1"]
     with pytest.raises(KeysUnavailable):
-        server.open_session_key("USER#alice", old)
+        server.open_text("session_key", "USER#alice", old)
 
 
 def test_keyed_hashes_depend_on_purpose_parts_and_key():

@@ -1,19 +1,34 @@
 """The access-token repository: one WeChat access token per appid, shared by every Lambda instance.
 
-Item (pk, sk): APP#<appid> / ACCESS_TOKEN with accessToken, expiresAt (TTL), leaseOwner?, leaseUntil?.
-A refresh is guarded by a short lease taken with a conditional write, so concurrent instances
+Item (pk, sk): APP#<appid> / ACCESS_TOKEN with accessToken (sealed), tokenId, expiresAt (TTL), leaseOwner?,
+leaseUntil?. A refresh is guarded by a short lease taken with a conditional write, so concurrent instances
 that all see a stale token cause one WeChat call (access_token.py decides when to refresh).
+
+The token is sealed like a session_key (serverkeys.py): a table export, a backup or a read-only role on the
+table gets no token to call WeChat as the app with. Conditions compare `tokenId`, its SHA-256, since a sealed
+value differs at every write; it survives a rotation of the data keys.
 """
 
 from __future__ import annotations
 
+import hashlib
+
 from .dynamodb import ConditionFailed, Table, to_attr
 from .models import StoredAccessToken
+from .serverkeys import ServerKeys
 
 ACCESS_TOKEN_SK = "ACCESS_TOKEN"  # noqa: S105 - a sort key, not a credential
 
 
+def _token_id(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
 class AccessTokenStore(Table):
+    def __init__(self, table_name: str, keys: ServerKeys, client=None):
+        super().__init__(table_name, client)
+        self.keys = keys
+
     @staticmethod
     def _key(appid: str) -> dict:
         return {"pk": {"S": f"APP#{appid}"}, "sk": {"S": ACCESS_TOKEN_SK}}
@@ -21,18 +36,20 @@ class AccessTokenStore(Table):
     def get(self, appid: str) -> StoredAccessToken | None:
         response = self.call("get_item", TableName=self.table_name, Key=self._key(appid), ConsistentRead=True)
         item = response.get("Item")
-        if not item or "accessToken" not in item:
+        # A token stored in clear by an earlier version (no tokenId) counts as none: the next refresh seals one.
+        if not item or "tokenId" not in item:
             return None
-        return StoredAccessToken(item["accessToken"]["S"], int(item["expiresAt"]["N"]))
+        token = self.keys.open_text("access_token", f"APP#{appid}", item["accessToken"]["B"])
+        return StoredAccessToken(token, int(item["expiresAt"]["N"]))
 
     def acquire_lease(self, appid: str, owner: str, now: float, lease_seconds: int, stale: str | None) -> bool:
         """Take the refresh lease, but only if nobody holds it and the token is still the stale one we saw."""
         values = {":owner": {"S": owner}, ":until": to_attr(int(now) + lease_seconds), ":now": to_attr(int(now))}
         if stale is None:
-            unchanged = "attribute_not_exists(accessToken)"
+            unchanged = "attribute_not_exists(tokenId)"
         else:
-            unchanged = "accessToken = :stale"
-            values[":stale"] = {"S": stale}
+            unchanged = "tokenId = :stale"
+            values[":stale"] = {"S": _token_id(stale)}
         try:
             self.call(
                 "update_item",
@@ -49,8 +66,13 @@ class AccessTokenStore(Table):
     def save(self, appid: str, owner: str, token: str, expires_at: int) -> None:
         """Store the new token and release the lease; if the lease was lost meanwhile, keep the newer state."""
         # expiresAt is also the table's TTL attribute: an expired token is removed, never served.
-        expression = "SET accessToken = :token, expiresAt = :expires REMOVE leaseOwner, leaseUntil"
-        self._update_if_owner(appid, owner, expression, {":token": {"S": token}, ":expires": to_attr(expires_at)})
+        expression = "SET accessToken = :token, tokenId = :id, expiresAt = :expires REMOVE leaseOwner, leaseUntil"
+        values = {
+            ":token": {"B": self.keys.seal_text("access_token", f"APP#{appid}", token)},
+            ":id": {"S": _token_id(token)},
+            ":expires": to_attr(expires_at),
+        }
+        self._update_if_owner(appid, owner, expression, values)
 
     def release(self, appid: str, owner: str) -> None:
         """Give the lease up after a failed refresh, so another instance need not wait it out."""

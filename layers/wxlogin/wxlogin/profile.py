@@ -16,7 +16,7 @@ def stored_identity(user: User, keys: ServerKeys) -> SessionIdentity:
     """The user's identity with the session_key of their latest login, opened from its sealed form."""
     if user.sealed_session_key is None:
         raise InvalidEncryptedData()
-    session_key = keys.open_session_key(user_pk(user.user_id), user.sealed_session_key)
+    session_key = keys.open_text("session_key", user_pk(user.user_id), user.sealed_session_key)
     return SessionIdentity(user.appid, user.openid, user.unionid, session_key)
 
 

@@ -94,16 +94,17 @@ class ServerKeys:
         _, key = self._subkey(f"hash {purpose}")
         return hmac.new(key, "\n".join(parts).encode("utf-8"), hashlib.sha256).hexdigest()
 
-    def seal_session_key(self, item_key: str, session_key: str) -> bytes:
+    def seal_text(self, purpose: str, item_key: str, text: str) -> bytes:
+        """`text` (a session_key, an access_token) sealed for the item `item_key` under the current key."""
         from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-        kid, key = self._subkey("session_key")
+        kid, key = self._subkey(purpose)
         nonce = os.urandom(NONCE_SIZE)
-        sealed = AESGCM(key).encrypt(nonce, session_key.encode("utf-8"), item_key.encode("utf-8"))
+        sealed = AESGCM(key).encrypt(nonce, text.encode("utf-8"), item_key.encode("utf-8"))
         kid_bytes = kid.encode("utf-8")
         return bytes([SEALED_VERSION, len(kid_bytes)]) + kid_bytes + nonce + sealed
 
-    def open_session_key(self, item_key: str, blob: bytes) -> str:
+    def open_text(self, purpose: str, item_key: str, blob: bytes) -> str:
         from cryptography.exceptions import InvalidTag
         from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
@@ -112,7 +113,7 @@ class ServerKeys:
         kid_end = 2 + blob[1]
         kid = blob[2:kid_end].decode("utf-8", "replace")
         nonce, sealed = blob[kid_end : kid_end + NONCE_SIZE], blob[kid_end + NONCE_SIZE :]
-        _, key = self._subkey("session_key", kid)
+        _, key = self._subkey(purpose, kid)
         try:
             return AESGCM(key).decrypt(nonce, sealed, item_key.encode("utf-8")).decode("utf-8")
         except (InvalidTag, ValueError):
