@@ -37,13 +37,14 @@ def login():
     # Before the code exchange: a login that cannot sign must fail while its code is still unused.
     signer.key_set()
     seconds_left = function.context.get_remaining_time_in_millis() / 1000
-    answer = service.login(request, seconds_left)
-    appid = app_secrets.resolve_appid(request.appid)
+    outcome = service.login(request, seconds_left)
+    answer = outcome.answer
     issuer = signer.issuer(function.event)
-    answer.update(signer.answer(issuer, appid=appid, openid=answer["openid"], unionid=answer["unionid"]))
-    metrics.add_metric(name="Logins", unit="Count", value=1)
-    if answer["isNewUser"]:
-        metrics.add_metric(name="NewUsers", unit="Count", value=1)
+    answer.update(signer.answer(issuer, appid=outcome.appid, openid=answer["openid"], unionid=answer["unionid"]))
+    if not outcome.replayed:
+        metrics.add_metric(name="Logins", unit="Count", value=1)
+        if answer["isNewUser"]:
+            metrics.add_metric(name="NewUsers", unit="Count", value=1)
     return api.json_response(200, answer)
 
 

@@ -30,23 +30,25 @@ def service(wechat: WeChat, users: Users | None = None, secret=f'{{"{APPID}": "{
 
 def test_a_first_login_makes_the_user_and_a_session_the_token_opens_with_two_writes_and_no_read():
     users = Users()
-    answer = service(WeChat(sessions=[session(unionid="oUnion")]), users).login(LoginRequest(code="c1"), 10)
+    answer = service(WeChat(sessions=[session(unionid="oUnion")]), users).login(LoginRequest(code="c1"), 10).answer
     assert answer["isNewUser"] and answer["openid"] == OPENID and answer["unionid"] == "oUnion"
     assert "profile" not in answer and answer["expiresIn"] == 7 * 24 * 3600
     ref = parse_token(answer["token"])
     stored = users.users[user_id_for(APPID, OPENID)]
     assert users.sessions == {ref: live(NOW + 7 * 24 * 3600, stored.generation)}
     assert SESSION_KEY.encode() not in stored.sealed_session_key
-    assert KEYS.open_session_key(user_pk(stored.user_id), stored.sealed_session_key) == SESSION_KEY
+    assert KEYS.open_text("session_key", user_pk(stored.user_id), stored.sealed_session_key) == SESSION_KEY
     assert users.calls == ["record_login", "put_session"]
 
 
 def test_a_second_login_keeps_the_known_unionid_and_profile():
     users = Users()
     data = {"openId": OPENID, **WECHAT_PROFILE, "nickName": "Ann", "watermark": {"appid": APPID, "timestamp": int(NOW)}}
-    first = service(WeChat(sessions=[session()]), users).login(LoginRequest(code="c1", encrypted=payload(data)), 10)
+    first = (
+        service(WeChat(sessions=[session()]), users).login(LoginRequest(code="c1", encrypted=payload(data)), 10).answer
+    )
     assert first["profile"] == {"nickName": "Ann", "gender": 0}
-    again = service(WeChat(sessions=[session()]), users).login(LoginRequest(code="c2"), 10)
+    again = service(WeChat(sessions=[session()]), users).login(LoginRequest(code="c2"), 10).answer
     assert not again["isNewUser"] and users.users[user_id_for(APPID, OPENID)].profile == first["profile"]
 
 
@@ -73,8 +75,8 @@ def test_wechat_refusals_are_the_contracts_errors_and_store_nothing(errcode, err
 def test_a_retried_login_gets_the_same_answer_back():
     users, clock = Users(), Clock()
     wechat = WeChat(sessions=[session()])
-    first = service(wechat, users, clock=clock).login(LoginRequest(code="c1", idempotency_key=KEY), 10)
-    retried = service(wechat, users, clock=clock).login(LoginRequest(code="c1", idempotency_key=KEY), 10)
+    first = service(wechat, users, clock=clock).login(LoginRequest(code="c1", idempotency_key=KEY), 10).answer
+    retried = service(wechat, users, clock=clock).login(LoginRequest(code="c1", idempotency_key=KEY), 10).answer
     assert retried == first and users.logins == 1 and wechat.count("code_to_session") == 1
     (record,) = users.retries.values()
     assert record.state == "done" and first["token"].encode() not in record.sealed
@@ -118,7 +120,7 @@ class Finishing(Clock):
 
 def _in_flight(users: Users) -> tuple[str, object, dict]:
     """A keyed login that finished, its record turned back to what it was while it ran."""
-    answer = service(WeChat(sessions=[session()]), users).login(LoginRequest(code="c1", idempotency_key=KEY), 10)
+    answer = service(WeChat(sessions=[session()]), users).login(LoginRequest(code="c1", idempotency_key=KEY), 10).answer
     ((record_id, done),) = users.retries.items()
     users.retries[record_id] = replace(done, state="pending", sealed=None, deadline=NOW + 1.0)
     return record_id, done, answer
@@ -128,7 +130,7 @@ def test_a_retry_of_a_login_in_flight_waits_for_it_and_gets_its_answer():
     users = Users()
     record_id, done, answer = _in_flight(users)
     clock = Finishing(users, record_id, done)
-    retried = service(WeChat(), users, clock=clock).login(LoginRequest(code="c1", idempotency_key=KEY), 10)
+    retried = service(WeChat(), users, clock=clock).login(LoginRequest(code="c1", idempotency_key=KEY), 10).answer
     assert retried == answer and len(clock.slept) == 3
 
 
@@ -143,7 +145,7 @@ def test_a_retry_never_waits_past_the_deadline_of_the_login_it_waits_for():
 
 def test_a_retry_of_a_login_whose_session_was_revoked_gets_no_token():
     users = Users()
-    answer = service(WeChat(sessions=[session()]), users).login(LoginRequest(code="c1", idempotency_key=KEY), 10)
+    answer = service(WeChat(sessions=[session()]), users).login(LoginRequest(code="c1", idempotency_key=KEY), 10).answer
     users.sessions.pop(parse_token(answer["token"]))  # logged out since
     with pytest.raises(InvalidCode):
         service(WeChat(), users).login(LoginRequest(code="c1", idempotency_key=KEY), 10)
@@ -155,20 +157,20 @@ def test_refused_codes_past_the_budget_are_429_until_the_window_ends_and_other_s
     login = service(wechat, users, clock=clock, REFUSED_CODE_BUDGET="3", REFUSED_CODE_WINDOW_SECONDS="600")
     for _ in range(3):
         with pytest.raises(InvalidCode):
-            login.login(LoginRequest(code="junk", source_ip="198.51.100.7"), 10)
+            login.login(LoginRequest(code="junk", source="198.51.100.7"), 10)
     with pytest.raises(RateLimited) as over:
-        login.login(LoginRequest(code="junk", source_ip="198.51.100.7"), 10)
+        login.login(LoginRequest(code="junk", source="198.51.100.7"), 10)
     window_end = (int(NOW) // 600 + 1) * 600
     assert over.value.retry_after == window_end - int(NOW)
     calls = len(users.calls)
     with pytest.raises(RateLimited):  # remembered here: neither WeChat nor DynamoDB hears of it
-        login.login(LoginRequest(code="junk", source_ip="198.51.100.7"), 10)
+        login.login(LoginRequest(code="junk", source="198.51.100.7"), 10)
     assert wechat.count("code_to_session") == 4 and len(users.calls) == calls
-    assert login.login(LoginRequest(code="good", source_ip="203.0.113.9"), 10)["isNewUser"]
+    assert login.login(LoginRequest(code="good", source="203.0.113.9"), 10).answer["isNewUser"]
     assert "count_refused_code" not in users.calls[calls:]  # a successful login counts nothing
     clock.now = window_end
     with pytest.raises(InvalidCode):
-        service(WeChat(sessions=[40029]), users, clock=clock).login(LoginRequest(code="j", source_ip="198.51.100.7"), 1)
+        service(WeChat(sessions=[40029]), users, clock=clock).login(LoginRequest(code="j", source="198.51.100.7"), 1)
 
 
 def test_a_rotated_secret_is_read_afresh_once():
@@ -178,7 +180,7 @@ def test_a_rotated_secret_is_read_afresh_once():
     app_secrets.resolve_appid(None)  # "old" is cached, then rotated in Secrets Manager
     apps.value = f'{{"{APPID}": "new"}}'
     login = LoginService(load_settings({}), Users(), app_secrets, wechat, KEYS)
-    assert login.login(LoginRequest(code="c1"), 10)["isNewUser"]
+    assert login.login(LoginRequest(code="c1"), 10).answer["isNewUser"]
     assert [call[2] for call in wechat.calls] == ["old", "new"] and apps.fetches == 2
 
 

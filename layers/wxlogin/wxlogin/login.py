@@ -24,6 +24,7 @@ import json
 import math
 import secrets
 import time
+from dataclasses import dataclass, field
 
 from .appsecrets import AppSecrets
 from .auth import Authenticator
@@ -40,6 +41,14 @@ from .wechat_errors import WeChatApiError, WeChatErrcode, contract_error
 
 POLL_SECONDS = 0.1
 REFUSED_CODES = frozenset({WeChatErrcode.INVALID_CODE, WeChatErrcode.CODE_USED})
+
+
+@dataclass(frozen=True)
+class LoginOutcome:
+    answer: dict = field(repr=False)
+    appid: str
+    # The answer of an earlier login of the same code and key, given again: that login was already counted.
+    replayed: bool
 
 
 class LoginService:
@@ -63,15 +72,15 @@ class LoginService:
         # Sources over their refused-code budget, until their window ends: answered here without a remote call.
         self._over_budget: dict[str, float] = {}
 
-    def login(self, request: LoginRequest, seconds_left: float) -> dict:
+    def login(self, request: LoginRequest, seconds_left: float) -> LoginOutcome:
         """`seconds_left`: how long this invocation may still run; a retry never waits for it longer."""
-        self._refuse_if_over_budget(request.source_ip)
+        self._refuse_if_over_budget(request.source)
         appid = self.app_secrets.resolve_appid(request.appid)
         if request.idempotency_key is None:
-            return self._login(appid, request)
+            return LoginOutcome(self._login(appid, request), appid, replayed=False)
         return self._keyed_login(appid, request, seconds_left)
 
-    def _keyed_login(self, appid: str, request: LoginRequest, seconds_left: float) -> dict:
+    def _keyed_login(self, appid: str, request: LoginRequest, seconds_left: float) -> LoginOutcome:
         now = self.clock()
         record_id = self.keys.keyed_hash("login retry", appid, request.code)
         key_check = self.keys.keyed_hash("login retry key", appid, request.code, request.idempotency_key)
@@ -85,9 +94,9 @@ class LoginService:
         )
         existing = self.store.claim_login_retry(record_id, marker, now)
         if existing is not None:
-            return self._replay(appid, request, record_id, existing, now + seconds_left)
+            return LoginOutcome(self._replay(appid, request, record_id, existing, now + seconds_left), appid, True)
         try:
-            return self._login(appid, request, (record_id, marker))
+            return LoginOutcome(self._login(appid, request, (record_id, marker)), appid, replayed=False)
         except BaseException:
             # A retry of a login that failed must not wait for it: it is answered at once (invalid_code).
             try:
@@ -103,7 +112,7 @@ class LoginService:
         fields = {
             "appid": appid,
             "openid": session.openid,
-            "sessionKey": self.keys.seal_session_key(user_pk(user_id), session.session_key),
+            "sessionKey": self.keys.seal_text("session_key", user_pk(user_id), session.session_key),
         }
         if session.unionid:
             fields["unionid"] = session.unionid
@@ -143,7 +152,7 @@ class LoginService:
             return self.app_secrets.call_with_secret(appid, exchange)
         except WeChatApiError as exc:
             if exc.errcode in REFUSED_CODES:
-                self._count_refused_code(request.source_ip)
+                self._count_refused_code(request.source)
             raise contract_error(exc.errcode) from None
 
     def _replay(self, appid: str, request: LoginRequest, record_id: str, record: LoginRetry, give_up: float) -> dict:
@@ -172,29 +181,29 @@ class LoginService:
             raise InvalidCode() from None
         return answer
 
-    def _refuse_if_over_budget(self, source_ip: str | None) -> None:
-        until = self._over_budget.get(source_ip) if source_ip else None
+    def _refuse_if_over_budget(self, source: str | None) -> None:
+        until = self._over_budget.get(source) if source else None
         if until is None:
             return
         now = self.clock()
         if until > now:
             raise RateLimited(math.ceil(until - now))
-        del self._over_budget[source_ip]
+        del self._over_budget[source]
 
-    def _count_refused_code(self, source_ip: str | None) -> None:
+    def _count_refused_code(self, source: str | None) -> None:
         """Count a code WeChat refused against its source; past the budget, 429 until the window ends."""
         budget, window = self.settings.refused_code_budget, self.settings.refused_code_window_seconds
-        if not budget or not source_ip:
+        if not budget or not source:
             return
         now = self.clock()
         start = int(now) // window * window
         try:
             count = self.store.count_refused_code(
-                self.keys.keyed_hash("refused codes", source_ip), start, start + window
+                self.keys.keyed_hash("refused codes", source), start, start + window
             )
         except ServiceUnavailable:
             return  # the limit protects WeChat's quota; a lost count must not turn invalid_code into 503
         if count > budget:
             self._over_budget = {ip: until for ip, until in self._over_budget.items() if until > now}
-            self._over_budget[source_ip] = start + window
+            self._over_budget[source] = start + window
             raise RateLimited(math.ceil(start + window - now))

@@ -21,12 +21,14 @@ MAX_JSON_DEPTH = 20
 MAX_CODE_LENGTH = 128
 CODE_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 # At least 128 bits: 32 hex digits, or 22 characters of the base64url alphabet (the shipped client sends
-# 32 hex digits of wx.getRandomValues). Fewer than 5 distinct characters is no random value of that size:
-# 32 random hex digits use fewer than 5 with a chance of about 1e-16, so no honest client is refused.
+# 32 hex digits of wx.getRandomValues). What no random value of that size looks like is refused too: fewer
+# than 5 distinct characters, one character filling over half the key, or a key made by a repeated step.
+# 32 random hex digits do any of these with a chance below 1e-9, so no honest client is refused.
 IDEMPOTENCY_KEY_PATTERN = re.compile(r"^[A-Za-z0-9_-]{22,128}$")
 HEX_KEY_PATTERN = re.compile(r"^[0-9a-fA-F]+$")
 MIN_HEX_KEY_LENGTH = 32
 MIN_KEY_DISTINCT_CHARACTERS = 5
+MAX_KEY_CHARACTER_SHARE = 0.5
 ENCRYPTED_FIELDS = ("encryptedData", "iv", "rawData", "signature")
 
 
@@ -132,13 +134,24 @@ def idempotency_key(event) -> str | None:
     if (
         not IDEMPOTENCY_KEY_PATTERN.fullmatch(value)
         or (HEX_KEY_PATTERN.fullmatch(value) and len(value) < MIN_HEX_KEY_LENGTH)
-        or len(set(value)) < MIN_KEY_DISTINCT_CHARACTERS
+        or not _looks_random(value)
     ):
         raise InvalidRequest(
             "Idempotency-Key must be a random value of at least 128 bits: 32 to 128 hex digits, or 22 to 128 "
             "characters of A-Z, a-z, 0-9, '-' or '_'."
         )
     return value
+
+
+def _looks_random(key: str) -> bool:
+    if len(set(key)) < MIN_KEY_DISTINCT_CHARACTERS:
+        return False
+    if max(key.count(ch) for ch in set(key)) > MAX_KEY_CHARACTER_SHARE * len(key):
+        return False
+    # A key whose steps from one character to the next repeat with a period p (a repeated pattern, the
+    # alphabet, every other letter) has no more bits than its first p + 1 characters.
+    steps = [ord(b) - ord(a) for a, b in zip(key, key[1:], strict=False)]
+    return not any(steps[p:] == steps[:-p] for p in range(1, len(key) // 2 + 1))
 
 
 def token_ref(event) -> TokenRef:

@@ -184,7 +184,12 @@ class UserStore(Table):
                 ExpressionAttributeValues={":now": to_attr(now), ":pending": {"S": "pending"}},
             )
         except ConditionFailed:
-            return self.get_login_retry(record_id, now) or self.claim_login_retry(record_id, record, now)
+            existing = self.get_login_retry(record_id, now)
+            if existing == record:
+                # Our own put, landed on an attempt whose answer was lost and refused on botocore's retry:
+                # this login holds the marker (its deadline, to the microsecond, is no other login's).
+                return None
+            return existing or self.claim_login_retry(record_id, record, now)
         return None
 
     def get_login_retry(self, record_id: str, now: float) -> LoginRetry | None:
