@@ -9,6 +9,7 @@ from wxlogin.appsecrets import AppSecrets
 from wxlogin.auth import Authenticator
 from wxlogin.config import get_settings
 from wxlogin.login import LoginService
+from wxlogin.login_records import LoginRecords
 from wxlogin.parsing import token_ref
 from wxlogin.route_requests import LoginRequest
 from wxlogin.serverkeys import ServerKeys
@@ -28,7 +29,7 @@ wechat = WeChatClient.from_settings(settings)
 store = UserStore(settings.table_name)
 auth = Authenticator(store)
 signer = AccessTokenSigner.from_settings(settings)
-service = LoginService(settings, store, app_secrets, wechat, keys)
+service = LoginService(settings, store, LoginRecords(settings.table_name), app_secrets, wechat, keys)
 
 
 @function.route("POST /v1/auth/login")
