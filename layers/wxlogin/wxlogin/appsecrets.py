@@ -118,9 +118,9 @@ class AppSecrets:
         return self._provider
 
     def clear_cache(self) -> None:
-        """Forget the cached secret: the next read goes to Secrets Manager."""
-        if self._provider is not None:
-            self._provider.clear_cache()
+        """Forget the cached secrets of this provider (shared with the data and signing keys read through
+        it): the next read goes to Secrets Manager."""
+        self.provider.clear_cache()
 
     def _apps(self, fresh: bool = False) -> dict[str, str]:
         apps = read_json_secret(self.provider, self.secret_id, self.max_age_seconds, fresh)
