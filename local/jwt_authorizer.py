@@ -60,7 +60,7 @@ def http_get_json(url: str) -> dict:
     if not url.startswith(("http://", "https://")):
         raise ValueError(f"not an http(s) URL: {url!r}")
     request = urllib.request.Request(url, headers={"accept": "application/json"})  # noqa: S310 - scheme checked above
-    with urllib.request.urlopen(request, timeout=FETCH_TIMEOUT_SECONDS) as response:  # noqa: S310
+    with urllib.request.urlopen(request, timeout=FETCH_TIMEOUT_SECONDS) as response:  # noqa: S310 - as above
         document = json.loads(response.read(MAX_DOCUMENT_BYTES + 1)[:MAX_DOCUMENT_BYTES])
     if not isinstance(document, dict):
         raise ValueError(f"{url} did not answer a JSON object")

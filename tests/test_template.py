@@ -155,11 +155,12 @@ def test_only_the_login_function_reads_the_signing_keys_and_nothing_writes_a_sec
         if policy.get("AWSSecretsManagerGetSecretValuePolicy", {}).get("SecretArn") == {"Ref": "SigningKeys"}
     }
     assert readers == {"LoginFunction"}
+    # BatchGetSecretValue reads only what GetSecretValue allows on each secret: the login function's cold read.
+    reads = {"secretsmanager:GetSecretValue", "secretsmanager:BatchGetSecretValue"}
     assert not any(
-        action.startswith("secretsmanager:") and action != "secretsmanager:GetSecretValue"
-        for name in FUNCTIONS
-        for action in _actions(name)
+        action.startswith("secretsmanager:") and action not in reads for name in FUNCTIONS for action in _actions(name)
     )
+    assert {name for name in FUNCTIONS if "secretsmanager:BatchGetSecretValue" in _actions(name)} == {"LoginFunction"}
     assert TEMPLATE["Resources"]["SigningKeys"]["Properties"]["SecretString"] == "{}"
 
 

@@ -24,6 +24,7 @@ from wxlogin.account import AccountService
 from wxlogin.appsecrets import AppSecrets
 from wxlogin.auth import Authenticator
 from wxlogin.login import LoginService
+from wxlogin.login_records import LoginRecords
 from wxlogin.phone import PhoneService
 from wxlogin.profile import ProfileService
 from wxlogin.serverkeys import ServerKeys
@@ -218,7 +219,15 @@ def rewire(monkeypatch, module, logical_id: str, dynamodb=None, secrets_provider
     if logical_id == "LoginFunction":
         wechat, keys = module.service.wechat, keys or module.keys
         replaced = {
-            "service": LoginService(settings, store, app_secrets or module.app_secrets, wechat, keys, **login),
+            "service": LoginService(
+                settings,
+                store,
+                LoginRecords(table, client=dynamodb),
+                app_secrets or module.app_secrets,
+                wechat,
+                keys,
+                **login,
+            ),
             "auth": Authenticator(store),
         }
     elif logical_id == "AccountFunction":

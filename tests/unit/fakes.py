@@ -16,10 +16,11 @@ from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterEr
 from local.wechat_simulator import encrypt_user_data
 from tests.support.values import APPID, OPENID, SESSION_KEY
 from wxlogin.errors import InvalidEncryptedData, Unauthorized
+from wxlogin.login_records import LoginRetry
 from wxlogin.models import PHONE_FIELDS, PROFILE_FIELDS, StoredAccessToken, User
 from wxlogin.serverkeys import ServerKeys
 from wxlogin.userdata import EncryptedPayload
-from wxlogin.users import LoginRetry, Session, user_pk
+from wxlogin.users import Session, user_pk
 from wxlogin.wechat import WeChatSession
 from wxlogin.wechat_errors import WeChatApiError
 
@@ -71,7 +72,8 @@ def payload(data: dict, session_key: str = SESSION_KEY) -> EncryptedPayload:
 
 
 class Users:
-    """UserStore in memory: users, sessions (ref -> Session), login-retry records and refused-code counts.
+    """UserStore and LoginRecords in memory: users, sessions (ref -> Session), login-retry records and refused-code
+    counts.
 
     `calls` names each operation as the real store would send it to DynamoDB."""
 

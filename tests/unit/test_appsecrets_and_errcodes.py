@@ -85,3 +85,61 @@ def test_a_refused_phone_button_code_is_invalid_request_not_invalid_code(errcode
     mapped = contract_error(errcode, phone_code=True)
     assert type(mapped) is InvalidRequest and "tap the button again" in mapped.message
     assert type(contract_error(45011, phone_code=True)) is RateLimited
+
+
+class SecretsClient:
+    """Secrets Manager's two reads over a dict of secrets, every request recorded; a missing one is an error."""
+
+    def __init__(self, secrets: dict[str, str]):
+        self.secrets = secrets
+        self.requests: list[tuple[str, ...]] = []
+
+    def get_secret_value(self, SecretId):  # noqa: N803 - botocore's parameter name
+        self.requests.append(("get", SecretId))
+        if SecretId not in self.secrets:
+            raise PermissionError(SecretId)
+        return {"Name": SecretId, "SecretString": self.secrets[SecretId]}
+
+    def batch_get_secret_value(self, SecretIdList):  # noqa: N803
+        self.requests.append(("batch", *SecretIdList))
+        return {
+            "SecretValues": [
+                {"ARN": f"arn:{n}", "Name": n, "SecretString": self.secrets[n]}
+                for n in SecretIdList
+                if n in self.secrets
+            ],
+            "Errors": [
+                {"SecretId": n, "ErrorCode": "AccessDeniedException"} for n in SecretIdList if n not in self.secrets
+            ],
+        }
+
+
+def test_secrets_read_together_come_in_one_request_and_age_and_refresh_each_alone():
+    from wxlogin.appsecrets import SecretsManagerProvider
+
+    now = [0.0]
+    client = SecretsClient({"apps": f'{{"{APPID}": "s1"}}', "keys": '{"current": "k1"}', "signing": "{}"})
+    provider = SecretsManagerProvider(client, clock=lambda: now[0], read_together=("apps", "keys", "signing"))
+    assert provider.get("keys", max_age=300, transform="json") == {"current": "k1"}
+    assert provider.get("apps", max_age=300, transform="json") == {APPID: "s1"}
+    assert provider.get("signing", max_age=300) == "{}"
+    assert client.requests == [("batch", "keys", "apps", "signing")]
+    client.secrets["apps"] = f'{{"{APPID}": "s2"}}'
+    assert provider.get("apps", max_age=300, transform="json", force_fetch=True) == {APPID: "s2"}
+    assert client.requests[1:] == [("get", "apps")]  # a fresh read after WeChat's 40125 is that secret's alone
+    now[0] = 301.0  # all aged out: the next read brings them all again, in one request
+    assert provider.get("signing", max_age=300) == "{}"
+    assert provider.get("keys", max_age=300, transform="json") == {"current": "k1"}
+    assert client.requests[2:] == [("batch", "signing", "apps", "keys")]
+
+
+def test_a_secret_the_batch_cannot_read_fails_as_alone_and_its_companions_are_kept():
+    from wxlogin.appsecrets import SecretsManagerProvider
+
+    client = SecretsClient({"apps": f'{{"{APPID}": "s1"}}'})
+    provider = SecretsManagerProvider(client, read_together=("apps", "signing"))
+    with pytest.raises(PermissionError):
+        provider.get("signing", max_age=300)
+    assert client.requests == [("batch", "signing", "apps"), ("get", "signing")]
+    assert AppSecrets("apps", 300, provider=provider).secret_for(APPID) == "s1"
+    assert len(client.requests) == 2  # the AppSecrets came with the batch

@@ -25,7 +25,8 @@ def service(wechat: WeChat, users: Users | None = None, secret=f'{{"{APPID}": "{
     clock = clock or Clock()
     apps = AppSecrets("apps", 300, provider=SecretsProvider(secret))
     settings = load_settings(env)
-    return LoginService(settings, users or Users(), apps, wechat, KEYS, clock=clock, sleep=clock.sleep)
+    users = users or Users()
+    return LoginService(settings, users, users, apps, wechat, KEYS, clock=clock, sleep=clock.sleep)
 
 
 def test_a_first_login_makes_the_user_and_a_session_the_token_opens_with_two_writes_and_no_read():
@@ -179,7 +180,8 @@ def test_a_rotated_secret_is_read_afresh_once():
     app_secrets = AppSecrets("apps", 300, provider=apps)
     app_secrets.resolve_appid(None)  # "old" is cached, then rotated in Secrets Manager
     apps.value = f'{{"{APPID}": "new"}}'
-    login = LoginService(load_settings({}), Users(), app_secrets, wechat, KEYS)
+    users = Users()
+    login = LoginService(load_settings({}), users, users, app_secrets, wechat, KEYS)
     assert login.login(LoginRequest(code="c1"), 10).answer["isNewUser"]
     assert [call[2] for call in wechat.calls] == ["old", "new"] and apps.fetches == 2
 

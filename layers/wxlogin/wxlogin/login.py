@@ -31,11 +31,12 @@ from .auth import Authenticator
 from .config import Settings
 from .crypto import seal, unseal
 from .errors import InvalidCode, RateLimited, ServiceUnavailable, Unauthorized, WxLoginError
+from .login_records import LoginRecords, LoginRetry
 from .route_requests import LoginRequest
 from .serverkeys import ServerKeys
 from .tokens import mint_token, parse_token, user_id_for
 from .userdata import SessionIdentity, open_profile_data
-from .users import LoginRetry, UserStore, user_pk
+from .users import UserStore, user_pk
 from .wechat import WeChatClient, WeChatSession
 from .wechat_errors import WeChatApiError, WeChatErrcode, contract_error
 
@@ -56,6 +57,7 @@ class LoginService:
         self,
         settings: Settings,
         store: UserStore,
+        records: LoginRecords,
         app_secrets: AppSecrets,
         wechat: WeChatClient,
         keys: ServerKeys,
@@ -64,6 +66,7 @@ class LoginService:
     ):
         self.settings = settings
         self.store = store
+        self.records = records
         self.app_secrets = app_secrets
         self.wechat = wechat
         self.keys = keys
@@ -92,7 +95,7 @@ class LoginService:
             expires_at=int(now) + self.settings.login_retry_window_seconds,
             sealed=None,
         )
-        existing = self.store.claim_login_retry(record_id, marker, now)
+        existing = self.records.claim_login_retry(record_id, marker, now)
         if existing is not None:
             return LoginOutcome(self._replay(appid, request, record_id, existing, now + seconds_left), appid, True)
         try:
@@ -100,7 +103,7 @@ class LoginService:
         except BaseException:
             # A retry of a login that failed must not wait for it: it is answered at once (invalid_code).
             try:
-                self.store.finish_login_retry(record_id, key_check, "failed")
+                self.records.finish_login_retry(record_id, key_check, "failed")
             except WxLoginError:
                 pass  # best effort: the marker's deadline ends any wait for it anyway
             raise
@@ -141,7 +144,7 @@ class LoginService:
             record_id, marker = retry
             key = self.keys.retry_sealing_key(marker.kid, appid, request.code, request.idempotency_key)
             sealed = seal(key, json.dumps(answer).encode())
-            self.store.finish_login_retry(record_id, marker.key_check, "done", sealed)
+            self.records.finish_login_retry(record_id, marker.key_check, "done", sealed)
         return answer
 
     def _code_to_session(self, appid: str, request: LoginRequest) -> WeChatSession:
@@ -166,7 +169,7 @@ class LoginService:
             if wait <= 0:
                 raise InvalidCode()
             self.sleep(min(POLL_SECONDS, wait))
-            record = self.store.get_login_retry(record_id, self.clock())
+            record = self.records.get_login_retry(record_id, self.clock())
         if record is None or record.sealed is None or not hmac.compare_digest(record.key_check, key_check):
             raise InvalidCode()
         key = self.keys.retry_sealing_key(record.kid, appid, request.code, request.idempotency_key)
@@ -198,7 +201,7 @@ class LoginService:
         now = self.clock()
         start = int(now) // window * window
         try:
-            count = self.store.count_refused_code(
+            count = self.records.count_refused_code(
                 self.keys.keyed_hash("refused codes", source), start, start + window
             )
         except ServiceUnavailable:

@@ -18,12 +18,18 @@ key: RSA (2048 bits or more) signs RS256, EC P-256 signs ES256. Rotation adds a
 key, publishes it, then moves `signingKeyId`, then retires and finally removes
 the old key (scripts/signing_keys.py and the README).
 
-PyJWT and cryptography are imported only when a token is signed or verified
-or the keys are read, so functions that never do pay nothing for them.
+A token is signed with cryptography directly (JWS compact serialization, RFC
+7515: a few lines); PyJWT verifies (verify_access_token, the tests) and writes
+the published JWKs. PyJWT's import loads cryptography's x509 package, whose
+module-level regular expressions were most of what access tokens added to a
+cold login (make bench; README, Performance). cryptography and PyJWT are
+imported only when a token is signed or verified or the keys are read, so
+functions that never do pay nothing for them.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import secrets
@@ -252,8 +258,6 @@ def mint_access_token(
     No session_key, no profile, no phone number: an access token travels to
     servers that are not ours and is readable by anyone who holds it.
     """
-    import jwt
-
     issued_at = int(time.time()) if now is None else now
     claims = {
         "iss": issuer,
@@ -268,7 +272,33 @@ def mint_access_token(
     if unionid:
         claims["unionid"] = unionid
     key = key_set.signing_key
-    return jwt.encode(claims, key.private_key, algorithm=key.algorithm, headers={"kid": key.kid, "typ": TOKEN_TYPE})
+    header = {"alg": key.algorithm, "kid": key.kid, "typ": TOKEN_TYPE}
+    signing_input = f"{_b64url_json(header)}.{_b64url_json(claims)}"
+    return f"{signing_input}.{_b64url(_signature(key, signing_input.encode('ascii')))}"
+
+
+def _b64url(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def _b64url_json(value: dict) -> str:
+    return _b64url(json.dumps(value, separators=(",", ":")).encode("utf-8"))
+
+
+def _signature(key: SigningKey, signing_input: bytes) -> bytes:
+    """RS256 is RSASSA-PKCS1-v1_5 with SHA-256; ES256 is ECDSA P-256 with SHA-256, its (r, s) as two 32-byte
+    big-endian integers (RFC 7518, 3.4), not the DER cryptography answers."""
+    from cryptography.hazmat.primitives import hashes
+
+    if key.algorithm == "RS256":
+        from cryptography.hazmat.primitives.asymmetric import padding
+
+        return key.private_key.sign(signing_input, padding.PKCS1v15(), hashes.SHA256())
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+
+    r, s = decode_dss_signature(key.private_key.sign(signing_input, ec.ECDSA(hashes.SHA256())))
+    return r.to_bytes(32, "big") + s.to_bytes(32, "big")
 
 
 def verify_access_token(token: str, jwks: dict, *, issuer: str, audience: str) -> dict:

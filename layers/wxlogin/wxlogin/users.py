@@ -1,12 +1,9 @@
-"""The users-and-sessions repository: users, their sessions, login-retry records and refused-code counters.
+"""The users-and-sessions repository: users and their sessions (login_records.py keeps what a login leaves).
 
 Items (pk, sk):
 - user          USER#<userId>  USER            appid, openid, unionid?, sessionKey (sealed), profile + phone
                                                 fields, gen, createdBy, createdAt, lastLoginAt
 - session       USER#<userId>  SESSION#<hash>  gen, expiresAt (TTL), createdAt
-- login retry   LOGIN#<hmac>   LOGIN           state (pending/done/failed), keyCheck, kid, deadline, sealed answer,
-                                                expiresAt (TTL)
-- refused codes RATE#<hmac>    <window start>  count, expiresAt (TTL)
 
 A session lives in its user's partition, so one BatchGetItem reads a session with its user
 (auth.py decides whether it lets the caller in). A session counts only under the generation (`gen`)
@@ -25,7 +22,6 @@ from .models import PHONE_FIELDS, PROFILE_FIELDS, User
 from .tokens import TokenRef
 
 USER_SK = "USER"
-LOGIN_SK = "LOGIN"
 UNIONID_INDEX = "unionid-index"
 
 
@@ -35,10 +31,6 @@ def user_pk(user_id: str) -> str:
 
 def _session_sk(ref: TokenRef) -> str:
     return f"SESSION#{ref.token_hash}"
-
-
-def _login_key(record_id: str) -> dict:
-    return {"pk": {"S": f"LOGIN#{record_id}"}, "sk": {"S": LOGIN_SK}}
 
 
 def user_from_item(item: dict) -> User:
@@ -64,18 +56,6 @@ def user_from_item(item: dict) -> User:
 class Session:
     expires_at: int
     generation: str | None
-
-
-@dataclass(frozen=True)
-class LoginRetry:
-    """A keyed login's record: `pending` while the login runs (until `deadline`), then `done` with its answer."""
-
-    key_check: str
-    kid: str
-    state: str
-    deadline: float
-    expires_at: int
-    sealed: bytes | None
 
 
 class UserStore(Table):
@@ -132,88 +112,6 @@ class UserStore(Table):
         """The new session, under the user item's generation; a retried put writes the same item."""
         item = self._session_item(user_id, ref, generation, expires_at, now)
         self.call("put_item", TableName=self.table_name, Item=item)
-
-    def finish_login_retry(self, record_id: str, key_check: str, state: str, sealed: bytes | None = None) -> None:
-        """Turn this login's pending marker into its outcome: `done` with the sealed answer, or `failed` so
-        that a retry is answered at once. A marker another login took over is left alone."""
-        names, values = {"#state": "state"}, {":state": {"S": state}, ":pending": {"S": "pending"}}
-        values[":check"] = {"S": key_check}
-        update = "SET #state = :state"
-        if sealed is not None:
-            update += ", sealed = :sealed"
-            values[":sealed"] = {"B": sealed}
-        try:
-            self.call(
-                "update_item",
-                TableName=self.table_name,
-                Key=_login_key(record_id),
-                UpdateExpression=update,
-                ConditionExpression="#state = :pending AND keyCheck = :check",
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=values,
-            )
-        except ConditionFailed:
-            pass
-
-    @staticmethod
-    def _retry_item(record_id: str, record: LoginRetry) -> dict:
-        item = {
-            **_login_key(record_id),
-            "keyCheck": {"S": record.key_check},
-            "kid": {"S": record.kid},
-            "state": {"S": record.state},
-            "deadline": to_attr(record.deadline),
-            "expiresAt": to_attr(record.expires_at),
-        }
-        if record.sealed is not None:
-            item["sealed"] = {"B": record.sealed}
-        return item
-
-    def claim_login_retry(self, record_id: str, record: LoginRetry, now: float) -> LoginRetry | None:
-        """Put the pending marker of a keyed login before WeChat sees its code; None when this login holds
-        it, else the record already there. A marker whose login ran past its deadline is taken over."""
-        try:
-            self.call(
-                "put_item",
-                TableName=self.table_name,
-                Item=self._retry_item(record_id, record),
-                ConditionExpression=(
-                    "attribute_not_exists(pk) OR expiresAt <= :now OR (#state = :pending AND deadline <= :now)"
-                ),
-                ExpressionAttributeNames={"#state": "state"},
-                ExpressionAttributeValues={":now": to_attr(now), ":pending": {"S": "pending"}},
-            )
-        except ConditionFailed:
-            existing = self.get_login_retry(record_id, now)
-            if existing == record:
-                # Our own put, landed on an attempt whose answer was lost and refused on botocore's retry:
-                # this login holds the marker (its deadline, to the microsecond, is no other login's).
-                return None
-            return existing or self.claim_login_retry(record_id, record, now)
-        return None
-
-    def get_login_retry(self, record_id: str, now: float) -> LoginRetry | None:
-        response = self.call("get_item", TableName=self.table_name, Key=_login_key(record_id), ConsistentRead=True)
-        item = response.get("Item")
-        if not item or int(item["expiresAt"]["N"]) <= now:
-            return None
-        data = plain(item)
-        return LoginRetry(
-            data["keyCheck"], data["kid"], data["state"], data["deadline"], data["expiresAt"], data.get("sealed")
-        )
-
-    def count_refused_code(self, source_id: str, window_start: int, expires_at: int) -> int:
-        """Add one refused login code to the source's count for the window; the count so far."""
-        response = self.call(
-            "update_item",
-            TableName=self.table_name,
-            Key={"pk": {"S": f"RATE#{source_id}"}, "sk": {"S": str(window_start)}},
-            UpdateExpression="ADD #count :one SET expiresAt = if_not_exists(expiresAt, :expires)",
-            ExpressionAttributeNames={"#count": "count"},
-            ExpressionAttributeValues={":one": {"N": "1"}, ":expires": to_attr(expires_at)},
-            ReturnValues="UPDATED_NEW",
-        )
-        return int(response["Attributes"]["count"]["N"])
 
     def session_with_user(self, ref: TokenRef) -> tuple[Session | None, User | None]:
         """(the session, its user), each None when absent, read in one request."""
