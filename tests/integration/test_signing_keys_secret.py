@@ -12,7 +12,7 @@ from scripts import signing_keys
 from tests.unit.test_signing import private_material
 from wxlogin.appsecrets import SecretsManagerProvider
 from wxlogin.config import load_settings
-from wxlogin.signing import SigningKeys, SigningKeysUnavailable
+from wxlogin.signing_keys import SigningKeys, SigningKeysUnavailable
 
 SECRET_ID = "wxlogin/test/signing-keys"
 

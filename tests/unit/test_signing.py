@@ -16,13 +16,11 @@ from wxlogin.errors import InternalError, Unauthorized
 from wxlogin.signing import (
     AccessTokenSigner,
     InvalidAccessToken,
-    SigningKeys,
-    SigningKeysUnavailable,
     mint_access_token,
     openid_configuration,
-    parse_key_set,
     verify_access_token,
 )
+from wxlogin.signing_keys import SigningKeys, SigningKeysUnavailable, parse_key_set
 from wxlogin.tokens import bearer_token, mint_token, user_id_for
 
 ISSUER = "https://abc123.execute-api.us-east-1.amazonaws.com"

@@ -2,200 +2,38 @@
 
 The session token (tokens.py) stays the revocable credential only wxlogin
 accepts; an access token says who the user is to the developer's own APIs
-(API Gateway's JWT authorizer, any JWT library) until it expires.
-
-The signing keys live in one Secrets Manager secret, never in the template,
-the table or a log:
-
-    {"signingKeyId": "<kid>",
-     "keys": [{"kid": "<kid>", "privateKey": "<PKCS#8 PEM>"},
-              {"kid": "<old kid>", "publicKey": "<SubjectPublicKeyInfo PEM>"}]}
-
-Every key is published in the JWKS; `signingKeyId` names the one that signs, and
-a key given only by its public half is published and can sign nothing (a
-retired key kept until its tokens have expired). The algorithm follows the
-key: RSA (2048 bits or more) signs RS256, EC P-256 signs ES256. Rotation adds a
-key, publishes it, then moves `signingKeyId`, then retires and finally removes
-the old key (scripts/signing_keys.py and the README).
+(API Gateway's JWT authorizer, any JWT library) until it expires. The keys and
+their secret are signing_keys.py's.
 
 A token is signed with cryptography directly (JWS compact serialization, RFC
 7515: a few lines); PyJWT verifies (verify_access_token, the tests) and writes
 the published JWKs. PyJWT's import loads cryptography's x509 package, whose
 module-level regular expressions were most of what access tokens added to a
 cold login (make bench; README, Performance). cryptography and PyJWT are
-imported only when a token is signed or verified or the keys are read, so
-functions that never do pay nothing for them.
+imported only when a token is signed or verified, so functions that never do
+pay nothing for them.
 """
 
 from __future__ import annotations
 
 import base64
 import json
-import re
 import secrets
 import time
-from dataclasses import dataclass, field
 
 from .errors import InternalError, Unauthorized
+from .signing_keys import KeySet, SigningKey, SigningKeys
 from .tokens import user_id_for
 
 # RFC 9068's header type: an access token, not an ID token or anything else we might one day sign.
 TOKEN_TYPE = "at+jwt"  # noqa: S105 - a header value, not a secret
-KID_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-MIN_RSA_BITS = 2048
 JWKS_PATH = "/.well-known/jwks.json"
 # What verification demands of every token we mint; `unionid` is present only when WeChat gave one.
 REQUIRED_CLAIMS = ("iss", "aud", "sub", "iat", "exp", "jti", "appid", "openid")
 
 
-class SigningKeysUnavailable(InternalError):
-    """The signing-keys secret is missing, unreadable or malformed: an operator must fix it."""
-
-
 class InvalidAccessToken(Unauthorized):
     """Not one of our access tokens, or no longer valid; one answer for every cause."""
-
-
-@dataclass(frozen=True)
-class SigningKey:
-    kid: str
-    algorithm: str
-    public_key: object = field(repr=False)
-    private_key: object | None = field(default=None, repr=False)
-
-    def public_jwk(self) -> dict:
-        from jwt.algorithms import ECAlgorithm, RSAAlgorithm
-
-        to_jwk = ECAlgorithm.to_jwk if self.algorithm == "ES256" else RSAAlgorithm.to_jwk
-        return {**to_jwk(self.public_key, as_dict=True), "kid": self.kid, "alg": self.algorithm, "use": "sig"}
-
-
-@dataclass(frozen=True)
-class KeySet:
-    # None only for the empty set: published keys none, signing impossible.
-    signing_key: SigningKey | None
-    keys: tuple[SigningKey, ...]
-
-    def jwks(self) -> dict:
-        """The public keys, as `GET /.well-known/jwks.json` serves them."""
-        return {"keys": [key.public_jwk() for key in self.keys]}
-
-    @property
-    def algorithms(self) -> list[str]:
-        return sorted({key.algorithm for key in self.keys})
-
-
-def _algorithm_for(public_key) -> str:
-    from cryptography.hazmat.primitives.asymmetric import ec, rsa
-
-    if isinstance(public_key, rsa.RSAPublicKey) and public_key.key_size >= MIN_RSA_BITS:
-        return "RS256"
-    if isinstance(public_key, ec.EllipticCurvePublicKey) and isinstance(public_key.curve, ec.SECP256R1):
-        return "ES256"
-    raise ValueError(f"keys must be RSA of {MIN_RSA_BITS} bits or more, or EC P-256")
-
-
-def _parse_key(entry, validate: bool) -> SigningKey:
-    from cryptography.hazmat.primitives import serialization
-
-    if not isinstance(entry, dict) or not isinstance(entry.get("kid"), str) or not KID_PATTERN.match(entry["kid"]):
-        raise ValueError("every key needs a kid of 1-64 letters, digits, '.', '_' or '-'")
-    kid = entry["kid"]
-    private_pem, public_pem = entry.get("privateKey"), entry.get("publicKey")
-    if (private_pem is None) == (public_pem is None):
-        raise ValueError(f"key {kid}: give exactly one of privateKey and publicKey")
-    pem = private_pem if private_pem is not None else public_pem
-    if not isinstance(pem, str):
-        raise ValueError(f"key {kid}: the key must be a PEM string")
-    # The library's own message could quote the material it failed on, so it is not passed on.
-    try:
-        if private_pem is not None:
-            private_key = serialization.load_pem_private_key(
-                pem.encode(), password=None, unsafe_skip_rsa_key_validation=not validate
-            )
-            public_key = private_key.public_key()
-        else:
-            private_key, public_key = None, serialization.load_pem_public_key(pem.encode())
-    except (ValueError, TypeError):
-        raise ValueError(f"key {kid}: not a PEM key without a password") from None
-    try:
-        algorithm = _algorithm_for(public_key)
-    except ValueError as exc:
-        raise ValueError(f"key {kid}: {exc}") from None
-    return SigningKey(kid, algorithm, public_key, private_key)
-
-
-def parse_key_set(text: str, validate: bool = True) -> KeySet:
-    """The key set in the secret's JSON; ValueError (naming no key material) when it is not a valid one.
-
-    `validate=False` skips cryptography's consistency check of RSA private keys (about 55 ms per key, most
-    of what access tokens add to a cold login): the functions read keys that scripts/signing_keys.py made
-    and checked with it, from a secret only operators can write.
-    """
-    try:
-        document = json.loads(text)
-    except (TypeError, ValueError):
-        raise ValueError("the signing keys are not JSON") from None
-    if not isinstance(document, dict) or not isinstance(document.get("keys"), list) or not document["keys"]:
-        raise ValueError('the signing keys must be {"signingKeyId": ..., "keys": [...]} with at least one key')
-    keys = tuple(_parse_key(entry, validate) for entry in document["keys"])
-    by_kid = {key.kid: key for key in keys}
-    if len(by_kid) != len(keys):
-        raise ValueError("two keys share a kid")
-    signing = by_kid.get(document.get("signingKeyId"))
-    if signing is None:
-        raise ValueError("signingKeyId must name one of the keys")
-    if signing.private_key is None:
-        raise ValueError(f"the signing key {signing.kid} has no privateKey")
-    return KeySet(signing, keys)
-
-
-# The template creates the secret as `{}`: no key yet, the state of a stack before its operator's first step.
-NOT_YET_SET = KeySet(None, ())
-
-
-class SigningKeys:
-    """The key set; `load()` answers the secret's text, cached by its caller. Parsed once per value."""
-
-    def __init__(self, load):
-        self._load = load
-        self._parsed: tuple[str, KeySet] | None = None
-
-    @classmethod
-    def from_settings(cls, settings, provider=None) -> SigningKeys:
-        """Keys read from SIGNING_KEYS_ID through the AppSecrets' provider and cache (or the one given)."""
-
-        def load() -> str:
-            from .appsecrets import shared_provider
-
-            return (provider or shared_provider()).get(
-                settings.signing_keys_id, max_age=settings.secret_max_age_seconds
-            )
-
-        return cls(load)
-
-    def published(self) -> KeySet:
-        """The keys to publish. While the secret is still `{}` that is none, not an error: an issuer with no
-        keys yet is what verifiers (API Gateway creating the example's authorizer among them) then find."""
-        try:
-            text = self._load()
-        except Exception:  # as for the AppSecrets: any failure to read it, denied or missing
-            raise SigningKeysUnavailable() from None
-        if self._parsed is not None and self._parsed[0] == text:
-            return self._parsed[1]
-        try:
-            key_set = NOT_YET_SET if text.strip() == "{}" else parse_key_set(text, validate=False)
-        except ValueError:
-            raise SigningKeysUnavailable() from None
-        self._parsed = (text, key_set)
-        return key_set
-
-    def current(self) -> KeySet:
-        """The keys with the one that signs; SigningKeysUnavailable while there is none."""
-        key_set = self.published()
-        if key_set.signing_key is None:
-            raise SigningKeysUnavailable()
-        return key_set
 
 
 class AccessTokenSigner:
