@@ -11,12 +11,10 @@ import json
 import secrets
 import time
 
-import boto3
 import pytest
 import requests
-from botocore.config import Config
-from botocore.exceptions import ReadTimeoutError
 
+from tests.support.faults import losing_first_answer
 from tests.support.inprocess import rewire
 from tests.support.values import OPENID, SESSION_KEY
 
@@ -42,37 +40,13 @@ def _login_module(api):
     return api.module(*api.function("LoginFunction"))
 
 
-def _losing_first_answer(operation: str):
-    """A DynamoDB client whose first `operation` is applied but whose answer is lost; botocore retries it.
-
-    The write is applied through a second client before the read timeout is raised: a handler that only
-    raises in before-send runs before moto's own, so the table would never have taken the first write."""
-    client = boto3.client("dynamodb", config=Config(retries={"mode": "standard", "max_attempts": 3}))
-    table_side = boto3.client("dynamodb")
-    method = {"PutItem": "put_item", "UpdateItem": "update_item"}[operation]
-    sent, lost = [], []
-
-    def keep(params, **_):
-        sent.append(dict(params))
-
-    def lose(request, **_):
-        if not lost:
-            lost.append(operation)
-            getattr(table_side, method)(**sent[-1])
-            raise ReadTimeoutError(endpoint_url=request.url)
-
-    client.meta.events.register(f"before-parameter-build.dynamodb.{operation}", keep)
-    client.meta.events.register_last(f"before-send.dynamodb.{operation}", lose)
-    return client, lost
-
-
 def test_a_keyed_login_whose_marker_write_lands_but_whose_answer_is_lost_gets_its_session_at_once(
     api, aws, wechat, monkeypatch
 ):
     """The first write of a keyed login is the PutItem of its pending marker. When DynamoDB applies it but the
     answer is lost, botocore's retry finds the marker there (ConditionalCheckFailed): the login must know the
     marker is its own, not wait for itself until its deadline and then answer invalid_code."""
-    client, lost = _losing_first_answer("PutItem")
+    client, lost = losing_first_answer("PutItem")
     fake = FakeTime()
     rewire(monkeypatch, _login_module(api), "LoginFunction", dynamodb=client, clock=fake.clock, sleep=fake.sleep)
     wechat.register("lost-marker-1", OPENID, SESSION_KEY)
@@ -124,24 +98,6 @@ def test_a_weak_idempotency_key_is_refused(api, wechat, weak_key):
     """Issue 10: a key carries at least 128 bits (`aaaaaaaaaaaaaaaa` was guessed). These carry far fewer."""
     answer = api.post(LOGIN, {"code": wechat.login_code()}, headers={"Idempotency-Key": weak_key})
     assert (answer.status, answer.body["error"]["code"]) == (400, "invalid_request"), answer.body
-
-
-# A keyed login's first PutItem is its marker: the test further up.
-@pytest.mark.parametrize(("operation", "keyed"), [("UpdateItem", False), ("PutItem", False), ("UpdateItem", True)])
-def test_a_login_whose_write_really_lands_but_whose_answer_is_lost_gets_its_session(
-    api, aws, wechat, monkeypatch, operation, keyed
-):
-    """tests/integration/test_attacks.py has this test, but its client raises before moto applies the write,
-    so the retried write finds nothing there. Here the first write is in the table when its answer is lost."""
-    client, lost = _losing_first_answer(operation)
-    fake = FakeTime()
-    rewire(monkeypatch, _login_module(api), "LoginFunction", dynamodb=client, clock=fake.clock, sleep=fake.sleep)
-    wechat.register("really-lost-1", OPENID, SESSION_KEY)
-    headers = {"Idempotency-Key": secrets.token_hex(16)} if keyed else {}
-    first = api.post(LOGIN, {"code": "really-lost-1"}, headers=headers)
-    assert lost == [operation]
-    assert first.status == 200 and first.body["isNewUser"] is True, first.body
-    assert api.get("/v1/me", token=first.body["token"]).status == 200
 
 
 def _user_item(aws, openid: str) -> dict:

@@ -14,9 +14,8 @@ import time
 
 import boto3
 import pytest
-from botocore.config import Config
-from botocore.exceptions import ReadTimeoutError
 
+from tests.support.faults import losing_first_answer
 from tests.support.inprocess import Api, rewire
 from tests.support.values import OPENID, SESSION_KEY
 
@@ -116,36 +115,22 @@ def test_with_every_powertools_switch_on_nothing_request_shaped_is_logged(api, a
     assert '"requestContext"' not in everything and "rawPath" not in everything
 
 
-def _losing_first_answer(operation: str):
-    """A DynamoDB client whose first `operation` is applied but whose answer is lost (a read timeout after the
-    table took the write); botocore's own retry then sends it again, as it does in Lambda."""
-    client = boto3.client("dynamodb", config=Config(retries={"mode": "standard", "max_attempts": 3}))
-    lost = []
-
-    def lose(request, **_):
-        if not lost:
-            lost.append(operation)
-            raise ReadTimeoutError(endpoint_url=request.url)
-
-    # Registered last: moto's own before-send handler has applied the write when this one raises.
-    client.meta.events.register_last(f"before-send.dynamodb.{operation}", lose)
-    return client, lost
-
-
-@pytest.mark.parametrize("operation", ["UpdateItem", "PutItem"])
+# A keyed login's first PutItem is its marker: test_attack_review.py loses that one's answer.
+@pytest.mark.parametrize(("operation", "keyed"), [("UpdateItem", False), ("PutItem", False), ("UpdateItem", True)])
 def test_a_login_whose_write_lands_but_whose_answer_is_lost_still_gets_its_session(
-    api, aws, wechat, monkeypatch, operation
+    api, aws, wechat, monkeypatch, operation, keyed
 ):
-    client, lost = _losing_first_answer(operation)
+    headers = {"Idempotency-Key": secrets.token_hex(16)} if keyed else {}
+    client, lost = losing_first_answer(operation)
     rewire(monkeypatch, _login_module(api), "LoginFunction", dynamodb=client)
     wechat.register("lost-answer-1", OPENID, SESSION_KEY)
-    first = api.post(LOGIN, {"code": "lost-answer-1"})
+    first = api.post(LOGIN, {"code": "lost-answer-1"}, headers=headers)
     assert lost == [operation]
     assert first.status == 200 and first.body["isNewUser"] is True, first.body
     assert api.get("/v1/me", token=first.body["token"]).status == 200
-    client, lost = _losing_first_answer(operation)
+    client, lost = losing_first_answer(operation)
     rewire(monkeypatch, _login_module(api), "LoginFunction", dynamodb=client)
     wechat.register("lost-answer-2", OPENID, SESSION_KEY)
-    second = api.post(LOGIN, {"code": "lost-answer-2"})
+    second = api.post(LOGIN, {"code": "lost-answer-2"}, headers=headers)
     assert lost == [operation] and second.status == 200 and second.body["isNewUser"] is False
     assert [i["sk"]["S"] for i in aws.items()].count("USER") == 1
