@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import json
-from dataclasses import replace
 from functools import lru_cache
 
 from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
@@ -18,6 +17,7 @@ from tests.support.values import APPID, OPENID, SESSION_KEY
 from wxlogin.errors import InvalidEncryptedData, Unauthorized
 from wxlogin.login_records import LoginRetry
 from wxlogin.models import PHONE_FIELDS, PROFILE_FIELDS, StoredAccessToken, User
+from wxlogin.records import replace
 from wxlogin.serverkeys import ServerKeys
 from wxlogin.userdata import EncryptedPayload
 from wxlogin.users import Session, user_pk

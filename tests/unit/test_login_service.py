@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
 
 from tests.support.values import APP_SECRET, APPID, OPENID, SESSION_KEY
@@ -12,6 +10,7 @@ from wxlogin.appsecrets import AppSecrets
 from wxlogin.config import load_settings
 from wxlogin.errors import InvalidCode, InvalidEncryptedData, RateLimited, UserBlocked, WeChatError
 from wxlogin.login import LoginService
+from wxlogin.records import replace
 from wxlogin.route_requests import LoginRequest
 from wxlogin.tokens import parse_token, user_id_for
 from wxlogin.users import user_pk

@@ -24,7 +24,6 @@ import json
 import math
 import secrets
 import time
-from dataclasses import dataclass, field
 
 from .appsecrets import AppSecrets
 from .auth import Authenticator
@@ -32,6 +31,7 @@ from .config import Settings
 from .crypto import seal, unseal
 from .errors import InvalidCode, RateLimited, ServiceUnavailable, Unauthorized, WxLoginError
 from .login_records import LoginRecords, LoginRetry
+from .records import hidden, record
 from .route_requests import LoginRequest
 from .serverkeys import ServerKeys
 from .tokens import mint_token, parse_token, user_id_for
@@ -44,9 +44,9 @@ POLL_SECONDS = 0.1
 REFUSED_CODES = frozenset({WeChatErrcode.INVALID_CODE, WeChatErrcode.CODE_USED})
 
 
-@dataclass(frozen=True)
+@record
 class LoginOutcome:
-    answer: dict = field(repr=False)
+    answer: dict = hidden()
     appid: str
     # The answer of an earlier login of the same code and key, given again: that login was already counted.
     replayed: bool

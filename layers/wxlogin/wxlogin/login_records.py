@@ -10,9 +10,8 @@ Both are keyed by keyed hashes (serverkeys.py): the table holds no login code an
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from .dynamodb import ConditionFailed, Table, plain, to_attr
+from .records import record
 
 LOGIN_SK = "LOGIN"
 
@@ -21,7 +20,7 @@ def _login_key(record_id: str) -> dict:
     return {"pk": {"S": f"LOGIN#{record_id}"}, "sk": {"S": LOGIN_SK}}
 
 
-@dataclass(frozen=True)
+@record
 class LoginRetry:
     """A keyed login's record: `pending` while the login runs (until `deadline`), then `done` with its answer."""
 

@@ -6,20 +6,20 @@ only see these.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from .records import hidden, record
 
 PROFILE_FIELDS = ("nickName", "avatarUrl", "gender", "country", "province", "city", "language")
 PHONE_FIELDS = ("phoneNumber", "purePhoneNumber", "countryCode")
 
 
-@dataclass(frozen=True)
+@record
 class User:
     user_id: str
     appid: str
     openid: str
     unionid: str | None
     # Sealed by serverkeys.py (only the functions that decrypt open it); None on items from before sealing.
-    sealed_session_key: bytes | None = field(repr=False)
+    sealed_session_key: bytes | None = hidden()
     profile: dict | None
     phone: dict | None
     created_at: str
@@ -28,7 +28,7 @@ class User:
     generation: str | None = None
 
 
-@dataclass(frozen=True)
+@record
 class StoredAccessToken:
-    token: str = field(repr=False)
+    token: str = hidden()
     expires_at: int

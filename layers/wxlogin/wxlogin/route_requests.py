@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from dataclasses import dataclass, field
 
 from .errors import InvalidRequest
 from .parsing import (
@@ -20,6 +19,7 @@ from .parsing import (
     query_parameter,
     string_field,
 )
+from .records import hidden, record
 from .user_fields import avatar_url, nickname
 from .userdata import EncryptedPayload
 
@@ -27,16 +27,16 @@ APPID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 MAX_APPID_LENGTH = 64
 
 
-@dataclass(frozen=True)
+@record
 class LoginRequest:
     """POST /v1/auth/login."""
 
-    code: str = field(repr=False)
+    code: str = hidden()
     appid: str | None = None
     encrypted: EncryptedPayload | None = None
-    idempotency_key: str | None = field(default=None, repr=False)
+    idempotency_key: str | None = hidden(None)
     # Who the refused-code limit counts against: API Gateway's view of the client's address.
-    source: str | None = field(default=None, repr=False)
+    source: str | None = hidden(None)
 
     @classmethod
     def from_event(cls, event) -> LoginRequest:
@@ -60,7 +60,7 @@ def client_source(address: str | None) -> str | None:
         return address
 
 
-@dataclass(frozen=True)
+@record
 class DecryptRequest:
     """POST /v1/profile/decrypt."""
 
@@ -71,11 +71,11 @@ class DecryptRequest:
         return cls(encrypted_payload(json_body(event)))
 
 
-@dataclass(frozen=True)
+@record
 class PhoneRequest:
     """POST /v1/profile/phone: the button's `code` (current clients) or `encryptedData`/`iv` (older ones)."""
 
-    code: str | None = field(default=None, repr=False)
+    code: str | None = hidden(None)
     encrypted: EncryptedPayload | None = None
 
     @classmethod
@@ -88,7 +88,7 @@ class PhoneRequest:
         return cls(code=code_field(body))
 
 
-@dataclass(frozen=True)
+@record
 class MeRequest:
     """GET /v1/me; linked apps cost a second DynamoDB request, so only callers that ask for them pay it."""
 
@@ -105,7 +105,7 @@ class MeRequest:
 PATCHABLE = {"nickName": nickname, "avatarUrl": avatar_url}
 
 
-@dataclass(frozen=True)
+@record
 class UpdateMeRequest:
     """PATCH (or POST) /v1/me: the nickname/avatar fill-in; any other field is refused."""
 

@@ -19,9 +19,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
-from dataclasses import dataclass, field
 
 from .errors import InternalError
+from .records import hidden, record
 
 SEALED_VERSION = 1
 NONCE_SIZE = 12
@@ -32,10 +32,10 @@ class KeysUnavailable(InternalError):
     """The key secret is missing, malformed or lacks a key that sealed data names: an operator must fix it."""
 
 
-@dataclass(frozen=True)
+@record
 class KeySet:
     current: str
-    materials: dict[str, bytes] = field(repr=False)
+    materials: dict[str, bytes] = hidden()
 
 
 def parse_key_set(value: object) -> KeySet:

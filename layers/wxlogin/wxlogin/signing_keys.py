@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
 
 from .errors import InternalError
+from .records import hidden, record
 
 KID_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 MIN_RSA_BITS = 2048
@@ -29,12 +29,12 @@ class SigningKeysUnavailable(InternalError):
     """The signing-keys secret is missing, unreadable or malformed: an operator must fix it."""
 
 
-@dataclass(frozen=True)
+@record
 class SigningKey:
     kid: str
     algorithm: str
-    public_key: object = field(repr=False)
-    private_key: object | None = field(default=None, repr=False)
+    public_key: object = hidden()
+    private_key: object | None = hidden(None)
 
     def public_jwk(self) -> dict:
         from jwt.algorithms import ECAlgorithm, RSAAlgorithm
@@ -43,7 +43,7 @@ class SigningKey:
         return {**to_jwk(self.public_key, as_dict=True), "kid": self.kid, "alg": self.algorithm, "use": "sig"}
 
 
-@dataclass(frozen=True)
+@record
 class KeySet:
     # None only for the empty set: published keys none, signing impossible.
     signing_key: SigningKey | None

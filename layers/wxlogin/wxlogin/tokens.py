@@ -12,9 +12,9 @@ import base64
 import hashlib
 import re
 import secrets
-from dataclasses import dataclass
 
 from .errors import Unauthorized
+from .records import record
 
 USER_ID_LENGTH = 22  # 132 bits of SHA-256, base64url
 TOKEN_PATTERN = re.compile(r"^([A-Za-z0-9_-]{22})\.([A-Za-z0-9_-]{43})$")
@@ -32,7 +32,7 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode("ascii")).hexdigest()
 
 
-@dataclass(frozen=True)
+@record
 class TokenRef:
     """What a presented token points at; never holds the token itself."""
 

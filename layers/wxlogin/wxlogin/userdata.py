@@ -18,11 +18,11 @@ dropped, not stored, as before.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 
 from .crypto import check_watermark, decrypt_user_data, verify_signature
 from .errors import InvalidEncryptedData, InvalidRequest
 from .models import PHONE_FIELDS, PROFILE_FIELDS
+from .records import hidden, record
 from .user_fields import avatar_url, nickname, plain_text
 
 MAX_PLACE_LENGTH = 64
@@ -40,25 +40,25 @@ _PHONE_NUMBER = re.compile(r"\+?[0-9]+(?:[ -][0-9]+)*", re.ASCII)
 MAX_PHONE_NUMBER_LENGTH = 32
 
 
-@dataclass(frozen=True)
+@record
 class EncryptedPayload:
-    ciphertext: bytes = field(repr=False)
-    iv: bytes = field(repr=False)
-    raw_data: str | None = field(default=None, repr=False)
-    signature: str | None = field(default=None, repr=False)
+    ciphertext: bytes = hidden()
+    iv: bytes = hidden()
+    raw_data: str | None = hidden(None)
+    signature: str | None = hidden(None)
 
 
-@dataclass(frozen=True)
+@record
 class SessionIdentity:
     """Who the session_key belongs to, as jscode2session said."""
 
     appid: str
     openid: str
     unionid: str | None
-    session_key: str = field(repr=False)
+    session_key: str = hidden()
 
 
-@dataclass(frozen=True)
+@record
 class ProfileData:
     """What profile data adds: the profile fields WeChat filled in, and the user's unionid if it names one."""
 

@@ -14,11 +14,11 @@ delete, but the next user item has a new generation, so that session never works
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 
 from .dynamodb import ConditionFailed, Table, iso_time, plain, set_expression, to_attr
 from .errors import InvalidEncryptedData, ServiceUnavailable, Unauthorized
 from .models import PHONE_FIELDS, PROFILE_FIELDS, User
+from .records import record
 from .tokens import TokenRef
 
 USER_SK = "USER"
@@ -52,7 +52,7 @@ def user_from_item(item: dict) -> User:
     )
 
 
-@dataclass(frozen=True)
+@record
 class Session:
     expires_at: int
     generation: str | None

@@ -12,17 +12,17 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
 from random import SystemRandom
 from urllib.parse import urlencode
 
 from .errors import WeChatError, WeChatUnavailable
+from .records import record
 from .wechat_errors import WeChatApiError, WeChatErrcode
 
 _jitter = SystemRandom()
 
 
-@dataclass(frozen=True)
+@record
 class WeChatSession:
     openid: str
     session_key: str
