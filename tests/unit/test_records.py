@@ -48,3 +48,21 @@ def test_hidden_fields_stay_out_of_repr():
 def test_replace_copies_with_changes():
     sample = Sample("a", "s", 1)
     assert replace(sample, count=2) == Sample("a", "s", 2) and sample.count == 1
+
+
+def test_a_class_with_its_own_repr_is_refused_rather_than_silently_overridden():
+    with pytest.raises(TypeError, match="hidden"):
+
+        @record
+        class Leaky:
+            secret: str
+
+            def __repr__(self):
+                return "Leaky()"
+
+
+def test_a_wechat_session_repr_holds_no_session_key():
+    from wxlogin.wechat import WeChatSession
+
+    text = repr(WeChatSession(openid="o1", session_key="c2Vzc2lvbi1rZXktMTY=", unionid="u1"))
+    assert "c2Vzc2lvbi1rZXktMTY=" not in text and "o1" in text and "u1" in text

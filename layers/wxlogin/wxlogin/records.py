@@ -70,6 +70,10 @@ def _frozen(self, name, *_):
 
 def record(cls):
     """Make `cls` a frozen value class from its annotated fields, in the order they are written."""
+    own = {"__init__", "__eq__", "__hash__", "__repr__", "__setattr__", "__delattr__"} & set(cls.__dict__)
+    if own:
+        # They would be replaced, silently: a hand-written __repr__ that hides a secret among them.
+        raise TypeError(f"{cls.__name__} defines {sorted(own)}; mark secret fields hidden() instead")
     names = tuple(cls.__dict__.get("__annotations__", {}))
     defaults, hidden_names = {}, set()
     for name in names:

@@ -16,7 +16,7 @@ from random import SystemRandom
 from urllib.parse import urlencode
 
 from .errors import WeChatError, WeChatUnavailable
-from .records import record
+from .records import hidden, record
 from .wechat_errors import WeChatApiError, WeChatErrcode
 
 _jitter = SystemRandom()
@@ -25,11 +25,8 @@ _jitter = SystemRandom()
 @record
 class WeChatSession:
     openid: str
-    session_key: str
-    unionid: str | None
-
-    def __repr__(self) -> str:  # keep session_key out of any accidental log line
-        return f"WeChatSession(openid={self.openid!r}, unionid={self.unionid!r})"
+    session_key: str = hidden()  # out of repr, and so of any accidental log line
+    unionid: str | None = None
 
 
 class WeChatClient:
