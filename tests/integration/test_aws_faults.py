@@ -131,3 +131,31 @@ def test_an_unreachable_dynamodb_endpoint_is_503(api, aws, wechat, monkeypatch, 
     assert answer.status == 503 and answer.body["error"]["code"] == "service_unavailable"
     assert aws.items() == []
     assert _one_error_line_with_request_id(logs)["error_type"] == "ServiceUnavailable"
+
+
+@pytest.mark.parametrize("fault", ["throttled", "unreachable"])
+def test_secrets_manager_throttled_or_out_of_reach_is_503_and_stores_nothing(
+    api, aws, wechat, monkeypatch, logs, fault
+):
+    """A passing fault of Secrets Manager is the contract's 503 (retry later), not a 500 for an operator."""
+    from botocore.config import Config
+
+    from wxlogin.appsecrets import SecretsManagerProvider
+
+    if fault == "throttled":
+        client = boto3.client("secretsmanager")
+        stubber = Stubber(client)
+        for operation in ("batch_get_secret_value", "get_secret_value"):
+            stubber.add_client_error(operation, service_error_code="ThrottlingException", http_status_code=400)
+        stubber.activate()
+    else:
+        with socket.socket() as probe:  # a loopback port nobody listens on
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        config = Config(connect_timeout=0.2, read_timeout=0.2, retries={"mode": "standard", "max_attempts": 1})
+        client = boto3.client("secretsmanager", endpoint_url=f"http://127.0.0.1:{port}", config=config)
+    _rewire(monkeypatch, api, "LoginFunction", secrets_provider=SecretsManagerProvider(client=client))
+    answer = api.post("/v1/auth/login", {"code": wechat.login_code()})
+    assert answer.status == 503 and answer.body["error"]["code"] == "service_unavailable", answer.body
+    assert aws.items() == [] and wechat.stats()["jscode2session"] == 0
+    assert _one_error_line_with_request_id(logs)["error_type"] == "ServiceUnavailable"

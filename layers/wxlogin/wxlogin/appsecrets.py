@@ -13,12 +13,29 @@ import json
 import time
 
 from . import aws
-from .errors import InternalError, InvalidRequest
+from .errors import InternalError, InvalidRequest, ServiceUnavailable
 from .wechat_errors import WeChatApiError, WeChatErrcode
 
 
 class SecretUnavailable(InternalError):
     """The secret is missing, unreadable or malformed: an operator must fix it."""
+
+
+# Secrets Manager throttled or failing: a passing fault, not a configuration an operator must fix.
+TRANSIENT_SECRET_ERRORS = frozenset({"ThrottlingException", "InternalServiceError", "ServiceUnavailable"})
+
+
+def unreadable_secret(exc: Exception, operator_error=SecretUnavailable):
+    """The contract's error for a secret that could not be read: 503 while Secrets Manager is throttled,
+    failing or out of reach (nothing was done; retry later), `operator_error` (500) when it is denied,
+    missing or malformed."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    if isinstance(exc, BotoCoreError) or (
+        isinstance(exc, ClientError) and exc.response.get("Error", {}).get("Code") in TRANSIENT_SECRET_ERRORS
+    ):
+        return ServiceUnavailable()
+    return operator_error()
 
 
 class SecretsManagerProvider:
@@ -40,7 +57,7 @@ class SecretsManagerProvider:
 
     @property
     def client(self):
-        return self._client or aws.client("secretsmanager")
+        return self._client or aws.client("secretsmanager", **aws.FAIL_FAST)
 
     def get(self, name: str, max_age: int, transform: str | None = None, force_fetch: bool = False):
         cached = self._cache.get(name)
@@ -96,8 +113,8 @@ def read_json_secret(provider, secret_id: str, max_age_seconds: int, fresh: bool
     """The secret's JSON value, cached by `provider` for `max_age_seconds`; SecretUnavailable if unreadable."""
     try:
         return provider.get(secret_id, transform="json", max_age=max_age_seconds, force_fetch=fresh)
-    except Exception:  # as Powertools' providers do: any failure to read or parse it, denied or missing
-        raise SecretUnavailable() from None
+    except Exception as exc:  # any failure to read or parse it: a passing fault or an operator's to fix
+        raise unreadable_secret(exc) from None
 
 
 class AppSecrets:

@@ -25,7 +25,7 @@ RETRYABLE_CANCELLATIONS = {"ThrottlingError", "TransactionConflict", "Provisione
 
 def shared_client():
     """The client every repository shares unless given its own: created on first use, never at import."""
-    return aws.client("dynamodb", connect_timeout=1, read_timeout=2, retries={"mode": "standard", "max_attempts": 3})
+    return aws.client("dynamodb", **aws.FAIL_FAST)
 
 
 def iso_time(epoch: float) -> str:

@@ -150,10 +150,12 @@ class SigningKeys:
     def published(self) -> KeySet:
         """The keys to publish. While the secret is still `{}` that is none, not an error: an issuer with no
         keys yet is what verifiers (API Gateway creating the example's authorizer among them) then find."""
+        from .appsecrets import unreadable_secret
+
         try:
             text = self._load()
-        except Exception:  # as for the AppSecrets: any failure to read it, denied or missing
-            raise SigningKeysUnavailable() from None
+        except Exception as exc:  # as for the AppSecrets: a passing fault (503) or an operator's to fix (500)
+            raise unreadable_secret(exc, SigningKeysUnavailable) from None
         if self._parsed is not None and self._parsed[0] == text:
             return self._parsed[1]
         try:
