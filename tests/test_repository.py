@@ -92,6 +92,25 @@ def test_no_page_tells_the_projects_history(path):
     assert HISTORY.findall(_prose(path.read_text(encoding="utf-8"))) == []
 
 
+# A path in backticks that names a file or folder of the repository, e.g. `local/stack.py`,
+# `layers/wxlogin/wxlogin/web/parsing.py` or the layer-relative `wxlogin/keys/signing.py`.
+# (`wxlogin/<stage>/app-secrets` is a secret's name, not a path: only `wxlogin/...py` counts.)
+REPOSITORY_PATH = re.compile(
+    r"`((?:layers|functions|local|scripts|tests|bench|events|client|example)/[\w./-]*|wxlogin/[\w/]+\.py)`"
+)
+
+
+@pytest.mark.parametrize("path", _markdown_files(), ids=lambda path: path.relative_to(ROOT).as_posix())
+def test_every_path_a_page_names_exists(path):
+    named = REPOSITORY_PATH.findall(_without_fences(path.read_text(encoding="utf-8")))
+    missing = []
+    for name in named:
+        candidates = [ROOT / name, ROOT / "layers" / "wxlogin" / name, path.parent / name]
+        if not any(candidate.exists() for candidate in candidates):
+            missing.append(name)
+    assert missing == []
+
+
 def test_long_pages_open_with_a_table_of_contents():
     for path in sorted((ROOT / "docs").glob("*.md")):
         text = path.read_text(encoding="utf-8")
