@@ -7,6 +7,7 @@ the variables a developer would set, and is killed by the test if it outlives it
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -17,7 +18,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from local.stack import LocalStack, Ports, StartupError, check_ports
+from local.stack import LocalStack, Ports, StartupError, _banner, check_ports, listen_host
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -71,9 +72,25 @@ def test_a_busy_port_fails_at_once_naming_it_and_its_variable(variable):
         output, _ = process.communicate(timeout=60)
     assert process.returncode == 1, output
     assert f"port {busy} ({variable}) is in use by another program" in output
-    assert f"choose another with {variable}" in output
+    assert re.search(rf"move it with `.*\b{variable}=\d+ .*make run`", output), output
     assert "Traceback" not in output and "starting" not in output  # nothing was started
     _assert_group_gone(process)
+
+
+def test_every_busy_port_is_named_in_one_message_with_one_command_that_moves_them_all():
+    """Beside a running stack, one try: the command moves every busy port and keeps the one chosen already."""
+    with _listener() as api, _listener() as wechat:
+        moto = _free_port()
+        with pytest.raises(StartupError) as refused:
+            check_ports(Ports(api, moto, wechat))
+    message = str(refused.value)
+    assert f"port {api} (PORT) is in use" in message and f"port {wechat} (WXSIM_PORT) is in use" in message
+    command = re.search(r"move them with `(.*) make run`", message).group(1)
+    moved = dict(setting.split("=") for setting in command.split())
+    assert set(moved) == {"PORT", "MOTO_PORT", "WXSIM_PORT"} and moved["MOTO_PORT"] == str(moto)
+    suggested = Ports(int(moved["PORT"]), int(moved["MOTO_PORT"]), int(moved["WXSIM_PORT"]))
+    assert len(set(suggested.by_variable().values())) == 3
+    check_ports(suggested)  # following the hint once is enough
 
 
 def test_a_port_held_on_every_address_is_busy_too():
@@ -156,3 +173,21 @@ def test_the_simulator_lists_its_dev_routes_with_their_bodies(stack):
     page = (ROOT / "docs" / "local-stack.md").read_text(encoding="utf-8")
     for (method, path), route in routes.items():
         assert f"`{method} {path}`" in page and route["body"] in page, path
+
+
+def test_host_serves_the_api_and_the_simulator_beyond_loopback_with_a_warning_but_never_moto():
+    with LocalStack(ports=Ports(0, 0, 0), quiet=True, host="0.0.0.0") as open_stack:  # noqa: S104 - the point
+        assert open_stack.gateway.server_address[0] == "0.0.0.0"  # noqa: S104
+        assert open_stack.wechat._server.server_address[0] == "0.0.0.0"  # noqa: S104
+        assert open_stack.moto.server_address[0] == "127.0.0.1"
+        assert requests.get(open_stack.api_url + "/v1/me", timeout=30).status_code == 401
+        banner = _banner(open_stack, "wx0123456789abcdef")
+    assert banner.lstrip().startswith("WARNING: HOST=0.0.0.0") and "network you trust" in banner
+
+
+def test_a_host_that_is_no_address_is_refused_in_one_line():
+    assert listen_host({}) == "127.0.0.1"
+    with _make_run(HOST="my-laptop.local") as process:
+        output, _ = process.communicate(timeout=60)
+    assert process.returncode == 1 and "Traceback" not in output, output
+    assert "HOST must be an IPv4 address of this machine, e.g. 0.0.0.0, got 'my-laptop.local'" in output
