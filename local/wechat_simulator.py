@@ -694,11 +694,13 @@ class WeChatSimulator:
         return {"queued": sum(fault.remaining for fault in self._faults)}
 
     def _sim_index(self, _data: dict) -> dict:
+        # Dev routes run under the simulator's lock. The app it started with comes first: the one `make run` serves.
         return {
+            "appids": list(self._apps),
             "routes": [
                 {"method": route.method, "path": route.path, "body": route.body, "does": route.does}
                 for route in self._dev_routes.values()
-            ]
+            ],
         }
 
     def _sim_stats(self, _data: dict) -> dict:
