@@ -92,7 +92,7 @@ def test_a_successful_login_adds_no_call_for_the_limit(api, aws, wechat, monkeyp
     settings = dataclasses.replace(module.settings, refused_code_budget=10)
     rewire(monkeypatch, module, "LoginFunction", dynamodb=client, settings=settings)
     assert api.post(LOGIN, {"code": wechat.login_code()}).status == 200
-    assert calls == ["UpdateItem", "PutItem"]
+    assert calls == ["GetItem", "UpdateItem", "PutItem"]
 
 
 def test_with_every_powertools_switch_on_nothing_request_shaped_is_logged(api, aws, wechat, monkeypatch, capsys, logs):
