@@ -74,8 +74,7 @@ def payload(data: dict, session_key: str = SESSION_KEY) -> EncryptedPayload:
 
 
 class Users:
-    """UserStore and LoginRecords in memory: users, sessions (ref -> Session), login-retry records and refused-code
-    counts.
+    """UserStore and LoginRecords in memory: users, sessions (ref -> Session) and login-retry records.
 
     `calls` names each operation as the real store would send it to DynamoDB."""
 
@@ -83,7 +82,6 @@ class Users:
         self.users = {u.user_id: u for u in users}
         self.sessions: dict = {}
         self.retries: dict[str, LoginRetry] = {}
-        self.refused: dict = {}
         self.linked: list[dict] = []
         self.calls: list[str] = []
         self.on_claim = None  # called before a claim: another instance's marker lands meanwhile
@@ -139,12 +137,6 @@ class Users:
         record = self.retries.get(record_id)
         if record and record.state == "pending" and record.key_check == key_check:
             self.retries[record_id] = replace(record, state=state, sealed=sealed)
-
-    def count_refused_code(self, source_id, window_start, expires_at):
-        self.calls.append("count_refused_code")
-        key = (source_id, window_start)
-        self.refused[key] = self.refused.get(key, 0) + 1
-        return self.refused[key]
 
     def session_with_user(self, ref):
         self.calls.append("session_with_user")

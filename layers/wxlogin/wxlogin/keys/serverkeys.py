@@ -9,8 +9,7 @@ its own subkey through HKDF, so no two purposes ever share a key:
   associated data, so a sealed value copied onto another item, or written back onto an item made anew after an
   erasure, does not open (and not opening is a stale session or a token to fetch again, never an error);
 - login retry records: the record id, the check of the Idempotency-Key and the sealing key of the answer, so
-  the table holds neither a login code nor anything that opens a record without the code, the key and this secret;
-- source addresses for the refused-code limit: keyed hashes, so the table holds no IP address.
+  the table holds neither a login code nor anything that opens a record without the code, the key and this secret.
 
 The secret is read through the same cached provider as the AppSecrets: no remote call per request.
 """
