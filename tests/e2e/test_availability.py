@@ -6,13 +6,15 @@ behind one carrier-grade NAT address do on a mobile network.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 
 import pytest
 import requests
 
-from local.stack import DEV_APP_ID, LocalStack, Ports
+from local.stack import DEV_APP_ID, LOCAL_SIGNING_KEYS_ID, LocalStack, Ports
+from wxlogin.keys.signing_keys import parse_key_set
 
 LOGIN = "/v1/auth/login"
 
@@ -96,3 +98,26 @@ def test_a_refresh_loop_gets_the_same_young_token_and_costs_another_clients_logi
     assert len(refreshed) >= 20 and all(answer == {"message": "Too Many Requests"} for answer in throttled)
     tokens = {me["accessToken"]} | {answer["accessToken"] for answer in refreshed}
     assert len(tokens) <= 2, len(tokens)
+
+
+def test_loading_the_published_keys_leaves_the_login_routes_answers_unchanged(stack):
+    """Verifiers' documents come from a function of their own: fetched without pause, they never wait in front
+    of a login, and every login answers as it would alone. The documents stay what the signing keys publish."""
+    jwks_url = stack.api_url + "/.well-known/jwks.json"
+    alone = _login(stack, _code(stack, "alone"))
+    assert alone.status_code == 200
+    with Loop(lambda: requests.get(jwks_url, timeout=30)) as verifiers:
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline or len(verifiers.answers) < 50:
+            time.sleep(0.05)
+        logins = [_login(stack, _code(stack, f"verified-{i}")) for i in range(20)]
+    assert [answer.status_code for answer in logins] == [200] * 20
+    assert all(set(answer.json()) == set(alone.json()) for answer in logins)
+    served = [answer for answer in verifiers.answers if answer.status_code == 200]
+    throttled = [answer.json() for answer in verifiers.answers if answer.status_code != 200]
+    assert served and all(answer == {"message": "Too Many Requests"} for answer in throttled)
+    key_set = json.loads(
+        stack.aws_client("secretsmanager").get_secret_value(SecretId=LOCAL_SIGNING_KEYS_ID)["SecretString"]
+    )
+    assert {answer.text for answer in served} == {json.dumps(parse_key_set(json.dumps(key_set)).jwks())}
+    assert all(answer.headers["Cache-Control"] == "public, max-age=300" for answer in served)
