@@ -154,8 +154,12 @@ def parameter_overrides(template: dict, environ: Mapping[str, str]) -> dict[str,
             except ValueError:
                 raise ParameterError(f"{name} must be a number, got {value!r}") from None
             low, high = spec.get("MinValue"), spec.get("MaxValue")
-            if (low is not None and number < float(low)) or (high is not None and number > float(high)):
-                raise ParameterError(f"{name} must be between {low} and {high}, got {value!r}")
+            if low is not None and number < float(low):
+                bound = f"at least {low}" if high is None else f"between {low} and {high}"
+                raise ParameterError(f"{name} must be {bound}, got {value!r}")
+            if high is not None and number > float(high):
+                bound = f"at most {high}" if low is None else f"between {low} and {high}"
+                raise ParameterError(f"{name} must be {bound}, got {value!r}")
         allowed = spec.get("AllowedValues")
         if allowed is not None and value not in [str(option) for option in allowed]:
             raise ParameterError(f"{name} must be one of {', '.join(map(str, allowed))}, got {value!r}")
