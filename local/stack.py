@@ -1,7 +1,9 @@
 """The whole system on one machine: `make run` (python -m local.stack).
 
-- the HTTP API on 127.0.0.1:$PORT (3000), routed exactly as template.yaml declares,
-  each function in its own worker process (local/worker.py) with the template's environment;
+- the HTTP API on 127.0.0.1:$PORT (3000), routed and throttled exactly as template.yaml declares
+  (local/gateway.py), read as API Gateway's front end reads HTTP (local/http_front.py), each function in
+  worker processes (local/worker.py) with the template's environment: up to $LOCAL_INSTANCES (2) instances
+  per function at once, one request each, and its reserved concurrency enforced;
 - DynamoDB and Secrets Manager from moto's server mode on 127.0.0.1:$MOTO_PORT (5000),
   the table made from template.yaml, the secret filled with $APP_ID / $APP_SECRET and the
   signing-keys secret with a fresh RS256 key set (scripts/signing_keys.py);
@@ -11,7 +13,8 @@
 
 No AWS account, no WeChat account, no Docker. Any variable of a function's
 environment in the template can be overridden from the shell, e.g.
-`WATERMARK_MAX_AGE_SECONDS=0 make run`. State lives in memory and is gone on exit.
+`WATERMARK_MAX_AGE_SECONDS=0 make run`, and so can any template parameter under its
+own name (`ReservedConcurrency=2 make run`). State lives in memory and is gone on exit.
 
 Every port is checked before anything starts, so a busy one fails at once,
 naming the variable that moves it; Ctrl-C (or SIGTERM) stops the stack at any
