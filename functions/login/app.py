@@ -4,18 +4,18 @@ It alone holds the signing keys (its role alone reads their secret), so the JWKS
 document are served here too, from the same cached key set; the account function never imports them.
 """
 
-from wxlogin import api
-from wxlogin.appsecrets import AppSecrets, SecretsManagerProvider
-from wxlogin.auth import Authenticator
 from wxlogin.config import get_settings
-from wxlogin.login import LoginService
-from wxlogin.login_records import LoginRecords
-from wxlogin.parsing import token_ref
-from wxlogin.route_requests import LoginRequest
-from wxlogin.serverkeys import ServerKeys
-from wxlogin.signing import AccessTokenSigner, openid_configuration
-from wxlogin.users import UserStore
-from wxlogin.wechat import WeChatClient
+from wxlogin.keys.appsecrets import AppSecrets, SecretsManagerProvider
+from wxlogin.keys.serverkeys import ServerKeys
+from wxlogin.keys.signing import AccessTokenSigner, openid_configuration
+from wxlogin.services.auth import Authenticator
+from wxlogin.services.login import LoginService
+from wxlogin.storage.login_records import LoginRecords
+from wxlogin.storage.users import UserStore
+from wxlogin.web import api
+from wxlogin.web.parsing import token_ref
+from wxlogin.web.route_requests import LoginRequest
+from wxlogin.wechat.client import WeChatClient
 
 # Verifiers (API Gateway, JWT libraries) re-read the keys at most this often; rotation waits for it (README).
 PUBLISHED_MAX_AGE_SECONDS = 300
@@ -45,7 +45,11 @@ def login():
     outcome = service.login(request, seconds_left)
     answer = outcome.answer
     issuer = signer.issuer(function.event)
-    answer.update(signer.answer(issuer, appid=outcome.appid, openid=answer["openid"], unionid=answer["unionid"]))
+    answer.update(
+        signer.answer(
+            issuer, subject=outcome.subject, appid=outcome.appid, openid=answer["openid"], unionid=answer["unionid"]
+        )
+    )
     if not outcome.replayed:
         metrics.add_metric(name="Logins", unit="Count", value=1)
         if answer["isNewUser"]:
@@ -57,7 +61,8 @@ def login():
 def refresh_access_token():
     user = auth.user(token_ref(function.event))
     issuer = signer.issuer(function.event)
-    return api.json_response(200, signer.answer(issuer, appid=user.appid, openid=user.openid, unionid=user.unionid))
+    answer = signer.answer(issuer, subject=user.sub, appid=user.appid, openid=user.openid, unionid=user.unionid)
+    return api.json_response(200, answer)
 
 
 @function.route("GET /.well-known/jwks.json")

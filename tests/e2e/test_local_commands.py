@@ -153,6 +153,6 @@ def test_the_simulator_lists_its_dev_routes_with_their_bodies(stack):
         body = None if method == "GET" else "[]"
         answer = requests.request(method, stack.wechat.base_url + path, data=body, timeout=5)
         assert answer.status_code == (200 if body is None else 400), (method, path, answer.text)
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    page = (ROOT / "docs" / "local-stack.md").read_text(encoding="utf-8")
     for (method, path), route in routes.items():
-        assert f"`{method} {path}`" in readme and route["body"] in readme, path
+        assert f"`{method} {path}`" in page and route["body"] in page, path

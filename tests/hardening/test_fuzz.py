@@ -31,7 +31,7 @@ from local.http_front import HEAD_LIMIT_BYTES
 from local.stack import DEV_APP_ID
 from local.wechat_simulator import encrypt_user_data
 from tests.hardening.conftest import OPENAPI_PATH
-from wxlogin.tokens import hash_token, user_id_for
+from wxlogin.keys.tokens import hash_token, user_id_for
 
 SEED = int(os.environ.get("WXLOGIN_FUZZ_SEED", "20261123"))
 CLIENTS = 16

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import time
 
-from .errors import Unauthorized
-from .models import User
-from .tokens import TokenRef
-from .users import UserStore
+from wxlogin.errors import Unauthorized
+from wxlogin.keys.tokens import TokenRef
+from wxlogin.models import User
+from wxlogin.storage.users import UserStore
 
 
 class Authenticator:
@@ -27,5 +27,8 @@ class Authenticator:
         if session is None or user is None or session.expires_at <= self.clock():
             raise Unauthorized()
         if session.generation is None or session.generation != user.generation:
+            raise Unauthorized()
+        if user.sub is None:
+            # A user item from before accounts had an id: its next login gives it one.
             raise Unauthorized()
         return user
