@@ -39,6 +39,7 @@ from local.jwt_authorizer import Denied, JwtRoutes, template_resolver
 from local.template import (
     function_environment,
     function_routes,
+    function_timeout,
     generated_secret_string,
     load_template,
     table_create_kwargs,
@@ -173,7 +174,7 @@ class Worker:
     def _start(self) -> None:
         env = {"PATH": os.environ.get("PATH", ""), "PYTHONUNBUFFERED": "1", **self.environment}
         self.process = subprocess.Popen(  # noqa: S603 - our own interpreter running our own worker
-            [sys.executable, "-m", "local.worker", self.code_uri, self.handler],
+            [sys.executable, "-m", "local.worker", self.code_uri, self.handler, str(self.timeout)],
             cwd=ROOT,
             env=env,
             stdin=subprocess.PIPE,
@@ -195,6 +196,7 @@ class Worker:
         reader.start()
         reader.join(self.timeout)
         if reader.is_alive():
+            self.process.kill()  # as Lambda ends a timed-out invocation: at once, not after a graceful stop
             self.stop()
             return ""
         return result[0] if result else ""
@@ -255,10 +257,10 @@ def local_refs(wechat_url: str, api_url: str | None = None, app_id: str = DEV_AP
 
 def local_workers(template: dict, moto_url: str, refs: dict[str, str], overrides) -> dict[str, Worker]:
     """A worker per function of the template, with its environment resolved against the local stack (`refs`)."""
-    timeout = float(template.get("Globals", {}).get("Function", {}).get("Timeout", 3))
     workers: dict[str, Worker] = {}
     for _method, _path, logical_id, code_uri, handler in function_routes(template):
         if logical_id not in workers:
+            timeout = function_timeout(template, logical_id)
             environment = {
                 **resolve_environment(template, logical_id, refs, overrides),
                 **LOCAL_AWS,

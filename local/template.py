@@ -100,6 +100,13 @@ def function_routes(template: dict) -> list[tuple[str, str, str, str, str]]:
     return sorted(routes)
 
 
+def function_timeout(template: dict, logical_id: str) -> float:
+    """The function's Timeout in seconds: its own, else the Globals', else Lambda's default (3)."""
+    globals_function = template.get("Globals", {}).get("Function", {})
+    props = _functions(template)[logical_id]["Properties"]
+    return float(props.get("Timeout", globals_function.get("Timeout", 3)))
+
+
 def function_environment(template: dict, logical_id: str) -> dict:
     """The function's environment as the template sets it: Globals first, the function's own on top.
 
