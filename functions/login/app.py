@@ -33,7 +33,22 @@ wechat = WeChatClient.from_settings(settings)
 store = UserStore(settings.table_name)
 auth = Authenticator(store)
 signer = AccessTokenSigner.from_settings(settings, secrets)
-service = LoginService(settings, store, LoginRecords(settings.table_name), app_secrets, wechat, keys)
+
+
+def count_refused_code() -> None:
+    """A code WeChat refused (40029, 40163): the RefusedCodes metric, which the template alarms on."""
+    metrics.add_metric(name="RefusedCodes", unit="Count", value=1)
+
+
+service = LoginService(
+    settings,
+    store,
+    LoginRecords(settings.table_name),
+    app_secrets,
+    wechat,
+    keys,
+    on_refused_code=count_refused_code,
+)
 
 
 @function.route("POST /v1/auth/login")
@@ -44,7 +59,11 @@ def login():
     outcome = service.login(request, function.deadline)
     answer = outcome.answer
     issuer = signer.issuer(function.event)
-    answer.update(signer.answer(issuer, appid=outcome.appid, openid=answer["openid"], unionid=answer["unionid"]))
+    answer.update(
+        signer.answer(
+            issuer, subject=outcome.subject, appid=outcome.appid, openid=answer["openid"], unionid=answer["unionid"]
+        )
+    )
     if not outcome.replayed:
         metrics.add_metric(name="Logins", unit="Count", value=1)
         if answer["isNewUser"]:
@@ -56,7 +75,8 @@ def login():
 def refresh_access_token():
     user = auth.user(token_ref(function.event))
     issuer = signer.issuer(function.event)
-    return api.json_response(200, signer.answer(issuer, appid=user.appid, openid=user.openid, unionid=user.unionid))
+    answer = signer.answer(issuer, subject=user.sub, appid=user.appid, openid=user.openid, unionid=user.unionid)
+    return api.json_response(200, answer)
 
 
 @function.route("GET /.well-known/jwks.json")

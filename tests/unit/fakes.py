@@ -45,6 +45,7 @@ class Clock:
 
 KEYS = ServerKeys(lambda: {"current": "k1", "k1": "unit-test-key-material-" + "0" * 16})
 GENERATION = "gen-1"
+SUB = "account-1"
 
 
 @lru_cache
@@ -56,7 +57,7 @@ def _sealed_session_key(user_id: str) -> bytes:
 def user(user_id="u1", appid=APPID, openid=OPENID, unionid=None, profile=None, phone=None) -> User:
     when = "2023-11-14T22:13:20Z"
     sealed = _sealed_session_key(user_id)
-    return User(user_id, appid, openid, unionid, sealed, profile, phone, when, when, GENERATION)
+    return User(user_id, appid, openid, unionid, sealed, profile, phone, when, when, GENERATION, SUB)
 
 
 def live(expires_at: float, generation: str = GENERATION) -> Session:
@@ -73,8 +74,7 @@ def payload(data: dict, session_key: str = SESSION_KEY) -> EncryptedPayload:
 
 
 class Users:
-    """UserStore and LoginRecords in memory: users, sessions (ref -> Session), login-retry records and refused-code
-    counts.
+    """UserStore and LoginRecords in memory: users, sessions (ref -> Session) and login-retry records.
 
     `calls` names each operation as the real store would send it to DynamoDB."""
 
@@ -82,7 +82,6 @@ class Users:
         self.users = {u.user_id: u for u in users}
         self.sessions: dict = {}
         self.retries: dict[str, LoginRetry] = {}
-        self.refused: dict = {}
         self.linked: list[dict] = []
         self.calls: list[str] = []
         self.on_claim = None  # called before a claim: another instance's marker lands meanwhile
@@ -109,6 +108,7 @@ class Users:
             existing.created_at if existing else "created",
             "now",
             existing.generation if existing else generation,
+            existing.sub if existing else f"account-{len(self.users) + 1}-{generation}",
         )
         return self.users[user_id], existing is None
 
@@ -137,12 +137,6 @@ class Users:
         if record and record.state == "pending" and record.key_check == key_check:
             self.retries[record_id] = replace(record, state=state, sealed=sealed)
 
-    def count_refused_code(self, source_id, window_start, expires_at):
-        self.calls.append("count_refused_code")
-        key = (source_id, window_start)
-        self.refused[key] = self.refused.get(key, 0) + 1
-        return self.refused[key]
-
     def session_with_user(self, ref):
         self.calls.append("session_with_user")
         return self.sessions.get(ref), self.users.get(ref.user_id)
@@ -157,6 +151,7 @@ class Users:
         updated = User(
             user_id, existing.appid, existing.openid, unionid, existing.sealed_session_key,
             profile or None, phone or None, existing.created_at, existing.last_login_at, existing.generation,
+            existing.sub,
         )  # fmt: skip
         self.users[user_id] = updated
         return updated

@@ -17,21 +17,23 @@ WeChat gets the invocation's time up to its deadline less what storing the answe
 (STORE_RESERVE_SECONDS): a code WeChat accepted late is still stored, and a WeChat that does not
 answer in time is 503 `wechat_unavailable`, never a Lambda timeout.
 
-Codes WeChat refuses are counted per source address; past the budget, that source gets 429 until
-its window ends, and this instance answers it without calling WeChat or DynamoDB.
+Nothing here refuses a login before WeChat has seen its code: a limit by client address would
+refuse the valid codes of everyone behind the same address (carrier-grade NAT) because of one
+client's junk. A code WeChat refuses costs one WeChat call and no DynamoDB request (a keyed
+login's marker aside) and is counted through `on_refused_code` (the RefusedCodes metric and its
+alarm), so a flood is seen; its rate is bounded by the login route's throttle (docs/capacity.md).
 """
 
 from __future__ import annotations
 
 import hmac
 import json
-import math
 import secrets
 import time
 
 from wxlogin.aws import STORE_RESERVE_SECONDS
 from wxlogin.config import Settings
-from wxlogin.errors import InvalidCode, RateLimited, ServiceUnavailable, Unauthorized, WxLoginError
+from wxlogin.errors import InvalidCode, Unauthorized, WxLoginError
 from wxlogin.keys.appsecrets import AppSecrets
 from wxlogin.keys.crypto import seal, unseal
 from wxlogin.keys.serverkeys import ServerKeys
@@ -55,6 +57,8 @@ class LoginOutcome:
     appid: str
     # The answer of an earlier login of the same code and key, given again: that login was already counted.
     replayed: bool
+    # The account's id, for the access token's `sub`.
+    subject: str
 
 
 class LoginService:
@@ -68,6 +72,7 @@ class LoginService:
         keys: ServerKeys,
         clock=time.time,
         sleep=time.sleep,
+        on_refused_code=lambda: None,
     ):
         self.settings = settings
         self.store = store
@@ -77,16 +82,15 @@ class LoginService:
         self.keys = keys
         self.clock = clock
         self.sleep = sleep
-        # Sources over their refused-code budget, until their window ends: answered here without a remote call.
-        self._over_budget: dict[str, float] = {}
+        # Called once for each code WeChat refused (40029, 40163): the handler counts it as a metric.
+        self.on_refused_code = on_refused_code
 
     def login(self, request: LoginRequest, deadline: float) -> LoginOutcome:
         """`deadline`: when (epoch seconds) this invocation must answer. WeChat gets the time up to it but
         what storing its answer needs; a retry never waits past it."""
-        self._refuse_if_over_budget(request.source)
         appid = self.app_secrets.resolve_appid(request.appid)
         if request.idempotency_key is None:
-            return LoginOutcome(self._login(appid, request, deadline), appid, replayed=False)
+            return self._login(appid, request, deadline)
         return self._keyed_login(appid, request, deadline)
 
     def _keyed_login(self, appid: str, request: LoginRequest, deadline: float) -> LoginOutcome:
@@ -103,9 +107,9 @@ class LoginService:
         )
         existing = self.records.claim_login_retry(record_id, marker, now)
         if existing is not None:
-            return LoginOutcome(self._replay(appid, request, record_id, existing, deadline), appid, True)
+            return self._replay(appid, request, record_id, existing, deadline)
         try:
-            return LoginOutcome(self._login(appid, request, deadline, (record_id, marker)), appid, replayed=False)
+            return self._login(appid, request, deadline, (record_id, marker))
         except BaseException:
             # A retry of a login that failed must not wait for it: it is answered at once (invalid_code).
             try:
@@ -116,7 +120,7 @@ class LoginService:
 
     def _login(
         self, appid: str, request: LoginRequest, deadline: float, retry: tuple[str, LoginRetry] | None = None
-    ) -> dict:
+    ) -> LoginOutcome:
         # A code WeChat accepted is spent: its answer must still be stored (user, session, retry record).
         session = self._code_to_session(appid, request, deadline - STORE_RESERVE_SECONDS)
         now = self.clock()
@@ -154,7 +158,7 @@ class LoginService:
             key = self.keys.retry_sealing_key(marker.kid, appid, request.code, request.idempotency_key)
             sealed = seal(key, json.dumps(answer).encode())
             self.records.finish_login_retry(record_id, marker.key_check, "done", sealed)
-        return answer
+        return LoginOutcome(answer, appid, replayed=False, subject=user.sub)
 
     def _code_to_session(self, appid: str, request: LoginRequest, deadline: float) -> WeChatSession:
         def exchange(secret: str) -> WeChatSession:
@@ -164,10 +168,12 @@ class LoginService:
             return self.app_secrets.call_with_secret(appid, exchange)
         except WeChatApiError as exc:
             if exc.errcode in REFUSED_CODES:
-                self._count_refused_code(request.source)
+                self.on_refused_code()
             raise contract_error(exc.errcode) from None
 
-    def _replay(self, appid: str, request: LoginRequest, record_id: str, record: LoginRetry, give_up: float) -> dict:
+    def _replay(
+        self, appid: str, request: LoginRequest, record_id: str, record: LoginRetry, give_up: float
+    ) -> LoginOutcome:
         """The answer of the login this request retries: only for the same code and key, waiting only
         while that login may still be running."""
         key_check = self.keys.keyed_hash("login retry key", appid, request.code, request.idempotency_key)
@@ -188,34 +194,7 @@ class LoginService:
         answer = json.loads(plaintext)
         try:
             # A session revoked since (logout, erasure) stays revoked: its retry gets no token back.
-            Authenticator(self.store, self.clock).user(parse_token(answer["token"]))
+            user = Authenticator(self.store, self.clock).user(parse_token(answer["token"]))
         except Unauthorized:
             raise InvalidCode() from None
-        return answer
-
-    def _refuse_if_over_budget(self, source: str | None) -> None:
-        until = self._over_budget.get(source) if source else None
-        if until is None:
-            return
-        now = self.clock()
-        if until > now:
-            raise RateLimited(math.ceil(until - now))
-        del self._over_budget[source]
-
-    def _count_refused_code(self, source: str | None) -> None:
-        """Count a code WeChat refused against its source; past the budget, 429 until the window ends."""
-        budget, window = self.settings.refused_code_budget, self.settings.refused_code_window_seconds
-        if not budget or not source:
-            return
-        now = self.clock()
-        start = int(now) // window * window
-        try:
-            count = self.records.count_refused_code(
-                self.keys.keyed_hash("refused codes", source), start, start + window
-            )
-        except ServiceUnavailable:
-            return  # the limit protects WeChat's quota; a lost count must not turn invalid_code into 503
-        if count > budget:
-            self._over_budget = {ip: until for ip, until in self._over_budget.items() if until > now}
-            self._over_budget[source] = start + window
-            raise RateLimited(math.ceil(start + window - now))
+        return LoginOutcome(answer, appid, replayed=True, subject=user.sub)
