@@ -51,8 +51,11 @@ class PhoneService:
         # WeChat's share of the time ends early enough to store the number it gave (and a new access token).
         wechat_deadline = deadline - STORE_RESERVE_SECONDS
         try:
+            # Redeemed with the session's openid: WeChat refuses a code another user's button gave.
             info = self.access_tokens.call(
-                user.appid, lambda token: self.wechat.phone_number(token, code, wechat_deadline), wechat_deadline
+                user.appid,
+                lambda token: self.wechat.phone_number(token, code, user.openid, wechat_deadline),
+                wechat_deadline,
             )
         except WeChatApiError as exc:
             raise contract_error(exc.errcode, phone_code=True) from None
@@ -69,5 +72,5 @@ class PhoneService:
         return self._keep(user, open_phone_data(identity, payload, self.watermark_max_age_seconds, self.clock()))
 
     def _keep(self, user: User, fields: dict) -> dict:
-        stored = self.store.update_user(user.user_id, fields)
+        stored = self.store.update_user(user, fields)
         return {name: stored.phone.get(name) for name in PHONE_FIELDS}

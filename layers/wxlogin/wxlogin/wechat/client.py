@@ -178,10 +178,17 @@ class WeChatClient:
             raise WeChatError()
         return token, expires_in
 
-    def phone_number(self, access_token: str, code: str, deadline: float | None) -> dict:
-        """The phone_info WeChat gives for a getPhoneNumber button code."""
-        params = {"access_token": access_token}
-        reply = self._call("POST", "/wxa/business/getuserphonenumber", params, {"code": code}, deadline)
+    def phone_number(self, access_token: str, code: str, openid: str, deadline: float | None) -> dict:
+        """The phone_info WeChat gives for a getPhoneNumber button code of the user `openid`: given the openid,
+        WeChat checks that the code was issued to that user, so a code tapped by someone else is refused
+        (https://developers.weixin.qq.com/miniprogram/dev/server/API/user-info/phone-number/api_getphonenumber.html)."""
+        reply = self._call(
+            "POST",
+            "/wxa/business/getuserphonenumber",
+            {"access_token": access_token},
+            {"code": code, "openid": openid},
+            deadline,
+        )
         info = reply.get("phone_info")
         if not isinstance(info, dict):
             raise WeChatError()
