@@ -336,7 +336,7 @@ class WeChatSimulator:
             "getuserphonenumber": self._getuserphonenumber,
             "checksession": self._checksession,
         }
-        # Each dev route with its body and what it does: GET /_sim/ lists them, the README repeats them.
+        # Each dev route with its body and what it does: GET /_sim/ lists them, docs/local-stack.md repeats them.
         self._dev_routes: dict[tuple[str, str], _DevRoute] = {
             (route.method, route.path): route
             for route in (
