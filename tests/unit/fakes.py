@@ -26,6 +26,7 @@ from wxlogin.wechat.client import WeChatSession
 from wxlogin.wechat.errors import WeChatApiError
 
 NOW = 1_700_000_000.0
+DEADLINE = NOW + 10  # when the invocation under test must answer
 
 
 class Clock:
@@ -142,9 +143,10 @@ class Users:
         self.calls.append("session_with_user")
         return self.sessions.get(ref), self.users.get(ref.user_id)
 
-    def update_user(self, user_id, fields):
+    def update_user(self, user, fields):
+        user_id = user.user_id
         existing = self.users.get(user_id)
-        if existing is None:
+        if existing is None or existing.generation != user.generation:
             raise Unauthorized()
         profile = {**(existing.profile or {}), **{k: fields[k] for k in PROFILE_FIELDS if k in fields}}
         phone = {**(existing.phone or {}), **{k: fields[k] for k in PHONE_FIELDS if k in fields}}
@@ -162,7 +164,11 @@ class Users:
         if session is None or session.expires_at <= now:
             raise Unauthorized()
 
-    def delete_user(self, user_id, current):
+    def delete_user(self, user, current):
+        user_id = user.user_id
+        existing = self.users.get(user_id)
+        if existing is None or existing.generation != user.generation:
+            raise Unauthorized()
         self.users.pop(user_id, None)
         self.sessions = {ref: at for ref, at in self.sessions.items() if ref.user_id != user_id}
 
@@ -209,6 +215,7 @@ class WeChat:
     def __init__(self, sessions=(), tokens=(), phones=()):
         self.script = {"code_to_session": list(sessions), "stable_token": list(tokens), "phone_number": list(phones)}
         self.calls: list[tuple] = []
+        self.deadlines: list[float | None] = []  # each call's, in order
 
     def _next(self, api, *args):
         self.calls.append((api, *args))
@@ -217,14 +224,17 @@ class WeChat:
             raise WeChatApiError(result)
         return result
 
-    def code_to_session(self, appid, secret, code):
+    def code_to_session(self, appid, secret, code, deadline):
+        self.deadlines.append(deadline)
         return self._next("code_to_session", appid, secret, code)
 
-    def stable_token(self, appid, secret, force_refresh=False):
+    def stable_token(self, appid, secret, deadline, force_refresh=False):
+        self.deadlines.append(deadline)
         return self._next("stable_token", appid, secret, force_refresh)
 
-    def phone_number(self, access_token, code):
-        return self._next("phone_number", access_token, code)
+    def phone_number(self, access_token, code, openid, deadline):
+        self.deadlines.append(deadline)
+        return self._next("phone_number", access_token, code, openid)
 
     def count(self, api: str) -> int:
         return sum(1 for call in self.calls if call[0] == api)
