@@ -21,7 +21,8 @@ LOGIN = "/v1/auth/login"
 
 @pytest.fixture(scope="module")
 def stack():
-    overrides = {"WECHAT_READ_TIMEOUT_SECONDS": "2", "WECHAT_CONNECT_TIMEOUT_SECONDS": "1"}
+    # Generous: on a loaded machine a slow simulator must not pass for what these tests look for.
+    overrides = {"WECHAT_READ_TIMEOUT_SECONDS": "10", "WECHAT_CONNECT_TIMEOUT_SECONDS": "5"}
     with LocalStack(ports=Ports(0, 0, 0), overrides=overrides, quiet=True) as running:
         yield running
 
@@ -71,10 +72,11 @@ def test_junk_codes_from_one_address_never_cost_its_neighbours_their_logins(stac
         while time.monotonic() < deadline or len(attacker.answers) < 20:
             time.sleep(0.05)
         neighbours = [_login(stack, _code(stack, f"neighbour-{i}")) for i in range(20)]
-    assert [answer.status_code for answer in neighbours] == [200] * 20
+    assert [answer.status_code for answer in neighbours] == [200] * 20, [answer.text for answer in neighbours]
     assert all(answer.json()["token"] and answer.json()["accessToken"] for answer in neighbours)
-    refused = {(answer.status_code, answer.json()["error"]["code"]) for answer in attacker.answers}
-    assert refused == {(401, "invalid_code")} and len(attacker.answers) >= 20
+    refused = {(answer.status_code, answer.text) for answer in attacker.answers}
+    assert {status for status, _ in refused} == {401} and len(attacker.answers) >= 20, refused
+    assert {json.loads(text)["error"]["code"] for _, text in refused} == {"invalid_code"}
 
 
 def test_a_refresh_loop_gets_the_same_young_token_and_costs_another_clients_login_nothing(stack):
