@@ -28,33 +28,38 @@ def _login(stack, user: str) -> dict:
     return answer.json()
 
 
+def _writes_of_an_erased_session_while_the_person_signs_up_again(stack, user: str) -> tuple[list, dict]:
+    """(every answer the erased session got while the same person logged in again, that new login)."""
+    old = _login(stack, user)
+    headers = {"Authorization": f"Bearer {old['token']}"}
+    assert requests.delete(stack.api_url + "/v1/me", headers=headers, timeout=30).status_code == 204
+    stop, answers = threading.Event(), []
+
+    def keep_writing(method: str) -> None:
+        while not stop.is_set():
+            answer = requests.request(
+                method, stack.api_url + "/v1/me", headers=headers, json={"nickName": "old account"}, timeout=30
+            )
+            answers.append((method, answer.status_code, answer.text))
+
+    writers = [threading.Thread(target=keep_writing, args=(method,)) for method in ("GET", "PATCH", "POST")]
+    for writer in writers:
+        writer.start()
+    try:
+        new = _login(stack, user)
+    finally:
+        stop.set()
+        for writer in writers:
+            writer.join(timeout=60)
+    return answers, new
+
+
 def test_an_erased_session_racing_the_same_persons_new_sign_up_is_refused_never_a_500(stack):
     """A client keeps using its session after DELETE /v1/me while the same person signs up again: every
     answer to the old session is 401 (never 500, which the new account's user item, read while DynamoDB
     creates it, once caused locally), and nothing it sent lands on the new account."""
     for attempt in range(6):
-        user = f"eraser-{attempt}"
-        old = _login(stack, user)
-        headers = {"Authorization": f"Bearer {old['token']}"}
-        assert requests.delete(stack.api_url + "/v1/me", headers=headers, timeout=30).status_code == 204
-        stop, answers = threading.Event(), []
-
-        def keep_writing(method: str) -> None:
-            while not stop.is_set():
-                answer = requests.request(
-                    method, stack.api_url + "/v1/me", headers=headers, json={"nickName": "old account"}, timeout=30
-                )
-                answers.append((method, answer.status_code, answer.text))
-
-        writers = [threading.Thread(target=keep_writing, args=(method,)) for method in ("GET", "PATCH", "POST")]
-        for writer in writers:
-            writer.start()
-        try:
-            new = _login(stack, user)
-        finally:
-            stop.set()
-            for writer in writers:
-                writer.join(timeout=60)
+        answers, new = _writes_of_an_erased_session_while_the_person_signs_up_again(stack, f"eraser-{attempt}")
         assert new["isNewUser"] is True
         assert {status for _, status, _ in answers} == {401}, [a for a in answers if a[1] != 401][:3]
         me = requests.get(stack.api_url + "/v1/me", headers={"Authorization": f"Bearer {new['token']}"}, timeout=30)
