@@ -34,7 +34,9 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from local.events import start_local_events
 from local.http_events import http_api_event
+from local.iam_authorizer import IamRoutes
 from local.jwt_authorizer import Denied, JwtRoutes, template_resolver
 from local.template import (
     function_environment,
@@ -286,6 +288,11 @@ class LocalStack:
         self.workers: dict[str, Worker] = {}
         self.routes: dict[tuple[str, str], Worker] = {}
         self.jwt_routes = JwtRoutes({})
+        self.iam_routes = IamRoutes.from_template(
+            self.template, LOCAL_AWS["AWS_ACCESS_KEY_ID"], LOCAL_AWS["AWS_SECRET_ACCESS_KEY"], LOCAL_AWS["AWS_REGION"]
+        )
+        # The stream function and the EventBridge events it published (local/events.py).
+        self.events = None
         self.gateway_serving = False
 
     @property
@@ -321,6 +328,7 @@ class LocalStack:
             self._make_workers(refs)
             resolve = template_resolver(self.template, {**refs, "AWS::Region": LOCAL_AWS["AWS_REGION"]})
             self.jwt_routes.routes.update(JwtRoutes.from_template(self.template, resolve).routes)
+            self.events = start_local_events(self, refs)
             if warm:
                 for logical_id, worker in self.workers.items():
                     self._progress(f"starting {logical_id}")
@@ -378,6 +386,7 @@ class LocalStack:
         class Gateway(_GatewayHandler):
             routes = stack.routes
             jwt_routes = stack.jwt_routes
+            iam_routes = stack.iam_routes
             quiet = stack.quiet
 
         self.gateway = ThreadingHTTPServer(("127.0.0.1", self.ports.api), Gateway)
@@ -391,6 +400,9 @@ class LocalStack:
             self.gateway, self.gateway_serving = None, False
         for worker in self.workers.values():
             worker.stop()
+        if self.events is not None:
+            self.events.stop()
+            self.events = None
         if self.wechat is not None:
             self.wechat.stop()
             self.wechat = None
@@ -416,6 +428,7 @@ class _GatewayHandler(BaseHTTPRequestHandler):
 
     routes: dict = {}
     jwt_routes = JwtRoutes({})
+    iam_routes = IamRoutes(set(), {}, "")
     quiet = False
     protocol_version = "HTTP/1.1"
     server_version = "wxlogin-local"
@@ -445,6 +458,8 @@ class _GatewayHandler(BaseHTTPRequestHandler):
     def _invoke(self, worker: Worker, path: str, query: str, body: bytes | None) -> tuple[int, dict, str]:
         headers = dict(self.headers.items())
         authorizer = self.jwt_routes.authorize(self.command, path, headers)
+        if authorizer is None:
+            authorizer = self.iam_routes.authorize(self.command, path, query, headers, body)
         event = http_api_event(
             self.command,
             path,
@@ -527,6 +542,9 @@ wxlogin local stack is up (Ctrl-C stops it)
   WeChat simulator {stack.wechat.base_url}   appid {app_id}   dev routes: GET {stack.wechat.base_url}/_sim/
   moto (AWS)       {stack.moto_url}           table {LOCAL_TABLE}, secrets {LOCAL_SECRET_ID}, {LOCAL_SIGNING_KEYS_ID}
   access tokens    issuer {stack.api_url}, audience {app_id}; GET /v1/examples/whoami takes one
+  admin API        {stack.api_url}/admin/users/* (IAM-signed: AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local)
+                   e.g. python scripts/admin.py --url {stack.api_url} find --appid {app_id} --openid <openid>
+  events           EventBridge events print here as "event <detail-type> <detail>"
 
 Try it:
   curl -i {stack.api_url}/v1/me

@@ -26,6 +26,8 @@ class User:
     last_login_at: str
     # Written when the user item is created: a session counts only under the generation it was issued for.
     generation: str | None = None
+    # Set by an operator's block: {"reason", "blockedAt", "blockedBy"}; None while the user may log in.
+    blocked: dict | None = None
 
 
 @record

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import uuid
 
-from wxlogin.errors import InvalidEncryptedData, ServiceUnavailable, Unauthorized
+from wxlogin.errors import AccountBlocked, InvalidEncryptedData, ServiceUnavailable, Unauthorized
 from wxlogin.keys.tokens import TokenRef
 from wxlogin.models import PHONE_FIELDS, PROFILE_FIELDS, User
 from wxlogin.records import record
@@ -23,6 +23,8 @@ from wxlogin.storage.dynamodb import ConditionFailed, Table, iso_time, plain, se
 
 USER_SK = "USER"
 UNIONID_INDEX = "unionid-index"
+# An operator's block (storage/operator.py writes it): while blockedAt is set, no login updates the user.
+BLOCK_ATTRIBUTES = {"reason": "blockedReason", "at": "blockedAt", "by": "blockedBy"}
 
 
 def user_pk(user_id: str) -> str:
@@ -49,6 +51,7 @@ def user_from_item(item: dict) -> User:
         created_at=data["createdAt"],
         last_login_at=data["lastLoginAt"],
         generation=data.get("gen"),
+        blocked={key: data.get(name) for key, name in BLOCK_ATTRIBUTES.items()} if "blockedAt" in data else None,
     )
 
 
@@ -74,19 +77,25 @@ class UserStore(Table):
         for i, (name, value) in enumerate(once.items()):
             names[f"#once{i}"], values[f":once{i}"] = name, to_attr(value)
             expression += f", #once{i} = if_not_exists(#once{i}, :once{i})"
-        condition = None
+        # A blocked user's login changes nothing (not even the session_key): the same write, refused.
+        names["#blockedAt"] = "blockedAt"
+        condition = "attribute_not_exists(#blockedAt)"
         if claimed_unionid is not None:
             names["#unionid"], values[":unionid"] = "unionid", to_attr(claimed_unionid)
             expression += ", #unionid = :unionid"
-            condition = "attribute_not_exists(#unionid) OR #unionid = :unionid"
+            condition += " AND (attribute_not_exists(#unionid) OR #unionid = :unionid)"
         try:
             attributes = self._set_on_user(user_id, expression, names, values, condition)
-        except ConditionFailed:
+        except ConditionFailed as failed:
+            if failed.item is not None and "blockedAt" in failed.item:
+                raise AccountBlocked() from None
             raise InvalidEncryptedData() from None
         return user_from_item(attributes), attributes["createdBy"]["S"] == login_id
 
     def _set_on_user(self, user_id: str, expression: str, names: dict, values: dict, condition: str | None) -> dict:
         """`SET expression` on the user item (under `condition`, if any); the item's attributes afterwards."""
+        # On a refused write, the item as it was: it says why without another read.
+        conditional = {"ConditionExpression": condition, "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}
         response = self.call(
             "update_item",
             TableName=self.table_name,
@@ -95,7 +104,7 @@ class UserStore(Table):
             ExpressionAttributeNames=names,
             ExpressionAttributeValues=values,
             ReturnValues="ALL_NEW",
-            **({"ConditionExpression": condition} if condition else {}),
+            **(conditional if condition else {}),
         )
         return response["Attributes"]
 
@@ -154,11 +163,12 @@ class UserStore(Table):
         except ConditionFailed:
             raise Unauthorized() from None
 
-    def delete_user(self, user_id: str, current: TokenRef) -> None:
+    def delete_user(self, user_id: str, current: TokenRef | None) -> None:
         """Erase the user and every session. Other sessions go first, so a failure part-way leaves the
-        caller's token working for a retry; the user and the caller's session then go together."""
+        caller's token working for a retry; the user and the caller's session then go together.
+        `current` is None when an operator erases: every session goes first, then the user."""
         pk = user_pk(user_id)
-        current_sk = _session_sk(current)
+        current_sk = _session_sk(current) if current is not None else None
         others = [key for key in self._partition_keys(pk) if key["sk"]["S"] not in (USER_SK, current_sk)]
         for start in range(0, len(others), 25):
             self._batch_delete(others[start : start + 25])
@@ -169,6 +179,7 @@ class UserStore(Table):
             TransactItems=[
                 {"Delete": {"TableName": self.table_name, "Key": {"pk": {"S": pk}, "sk": {"S": sk}}}}
                 for sk in (USER_SK, current_sk)
+                if sk is not None
             ],
         )
 
