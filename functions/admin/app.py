@@ -6,6 +6,7 @@ The operator's IAM ARN comes in the request context and is written into the audi
 from wxlogin.config import get_settings
 from wxlogin.keys.serverkeys import ServerKeys
 from wxlogin.services.operator import OperatorService
+from wxlogin.storage.account_ids import AccountIds
 from wxlogin.storage.audit import AuditTrail
 from wxlogin.storage.operator import OperatorStore
 from wxlogin.web import api
@@ -15,6 +16,7 @@ settings = get_settings()
 function = api.HttpFunction(settings.tracing)
 service = OperatorService(
     OperatorStore(settings.table_name),
+    AccountIds(settings.table_name),
     AuditTrail(settings.table_name, settings.audit_retention_days),
     # Only for the keyed hash a phone number is found by.
     ServerKeys.from_settings(settings),

@@ -14,13 +14,14 @@ from aws_lambda_powertools import Logger  # noqa: E402 - after the switches that
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response  # noqa: E402
 
 from wxlogin.services.domain_events import DomainEvents  # noqa: E402
+from wxlogin.storage.account_ids import AccountIds  # noqa: E402
 from wxlogin.storage.audit import AuditTrail  # noqa: E402
 from wxlogin.storage.event_bus import EventBus  # noqa: E402
 
 settings = get_settings()
 logger = Logger()
 trail = AuditTrail(settings.table_name, settings.audit_retention_days)
-service = DomainEvents(trail, EventBus(settings.event_bus_name))
+service = DomainEvents(trail, AccountIds(settings.table_name), EventBus(settings.event_bus_name))
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 
 

@@ -45,7 +45,11 @@ def login():
     outcome = service.login(request, seconds_left)
     answer = outcome.answer
     issuer = signer.issuer(function.event)
-    answer.update(signer.answer(issuer, appid=outcome.appid, openid=answer["openid"], unionid=answer["unionid"]))
+    answer.update(
+        signer.answer(
+            issuer, subject=outcome.subject, appid=outcome.appid, openid=answer["openid"], unionid=answer["unionid"]
+        )
+    )
     if not outcome.replayed:
         metrics.add_metric(name="Logins", unit="Count", value=1)
         if answer["isNewUser"]:
@@ -57,7 +61,8 @@ def login():
 def refresh_access_token():
     user = auth.user(token_ref(function.event))
     issuer = signer.issuer(function.event)
-    return api.json_response(200, signer.answer(issuer, appid=user.appid, openid=user.openid, unionid=user.unionid))
+    answer = signer.answer(issuer, subject=user.sub, appid=user.appid, openid=user.openid, unionid=user.unionid)
+    return api.json_response(200, answer)
 
 
 @function.route("GET /.well-known/jwks.json")

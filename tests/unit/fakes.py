@@ -44,6 +44,7 @@ class Clock:
 
 KEYS = ServerKeys(lambda: {"current": "k1", "k1": "unit-test-key-material-" + "0" * 16})
 GENERATION = "gen-1"
+SUB = "account-1"
 
 
 @lru_cache
@@ -55,7 +56,7 @@ def _sealed_session_key(user_id: str) -> bytes:
 def user(user_id="u1", appid=APPID, openid=OPENID, unionid=None, profile=None, phone=None) -> User:
     when = "2023-11-14T22:13:20Z"
     sealed = _sealed_session_key(user_id)
-    return User(user_id, appid, openid, unionid, sealed, profile, phone, when, when, GENERATION)
+    return User(user_id, appid, openid, unionid, sealed, profile, phone, when, when, GENERATION, SUB)
 
 
 def live(expires_at: float, generation: str = GENERATION) -> Session:
@@ -108,6 +109,7 @@ class Users:
             existing.created_at if existing else "created",
             "now",
             existing.generation if existing else generation,
+            existing.sub if existing else f"account-{len(self.users) + 1}-{generation}",
         )
         return self.users[user_id], existing is None
 
@@ -156,6 +158,7 @@ class Users:
         updated = User(
             user_id, existing.appid, existing.openid, unionid, existing.sealed_session_key,
             profile or None, phone or None, existing.created_at, existing.last_login_at, existing.generation,
+            existing.sub,
         )  # fmt: skip
         self.users[user_id] = updated
         return updated

@@ -75,9 +75,13 @@ def test_wechat_refusals_are_the_contracts_errors_and_store_nothing(errcode, err
 def test_a_retried_login_gets_the_same_answer_back():
     users, clock = Users(), Clock()
     wechat = WeChat(sessions=[session()])
-    first = service(wechat, users, clock=clock).login(LoginRequest(code="c1", idempotency_key=KEY), 10).answer
-    retried = service(wechat, users, clock=clock).login(LoginRequest(code="c1", idempotency_key=KEY), 10).answer
-    assert retried == first and users.logins == 1 and wechat.count("code_to_session") == 1
+    first = service(wechat, users, clock=clock).login(LoginRequest(code="c1", idempotency_key=KEY), 10)
+    retried = service(wechat, users, clock=clock).login(LoginRequest(code="c1", idempotency_key=KEY), 10)
+    assert retried.replayed and retried.answer == first.answer
+    assert users.logins == 1 and wechat.count("code_to_session") == 1
+    # The replay names the same account for its access token as the first answer did.
+    assert retried.subject == first.subject == users.users[user_id_for(APPID, OPENID)].sub
+    first = first.answer
     (record,) = users.retries.values()
     assert record.state == "done" and first["token"].encode() not in record.sealed
 

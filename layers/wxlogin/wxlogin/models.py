@@ -26,6 +26,9 @@ class User:
     last_login_at: str
     # Written when the user item is created: a session counts only under the generation it was issued for.
     generation: str | None = None
+    # The account's id, the access tokens' `sub`: random, written when the user item is created, so an account
+    # made after an erasure is another account to every API behind the tokens, though its openid is the same.
+    sub: str | None = None
     # Set by an operator's block: {"reason", "blockedAt", "blockedBy"}; None while the user may log in.
     blocked: dict | None = None
 

@@ -31,4 +31,7 @@ class Authenticator:
             raise AccountBlocked()
         if session.generation is None or session.generation != user.generation:
             raise Unauthorized()
+        if user.sub is None:
+            # A user item from before accounts had an id: its next login gives it one.
+            raise Unauthorized()
         return user

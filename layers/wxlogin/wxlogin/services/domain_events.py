@@ -25,6 +25,7 @@ import json
 import time
 
 from wxlogin.records import record
+from wxlogin.storage.account_ids import AccountIds
 from wxlogin.storage.audit import AuditTrail
 from wxlogin.storage.dynamodb import iso_time, plain
 
@@ -37,21 +38,18 @@ TTL_PRINCIPAL = "dynamodb.amazonaws.com"
 
 @record
 class Change:
-    """What one stream record means: the audit entry (or None) and the events (possibly none)."""
+    """What one stream record means: the audit entry (or None), the events (possibly none), and the
+    account whose `sub` -> user item to remember (sub, erased?), if any (storage/account_ids.py)."""
 
     user_id: str
     audit: dict | None
     events: list
+    account: tuple[str, bool] | None = None
 
 
 def _image(record_: dict, name: str) -> dict | None:
     image = (record_.get("dynamodb") or {}).get(name)
     return plain(image) if image else None
-
-
-def _sub(user_id: str, image: dict) -> str:
-    """The `sub` the account's access tokens carry (services/operator.subject: the user id)."""
-    return user_id
 
 
 def change_of(stream_record: dict) -> Change | None:
@@ -68,14 +66,16 @@ def change_of(stream_record: dict) -> Change | None:
         action = {"INSERT": "login", "REMOVE": None if by_ttl else "logout"}.get(stream_record.get("eventName"))
         if action is None:
             return None
-        return Change(user_id, {"time": when, "action": action, "actor": "user", "sub": _sub(user_id, {})}, [])
+        # A session item names no account: the trail is the WeChat user's (appid + openid), across accounts.
+        return Change(user_id, {"time": when, "action": action, "actor": "user"}, [])
     if sk != USER_SK:
         return None
     old, new = old or {}, new or {}
     account = new or old
     if "appid" not in account:
         return None  # an item without its identity yet (never one a login writes)
-    identity = {"sub": _sub(user_id, account), "appid": account["appid"], "openid": account["openid"]}
+    # The `sub` the account's access tokens carried: what the services behind wxlogin keyed data on.
+    identity = {"sub": account.get("sub"), "appid": account["appid"], "openid": account["openid"]}
 
     def event(name: str, **extra) -> tuple[str, dict]:
         detail = {
@@ -106,12 +106,18 @@ def change_of(stream_record: dict) -> Change | None:
             events.append(event("UserUnblocked"))
     # An erasure is the user's (DELETE /v1/me) or an operator's, who then has an entry of their own.
     audit = {"time": when, "action": action, "actor": None if action == "erased" else "user", **identity}
-    return Change(user_id, audit if action else None, events)
+    remembered = None
+    if not new and old.get("sub"):
+        remembered = (old["sub"], True)
+    elif new.get("sub") and new.get("sub") != old.get("sub"):
+        remembered = (new["sub"], False)
+    return Change(user_id, audit if action else None, events, remembered)
 
 
 class DomainEvents:
-    def __init__(self, trail: AuditTrail, bus, clock=time.time):
+    def __init__(self, trail: AuditTrail, account_ids: AccountIds, bus, clock=time.time):
         self.trail = trail
+        self.account_ids = account_ids
         self.bus = bus
         self.clock = clock
 
@@ -121,8 +127,14 @@ class DomainEvents:
         change = change_of(stream_record)
         if change is None:
             return []
+        now = self.clock()
+        if change.account is not None:
+            sub, erased = change.account
+            # An erased account's sub still finds its trail while the trail is kept.
+            expires_at = int(now) + self.trail.retention_seconds if erased else None
+            self.account_ids.remember(sub, change.user_id, expires_at)
         if change.audit is not None:
-            self.trail.add(change.user_id, change.audit, stream_record["eventID"], self.clock())
+            self.trail.add(change.user_id, change.audit, stream_record["eventID"], now)
         if change.events:
             self.bus.put([(name, json.dumps(detail, separators=(",", ":"))) for name, detail in change.events])
         return [name for name, _ in change.events]

@@ -50,6 +50,8 @@ class LoginOutcome:
     appid: str
     # The answer of an earlier login of the same code and key, given again: that login was already counted.
     replayed: bool
+    # The account's id, for the access token's `sub`.
+    subject: str
 
 
 class LoginService:
@@ -80,7 +82,7 @@ class LoginService:
         self._refuse_if_over_budget(request.source)
         appid = self.app_secrets.resolve_appid(request.appid)
         if request.idempotency_key is None:
-            return LoginOutcome(self._login(appid, request), appid, replayed=False)
+            return self._login(appid, request)
         return self._keyed_login(appid, request, seconds_left)
 
     def _keyed_login(self, appid: str, request: LoginRequest, seconds_left: float) -> LoginOutcome:
@@ -97,9 +99,9 @@ class LoginService:
         )
         existing = self.records.claim_login_retry(record_id, marker, now)
         if existing is not None:
-            return LoginOutcome(self._replay(appid, request, record_id, existing, now + seconds_left), appid, True)
+            return self._replay(appid, request, record_id, existing, now + seconds_left)
         try:
-            return LoginOutcome(self._login(appid, request, (record_id, marker)), appid, replayed=False)
+            return self._login(appid, request, (record_id, marker))
         except BaseException:
             # A retry of a login that failed must not wait for it: it is answered at once (invalid_code).
             try:
@@ -108,7 +110,7 @@ class LoginService:
                 pass  # best effort: the marker's deadline ends any wait for it anyway
             raise
 
-    def _login(self, appid: str, request: LoginRequest, retry: tuple[str, LoginRetry] | None = None) -> dict:
+    def _login(self, appid: str, request: LoginRequest, retry: tuple[str, LoginRetry] | None = None) -> LoginOutcome:
         session = self._code_to_session(appid, request)
         now = self.clock()
         user_id = user_id_for(appid, session.openid)
@@ -145,7 +147,7 @@ class LoginService:
             key = self.keys.retry_sealing_key(marker.kid, appid, request.code, request.idempotency_key)
             sealed = seal(key, json.dumps(answer).encode())
             self.records.finish_login_retry(record_id, marker.key_check, "done", sealed)
-        return answer
+        return LoginOutcome(answer, appid, replayed=False, subject=user.sub)
 
     def _code_to_session(self, appid: str, request: LoginRequest) -> WeChatSession:
         def exchange(secret: str) -> WeChatSession:
@@ -158,7 +160,9 @@ class LoginService:
                 self._count_refused_code(request.source)
             raise contract_error(exc.errcode) from None
 
-    def _replay(self, appid: str, request: LoginRequest, record_id: str, record: LoginRetry, give_up: float) -> dict:
+    def _replay(
+        self, appid: str, request: LoginRequest, record_id: str, record: LoginRetry, give_up: float
+    ) -> LoginOutcome:
         """The answer of the login this request retries: only for the same code and key, waiting only
         while that login may still be running."""
         key_check = self.keys.keyed_hash("login retry key", appid, request.code, request.idempotency_key)
@@ -179,10 +183,10 @@ class LoginService:
         answer = json.loads(plaintext)
         try:
             # A session revoked since (logout, erasure) stays revoked: its retry gets no token back.
-            Authenticator(self.store, self.clock).user(parse_token(answer["token"]))
+            user = Authenticator(self.store, self.clock).user(parse_token(answer["token"]))
         except Unauthorized:
             raise InvalidCode() from None
-        return answer
+        return LoginOutcome(answer, appid, replayed=True, subject=user.sub)
 
     def _refuse_if_over_budget(self, source: str | None) -> None:
         until = self._over_budget.get(source) if source else None

@@ -16,6 +16,7 @@ from wxlogin.keys.tokens import user_id_for
 from wxlogin.models import User
 from wxlogin.services.account import me_view
 from wxlogin.services.phone_lookup import lookup_hashes
+from wxlogin.storage.account_ids import AccountIds
 from wxlogin.storage.audit import AuditTrail
 from wxlogin.storage.dynamodb import iso_time
 from wxlogin.storage.operator import AmbiguousUser, NotFound, OperatorStore
@@ -24,14 +25,17 @@ from wxlogin.web.admin_requests import AdminRequest, UserSelector
 EXPORT_FORMAT = "wxlogin.user-export/1"
 
 
-def subject(user: User) -> str:
+def subject(user: User) -> str | None:
     """The `sub` wxlogin's access tokens name this account by (what the services behind it key data on)."""
-    return user.user_id
+    return user.sub
 
 
 class OperatorService:
-    def __init__(self, store: OperatorStore, trail: AuditTrail, keys: ServerKeys, clock=time.time):
+    def __init__(
+        self, store: OperatorStore, account_ids: AccountIds, trail: AuditTrail, keys: ServerKeys, clock=time.time
+    ):
         self.store = store
+        self.account_ids = account_ids
         self.trail = trail
         self.keys = keys
         self.clock = clock
@@ -39,7 +43,8 @@ class OperatorService:
     # --- finding -----------------------------------------------------------------------------------
     def _user_ids(self, selector: UserSelector) -> list[str]:
         if selector.sub is not None:
-            return [selector.sub]
+            user_id = self.account_ids.user_id(selector.sub, self.clock())
+            return [user_id] if user_id is not None else []
         if selector.appid is not None:
             return [user_id_for(selector.appid, selector.openid)]
         if selector.unionid is not None:
@@ -50,7 +55,9 @@ class OperatorService:
         return sorted(found)
 
     def _users(self, selector: UserSelector) -> list[User]:
-        return [user for user in map(self.store.user, self._user_ids(selector)) if user is not None]
+        users = [user for user in map(self.store.user, self._user_ids(selector)) if user is not None]
+        # A sub names one account: a user made anew after an erasure (a new sub) is not it.
+        return [user for user in users if selector.sub is None or user.sub == selector.sub]
 
     def _one(self, selector: UserSelector) -> User:
         users = self._users(selector)
@@ -92,7 +99,10 @@ class OperatorService:
         """The user's audit trail, newest first. Named by sub or appid and openid, an erased user's trail too."""
         selector = request.selector
         if selector.sub is not None or selector.appid is not None:
-            user_id = self._user_ids(selector)[0]
+            user_ids = self._user_ids(selector)
+            if not user_ids:
+                raise NotFound()
+            user_id = user_ids[0]
         else:
             user_id = self._one(selector).user_id
         entries = self.trail.entries(user_id, self.clock())

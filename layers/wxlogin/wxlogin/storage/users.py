@@ -2,7 +2,7 @@
 
 Items (pk, sk):
 - user          USER#<userId>  USER            appid, openid, unionid?, sessionKey (sealed), profile + phone
-                                                fields, gen, createdBy, createdAt, lastLoginAt
+                                                fields, gen, sub, createdBy, createdAt, lastLoginAt
 - session       USER#<userId>  SESSION#<hash>  gen, expiresAt (TTL), createdAt
 
 A session lives in its user's partition, so one BatchGetItem reads a session with its user
@@ -13,6 +13,7 @@ delete, but the next user item has a new generation, so that session never works
 
 from __future__ import annotations
 
+import secrets
 import uuid
 
 from wxlogin.errors import AccountBlocked, InvalidEncryptedData, ServiceUnavailable, Unauthorized
@@ -25,6 +26,11 @@ USER_SK = "USER"
 UNIONID_INDEX = "unionid-index"
 # An operator's block (storage/operator.py writes it): while blockedAt is set, no login updates the user.
 BLOCK_ATTRIBUTES = {"reason": "blockedReason", "at": "blockedAt", "by": "blockedBy"}
+
+
+def new_account_id() -> str:
+    """128 random bits, base64url: an account's `sub`, which nothing about the WeChat user predicts."""
+    return secrets.token_urlsafe(16)
 
 
 def user_pk(user_id: str) -> str:
@@ -51,6 +57,7 @@ def user_from_item(item: dict) -> User:
         created_at=data["createdAt"],
         last_login_at=data["lastLoginAt"],
         generation=data.get("gen"),
+        sub=data.get("sub"),
         blocked={key: data.get(name) for key, name in BLOCK_ATTRIBUTES.items()} if "blockedAt" in data else None,
     )
 
@@ -71,9 +78,10 @@ class UserStore(Table):
         from decrypted data and is only set when the user has none or the same: a known unionid never
         changes (InvalidEncryptedData, nothing written). The creator is decided by DynamoDB itself
         (`createdBy` is set once), so exactly one login of a new user, however many race, and also a
-        login whose first attempt landed but whose answer botocore lost, learns it created the user."""
+        login whose first attempt landed but whose answer botocore lost, learns it created the user. The
+        account's `sub` is set once too: a new random id, so a user made anew after an erasure is a new account."""
         expression, names, values = set_expression({**fields, "lastLoginAt": iso_time(now)})
-        once = {"createdAt": iso_time(now), "gen": generation, "createdBy": login_id}
+        once = {"createdAt": iso_time(now), "gen": generation, "createdBy": login_id, "sub": new_account_id()}
         for i, (name, value) in enumerate(once.items()):
             names[f"#once{i}"], values[f":once{i}"] = name, to_attr(value)
             expression += f", #once{i} = if_not_exists(#once{i}, :once{i})"
