@@ -33,7 +33,22 @@ wechat = WeChatClient.from_settings(settings)
 store = UserStore(settings.table_name)
 auth = Authenticator(store)
 signer = AccessTokenSigner.from_settings(settings, secrets)
-service = LoginService(settings, store, LoginRecords(settings.table_name), app_secrets, wechat, keys)
+
+
+def count_refused_code() -> None:
+    """A code WeChat refused (40029, 40163): the RefusedCodes metric, which the template alarms on."""
+    metrics.add_metric(name="RefusedCodes", unit="Count", value=1)
+
+
+service = LoginService(
+    settings,
+    store,
+    LoginRecords(settings.table_name),
+    app_secrets,
+    wechat,
+    keys,
+    on_refused_code=count_refused_code,
+)
 
 
 @function.route("POST /v1/auth/login")

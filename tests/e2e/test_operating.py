@@ -30,7 +30,7 @@ LOCAL_KEYS = Credentials("local", "local")
 
 @pytest.fixture(scope="module")
 def stack():
-    with LocalStack(ports=Ports(0, 0, 0), overrides={"REFUSED_CODE_BUDGET": "0"}, quiet=True) as running:
+    with LocalStack(ports=Ports(0, 0, 0), quiet=True) as running:
         yield running
 
 

@@ -19,6 +19,7 @@ from wxlogin.keys.serverkeys import ServerKeys
 from wxlogin.models import PHONE_FIELDS, PROFILE_FIELDS, StoredAccessToken, User
 from wxlogin.records import replace
 from wxlogin.services.userdata import EncryptedPayload
+from wxlogin.storage.access_token_store import token_id
 from wxlogin.storage.login_records import LoginRetry
 from wxlogin.storage.users import Session, user_pk
 from wxlogin.wechat.client import WeChatSession
@@ -50,7 +51,7 @@ SUB = "account-1"
 @lru_cache
 def _sealed_session_key(user_id: str) -> bytes:
     # Sealed once per user, so two user() of one id compare equal.
-    return KEYS.seal_text("session_key", user_pk(user_id), SESSION_KEY)
+    return KEYS.seal_text("session_key", user_pk(user_id), GENERATION, SESSION_KEY)
 
 
 def user(user_id="u1", appid=APPID, openid=OPENID, unionid=None, profile=None, phone=None) -> User:
@@ -73,8 +74,7 @@ def payload(data: dict, session_key: str = SESSION_KEY) -> EncryptedPayload:
 
 
 class Users:
-    """UserStore and LoginRecords in memory: users, sessions (ref -> Session), login-retry records and refused-code
-    counts.
+    """UserStore and LoginRecords in memory: users, sessions (ref -> Session) and login-retry records.
 
     `calls` names each operation as the real store would send it to DynamoDB."""
 
@@ -82,7 +82,6 @@ class Users:
         self.users = {u.user_id: u for u in users}
         self.sessions: dict = {}
         self.retries: dict[str, LoginRetry] = {}
-        self.refused: dict = {}
         self.linked: list[dict] = []
         self.calls: list[str] = []
         self.on_claim = None  # called before a claim: another instance's marker lands meanwhile
@@ -91,9 +90,10 @@ class Users:
     def logins(self) -> int:
         return self.calls.count("record_login")
 
-    def record_login(self, user_id, fields, login_id, generation, now, claimed_unionid=None):
+    def record_login(self, user_id, fields, login_id, generation, now, seal_session_key, claimed_unionid=None):
         self.calls.append("record_login")
         existing = self.users.get(user_id)
+        generation = existing.generation if existing else generation
         if claimed_unionid is not None and existing and existing.unionid not in (None, claimed_unionid):
             raise InvalidEncryptedData()
         profile = {**((existing and existing.profile) or {}), **{k: fields[k] for k in PROFILE_FIELDS if k in fields}}
@@ -103,12 +103,12 @@ class Users:
             fields["appid"],
             fields["openid"],
             unionid,
-            fields["sessionKey"],
+            seal_session_key(generation),
             profile or None,
             existing.phone if existing else None,
             existing.created_at if existing else "created",
             "now",
-            existing.generation if existing else generation,
+            generation,
             existing.sub if existing else f"account-{len(self.users) + 1}-{generation}",
         )
         return self.users[user_id], existing is None
@@ -137,12 +137,6 @@ class Users:
         record = self.retries.get(record_id)
         if record and record.state == "pending" and record.key_check == key_check:
             self.retries[record_id] = replace(record, state=state, sealed=sealed)
-
-    def count_refused_code(self, source_id, window_start, expires_at):
-        self.calls.append("count_refused_code")
-        key = (source_id, window_start)
-        self.refused[key] = self.refused.get(key, 0) + 1
-        return self.refused[key]
 
     def session_with_user(self, ref):
         self.calls.append("session_with_user")
@@ -188,11 +182,13 @@ class AccessTokenTable:
             self.on_get(self)
         if not self.item.get("accessToken"):
             return None
-        return StoredAccessToken(self.item["accessToken"], self.item["expiresAt"])
+        token = self.item["accessToken"]
+        return StoredAccessToken(token, self.item["expiresAt"], token_id(token))
 
-    def acquire_lease(self, appid, owner, now, lease_seconds, stale):
+    def acquire_lease(self, appid, owner, now, lease_seconds, stale_id):
         held = self.item.get("leaseUntil", 0) >= now
-        if held or self.item.get("accessToken") != stale:
+        stored = self.item.get("accessToken")
+        if held or (token_id(stored) if stored else None) != stale_id:
             return False
         self.item.update(leaseOwner=owner, leaseUntil=int(now) + lease_seconds)
         return True

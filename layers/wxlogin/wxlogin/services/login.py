@@ -1,9 +1,10 @@
 """Logging a Mini Program user in: code exchange, user record, session token.
 
-A plain login is one WeChat call and two DynamoDB writes, no read: an UpdateItem of the user that
-answers the user as stored and whether this login created it, then a PutItem of the session under
-the user's generation. In that order, a failure between the two leaves a user with a fresher
-session_key and no session: the client got 503 and no token, nothing it can use.
+A plain login is one WeChat call, one DynamoDB read and two writes: the user's generation (the session_key
+is sealed for it), an UpdateItem of the user conditional on that generation that answers the user as stored
+and whether this login created it, then a PutItem of the session under the user's generation. In that order,
+a failure between the two writes leaves a user with a fresher session_key and no session: the client got 503
+and no token, nothing it can use.
 
 A login with an Idempotency-Key first puts a pending marker for its code (before WeChat sees the
 code), and after its session turns the marker into its answer, sealed under a key only the holder
@@ -13,20 +14,22 @@ role may make: no BatchWriteItem, which would also let it delete. A retry of tha
 login opens the answer; a retry that arrives while the login still runs waits for it, never past
 the time that login has left; any other use of the code is `invalid_code` at once.
 
-Codes WeChat refuses are counted per source address; past the budget, that source gets 429 until
-its window ends, and this instance answers it without calling WeChat or DynamoDB.
+Nothing here refuses a login before WeChat has seen its code: a limit by client address would
+refuse the valid codes of everyone behind the same address (carrier-grade NAT) because of one
+client's junk. A code WeChat refuses costs one WeChat call and no DynamoDB request (a keyed
+login's marker aside) and is counted through `on_refused_code` (the RefusedCodes metric and its
+alarm), so a flood is seen; its rate is bounded by the login route's throttle (docs/capacity.md).
 """
 
 from __future__ import annotations
 
 import hmac
 import json
-import math
 import secrets
 import time
 
 from wxlogin.config import Settings
-from wxlogin.errors import InvalidCode, RateLimited, ServiceUnavailable, Unauthorized, WxLoginError
+from wxlogin.errors import InvalidCode, Unauthorized, WxLoginError
 from wxlogin.keys.appsecrets import AppSecrets
 from wxlogin.keys.crypto import seal, unseal
 from wxlogin.keys.serverkeys import ServerKeys
@@ -65,6 +68,7 @@ class LoginService:
         keys: ServerKeys,
         clock=time.time,
         sleep=time.sleep,
+        on_refused_code=lambda: None,
     ):
         self.settings = settings
         self.store = store
@@ -74,12 +78,11 @@ class LoginService:
         self.keys = keys
         self.clock = clock
         self.sleep = sleep
-        # Sources over their refused-code budget, until their window ends: answered here without a remote call.
-        self._over_budget: dict[str, float] = {}
+        # Called once for each code WeChat refused (40029, 40163): the handler counts it as a metric.
+        self.on_refused_code = on_refused_code
 
     def login(self, request: LoginRequest, seconds_left: float) -> LoginOutcome:
         """`seconds_left`: how long this invocation may still run; a retry never waits for it longer."""
-        self._refuse_if_over_budget(request.source)
         appid = self.app_secrets.resolve_appid(request.appid)
         if request.idempotency_key is None:
             return self._login(appid, request)
@@ -114,11 +117,7 @@ class LoginService:
         session = self._code_to_session(appid, request)
         now = self.clock()
         user_id = user_id_for(appid, session.openid)
-        fields = {
-            "appid": appid,
-            "openid": session.openid,
-            "sessionKey": self.keys.seal_text("session_key", user_pk(user_id), session.session_key),
-        }
+        fields = {"appid": appid, "openid": session.openid}
         if session.unionid:
             fields["unionid"] = session.unionid
         claimed_unionid = None
@@ -129,7 +128,9 @@ class LoginService:
             if session.unionid is None and data.unionid:
                 claimed_unionid = data.unionid
         login_id, generation = secrets.token_urlsafe(16), secrets.token_urlsafe(16)
-        user, created = self.store.record_login(user_id, fields, login_id, generation, now, claimed_unionid)
+        user, created = self.store.record_login(
+            user_id, fields, login_id, generation, now, self._session_key_sealer(user_id, session), claimed_unionid
+        )
 
         token, ref = mint_token(user_id)
         answer = {
@@ -149,6 +150,14 @@ class LoginService:
             self.records.finish_login_retry(record_id, marker.key_check, "done", sealed)
         return LoginOutcome(answer, appid, replayed=False, subject=user.sub)
 
+    def _session_key_sealer(self, user_id: str, session: WeChatSession):
+        """Seals the session_key for the user item in the generation the store finds it in."""
+
+        def seal_for(generation: str) -> bytes:
+            return self.keys.seal_text("session_key", user_pk(user_id), generation, session.session_key)
+
+        return seal_for
+
     def _code_to_session(self, appid: str, request: LoginRequest) -> WeChatSession:
         def exchange(secret: str) -> WeChatSession:
             return self.wechat.code_to_session(appid, secret, request.code)
@@ -157,7 +166,7 @@ class LoginService:
             return self.app_secrets.call_with_secret(appid, exchange)
         except WeChatApiError as exc:
             if exc.errcode in REFUSED_CODES:
-                self._count_refused_code(request.source)
+                self.on_refused_code()
             raise contract_error(exc.errcode) from None
 
     def _replay(
@@ -187,30 +196,3 @@ class LoginService:
         except Unauthorized:
             raise InvalidCode() from None
         return LoginOutcome(answer, appid, replayed=True, subject=user.sub)
-
-    def _refuse_if_over_budget(self, source: str | None) -> None:
-        until = self._over_budget.get(source) if source else None
-        if until is None:
-            return
-        now = self.clock()
-        if until > now:
-            raise RateLimited(math.ceil(until - now))
-        del self._over_budget[source]
-
-    def _count_refused_code(self, source: str | None) -> None:
-        """Count a code WeChat refused against its source; past the budget, 429 until the window ends."""
-        budget, window = self.settings.refused_code_budget, self.settings.refused_code_window_seconds
-        if not budget or not source:
-            return
-        now = self.clock()
-        start = int(now) // window * window
-        try:
-            count = self.records.count_refused_code(
-                self.keys.keyed_hash("refused codes", source), start, start + window
-            )
-        except ServiceUnavailable:
-            return  # the limit protects WeChat's quota; a lost count must not turn invalid_code into 503
-        if count > budget:
-            self._over_budget = {ip: until for ip, until in self._over_budget.items() if until > now}
-            self._over_budget[source] = start + window
-            raise RateLimited(math.ceil(start + window - now))

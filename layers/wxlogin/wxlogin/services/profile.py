@@ -13,10 +13,14 @@ from wxlogin.web.route_requests import DecryptRequest
 
 
 def stored_identity(user: User, keys: ServerKeys) -> SessionIdentity:
-    """The user's identity with the session_key of their latest login, opened from its sealed form."""
-    if user.sealed_session_key is None:
+    """The user's identity with the session_key of their latest login, opened from its sealed form; a sealed value
+    that does not open is the contract's 422 (log in again and fetch the data anew), never a fault."""
+    if user.sealed_session_key is None or user.generation is None:
         raise InvalidEncryptedData()
-    session_key = keys.open_text("session_key", user_pk(user.user_id), user.sealed_session_key)
+    session_key = keys.open_text("session_key", user_pk(user.user_id), user.generation, user.sealed_session_key)
+    if session_key is None:
+        # Sealed for another item or generation, or under a retired data key: stale, as after a new wx.login.
+        raise InvalidEncryptedData()
     return SessionIdentity(user.appid, user.openid, user.unionid, session_key)
 
 

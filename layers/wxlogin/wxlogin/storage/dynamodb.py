@@ -65,13 +65,7 @@ def set_expression(values: dict, prefix: str = "") -> tuple[str, dict, dict]:
 
 
 class ConditionFailed(Exception):
-    """A conditional write found the item not as required; the repository says what that means.
-
-    `item`: the item as it was, when the write asked for it (ReturnValuesOnConditionCheckFailure=ALL_OLD)."""
-
-    def __init__(self, item: dict | None = None):
-        super().__init__()
-        self.item = item
+    """A conditional write found the item not as required; the repository says what that means."""
 
 
 class Table:
@@ -94,7 +88,7 @@ class Table:
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "")
             if code == "ConditionalCheckFailedException":
-                raise ConditionFailed(exc.response.get("Item")) from None
+                raise ConditionFailed() from None
             if code == "TransactionCanceledException":
                 reasons = {r.get("Code") for r in exc.response.get("CancellationReasons", [])}
                 if reasons & RETRYABLE_CANCELLATIONS:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from collections.abc import Callable
 
 from wxlogin.errors import AccountBlocked, InvalidEncryptedData, ServiceUnavailable, Unauthorized
 from wxlogin.keys.tokens import TokenRef
@@ -23,8 +24,11 @@ from wxlogin.records import record
 from wxlogin.storage.dynamodb import ConditionFailed, Table, iso_time, plain, set_expression, to_attr
 
 USER_SK = "USER"
+# A login reads the user's generation and writes on that condition; each lost race (an erasure, another login
+# creating the user) costs one more try, and three in a row is DynamoDB being too contended to answer now.
+LOGIN_WRITE_ATTEMPTS = 3
 UNIONID_INDEX = "unionid-index"
-# An operator's block (storage/operator.py writes it): while blockedAt is set, no login updates the user.
+# An operator's block (storage/operator.py writes it, with a new generation): no login of the user passes.
 BLOCK_ATTRIBUTES = {"reason": "blockedReason", "at": "blockedAt", "by": "blockedBy"}
 
 
@@ -70,7 +74,14 @@ class Session:
 
 class UserStore(Table):
     def record_login(
-        self, user_id: str, fields: dict, login_id: str, generation: str, now: float, claimed_unionid=None
+        self,
+        user_id: str,
+        fields: dict,
+        login_id: str,
+        generation: str,
+        now: float,
+        seal_session_key: Callable[[str], bytes],
+        claimed_unionid: str | None = None,
     ) -> tuple[User, bool]:
         """Upsert the user from a login; (the user as stored, whether this login created it).
 
@@ -79,31 +90,64 @@ class UserStore(Table):
         changes (InvalidEncryptedData, nothing written). The creator is decided by DynamoDB itself
         (`createdBy` is set once), so exactly one login of a new user, however many race, and also a
         login whose first attempt landed but whose answer botocore lost, learns it created the user. The
-        account's `sub` is set once too: a new random id, so a user made anew after an erasure is a new account."""
-        expression, names, values = set_expression({**fields, "lastLoginAt": iso_time(now)})
-        once = {"createdAt": iso_time(now), "gen": generation, "createdBy": login_id, "sub": new_account_id()}
-        for i, (name, value) in enumerate(once.items()):
-            names[f"#once{i}"], values[f":once{i}"] = name, to_attr(value)
-            expression += f", #once{i} = if_not_exists(#once{i}, :once{i})"
-        # A blocked user's login changes nothing (not even the session_key): the same write, refused.
-        names["#blockedAt"] = "blockedAt"
-        condition = "attribute_not_exists(#blockedAt)"
-        if claimed_unionid is not None:
-            names["#unionid"], values[":unionid"] = "unionid", to_attr(claimed_unionid)
-            expression += ", #unionid = :unionid"
-            condition += " AND (attribute_not_exists(#unionid) OR #unionid = :unionid)"
-        try:
-            attributes = self._set_on_user(user_id, expression, names, values, condition)
-        except ConditionFailed as failed:
-            if failed.item is not None and "blockedAt" in failed.item:
-                raise AccountBlocked() from None
-            raise InvalidEncryptedData() from None
-        return user_from_item(attributes), attributes["createdBy"]["S"] == login_id
+        account's `sub` is set once too: a new random id, so a user made anew after an erasure is a new account.
+
+        The session_key is sealed for the user item's generation (`seal_session_key(generation)`), which a
+        login of a known user reads first: the write is conditional on the item still being what was read
+        (absent, or of that generation), so a login racing an erasure never seals for an account it does not
+        write; one that loses the race reads again."""
+        for _ in range(LOGIN_WRITE_ATTEMPTS):
+            found, current, unionid, blocked = self._login_state(user_id)
+            if blocked:
+                # Nothing written, not even the session_key. A block made after this read gives the user a new
+                # generation, so the write below fails its condition and the next read sees the block.
+                raise AccountBlocked()
+            if claimed_unionid is not None and unionid not in (None, claimed_unionid):
+                raise InvalidEncryptedData()
+            sealed_for = current or generation
+            expression, names, values = set_expression(
+                {**fields, "sessionKey": seal_session_key(sealed_for), "lastLoginAt": iso_time(now)}
+            )
+            once = {"createdAt": iso_time(now), "gen": generation, "createdBy": login_id, "sub": new_account_id()}
+            for i, (name, value) in enumerate(once.items()):
+                names[f"#once{i}"], values[f":once{i}"] = name, to_attr(value)
+                expression += f", #once{i} = if_not_exists(#once{i}, :once{i})"
+            if not found:
+                condition = "attribute_not_exists(pk)"
+            elif current is None:  # an item from before generations: this login gives it one
+                condition = "attribute_exists(pk) AND attribute_not_exists(#gen)"
+                names["#gen"] = "gen"
+            else:
+                condition = "#gen = :readgen"
+                names["#gen"], values[":readgen"] = "gen", to_attr(current)
+            if claimed_unionid is not None:
+                names["#unionid"], values[":unionid"] = "unionid", to_attr(claimed_unionid)
+                expression += ", #unionid = :unionid"
+                condition = f"({condition}) AND (attribute_not_exists(#unionid) OR #unionid = :unionid)"
+            try:
+                attributes = self._set_on_user(user_id, expression, names, values, condition)
+            except ConditionFailed:
+                continue  # created, erased or given a unionid meanwhile (or our own lost write landed): read again
+            return user_from_item(attributes), attributes["createdBy"]["S"] == login_id
+        raise ServiceUnavailable()
+
+    def _login_state(self, user_id: str) -> tuple[bool, str | None, str | None, bool]:
+        """(whether the user item exists, its generation, its unionid, whether it is blocked), read consistently."""
+        response = self.call(
+            "get_item",
+            TableName=self.table_name,
+            Key={"pk": {"S": user_pk(user_id)}, "sk": {"S": USER_SK}},
+            ProjectionExpression="#gen, unionid, blockedAt",
+            ExpressionAttributeNames={"#gen": "gen"},
+            ConsistentRead=True,
+        )
+        item = response.get("Item")
+        if item is None:
+            return False, None, None, False
+        return True, item.get("gen", {}).get("S"), item.get("unionid", {}).get("S"), "blockedAt" in item
 
     def _set_on_user(self, user_id: str, expression: str, names: dict, values: dict, condition: str | None) -> dict:
         """`SET expression` on the user item (under `condition`, if any); the item's attributes afterwards."""
-        # On a refused write, the item as it was: it says why without another read.
-        conditional = {"ConditionExpression": condition, "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}
         response = self.call(
             "update_item",
             TableName=self.table_name,
@@ -112,7 +156,7 @@ class UserStore(Table):
             ExpressionAttributeNames=names,
             ExpressionAttributeValues=values,
             ReturnValues="ALL_NEW",
-            **(conditional if condition else {}),
+            **({"ConditionExpression": condition} if condition else {}),
         )
         return response["Attributes"]
 
