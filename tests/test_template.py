@@ -65,6 +65,7 @@ def test_every_route_has_its_own_throttle_set_by_template_parameters():
             event["Properties"]["ApiId"]["Ref"]
             for f in FUNCTIONS.values()
             for event in f["Properties"]["Events"].values()
+            if event["Type"] == "HttpApi"
         }
     }
     throttled = {}
