@@ -38,8 +38,8 @@ from pathlib import Path
 
 from local.events import start_local_events
 from local.gateway import Gateway
-from local.iam_authorizer import IamRoutes
 from local.http_front import FrontEnd
+from local.iam_authorizer import IamRoutes
 from local.jwt_authorizer import JwtRoutes
 from local.template import (
     ParameterError,
@@ -459,9 +459,8 @@ class LocalStack:
             self._make_workers(refs)
             resolve = template_resolver(self.template, {**parameters, **refs, "AWS::Region": LOCAL_AWS["AWS_REGION"]})
             self.api.jwt_routes = JwtRoutes.from_template(self.template, resolve)
-            self.api.iam_routes = IamRoutes.from_template(
-                self.template, LOCAL_AWS["AWS_ACCESS_KEY_ID"], LOCAL_AWS["AWS_SECRET_ACCESS_KEY"], LOCAL_AWS["AWS_REGION"]
-            )
+            key, secret = LOCAL_AWS["AWS_ACCESS_KEY_ID"], LOCAL_AWS["AWS_SECRET_ACCESS_KEY"]
+            self.api.iam_routes = IamRoutes.from_template(self.template, key, secret, LOCAL_AWS["AWS_REGION"])
             self.events = start_local_events(self, refs)
             try:
                 self.api.throttles = route_throttles(self.template, resolve)
