@@ -139,7 +139,7 @@ class OperatorService:
     def erase(self, request: AdminRequest) -> dict:
         """The erasure DELETE /v1/me makes: every session, then the user."""
         user = self._one(request.selector)
-        self.store.delete_user(user.user_id, None)
+        self.store.delete_user(user, None)
         self._audit(user, "operator_erase", request)
         return {"erased": {"sub": subject(user), "appid": user.appid, "openid": user.openid}}
 

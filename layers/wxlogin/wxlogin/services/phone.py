@@ -48,7 +48,8 @@ class PhoneService:
 
     def bind_by_code(self, user: User, code: str) -> dict:
         try:
-            info = self.access_tokens.call(user.appid, lambda token: self.wechat.phone_number(token, code))
+            # Redeemed with the session's openid: WeChat refuses a code another user's button gave.
+            info = self.access_tokens.call(user.appid, lambda token: self.wechat.phone_number(token, code, user.openid))
         except WeChatApiError as exc:
             raise contract_error(exc.errcode, phone_code=True) from None
         try:
@@ -65,5 +66,5 @@ class PhoneService:
 
     def _keep(self, user: User, fields: dict) -> dict:
         # Its keyed hash too, so an operator finds the user by the number (phone_lookup.py).
-        stored = self.store.update_user(user.user_id, {**fields, "phoneHash": phone_hash(self.keys, fields)})
+        stored = self.store.update_user(user, {**fields, "phoneHash": phone_hash(self.keys, fields)})
         return {name: stored.phone.get(name) for name in PHONE_FIELDS}
