@@ -17,7 +17,7 @@ import secrets
 import uuid
 from collections.abc import Callable
 
-from wxlogin.errors import InvalidEncryptedData, ServiceUnavailable, Unauthorized
+from wxlogin.errors import AccountBlocked, InvalidEncryptedData, ServiceUnavailable, Unauthorized
 from wxlogin.keys.tokens import TokenRef
 from wxlogin.models import PHONE_FIELDS, PROFILE_FIELDS, User
 from wxlogin.records import record
@@ -31,6 +31,8 @@ MAX_TRANSACTION_ITEMS = 100
 # creating the user) costs one more try, and three in a row is DynamoDB being too contended to answer now.
 LOGIN_WRITE_ATTEMPTS = 3
 UNIONID_INDEX = "unionid-index"
+# An operator's block (storage/operator.py writes it, with a new generation): no login of the user passes.
+BLOCK_ATTRIBUTES = {"reason": "blockedReason", "at": "blockedAt", "by": "blockedBy"}
 
 
 def new_account_id() -> str:
@@ -63,6 +65,7 @@ def user_from_item(item: dict) -> User:
         last_login_at=data["lastLoginAt"],
         generation=data.get("gen"),
         sub=data.get("sub"),
+        blocked={key: data.get(name) for key, name in BLOCK_ATTRIBUTES.items()} if "blockedAt" in data else None,
     )
 
 
@@ -97,7 +100,11 @@ class UserStore(Table):
         (absent, or of that generation), so a login racing an erasure never seals for an account it does not
         write; one that loses the race reads again."""
         for _ in range(LOGIN_WRITE_ATTEMPTS):
-            found, current, unionid = self._login_state(user_id)
+            found, current, unionid, blocked = self._login_state(user_id)
+            if blocked:
+                # Nothing written, not even the session_key. A block made after this read gives the user a new
+                # generation, so the write below fails its condition and the next read sees the block.
+                raise AccountBlocked()
             if claimed_unionid is not None and unionid not in (None, claimed_unionid):
                 raise InvalidEncryptedData()
             sealed_for = current or generation
@@ -127,20 +134,20 @@ class UserStore(Table):
             return user_from_item(attributes), attributes["createdBy"]["S"] == login_id
         raise ServiceUnavailable()
 
-    def _login_state(self, user_id: str) -> tuple[bool, str | None, str | None]:
-        """(whether the user item exists, its generation, its unionid), read consistently."""
+    def _login_state(self, user_id: str) -> tuple[bool, str | None, str | None, bool]:
+        """(whether the user item exists, its generation, its unionid, whether it is blocked), read consistently."""
         response = self.call(
             "get_item",
             TableName=self.table_name,
             Key={"pk": {"S": user_pk(user_id)}, "sk": {"S": USER_SK}},
-            ProjectionExpression="#gen, unionid",
+            ProjectionExpression="#gen, unionid, blockedAt",
             ExpressionAttributeNames={"#gen": "gen"},
             ConsistentRead=True,
         )
         item = response.get("Item")
         if item is None:
-            return False, None, None
-        return True, item.get("gen", {}).get("S"), item.get("unionid", {}).get("S")
+            return False, None, None, False
+        return True, item.get("gen", {}).get("S"), item.get("unionid", {}).get("S"), "blockedAt" in item
 
     def _set_on_user(self, user_id: str, expression: str, names: dict, values: dict, condition: str | None) -> dict:
         """`SET expression` on the user item (under `condition`, if any); the item's attributes afterwards."""
@@ -214,19 +221,20 @@ class UserStore(Table):
         except ConditionFailed:
             raise Unauthorized() from None
 
-    def delete_user(self, user: User, current: TokenRef) -> None:
+    def delete_user(self, user: User, current: TokenRef | None) -> None:
         """Erase `user` (as the caller's session found it) and every session of its generation. Other
         sessions go first, so a failure part-way leaves the caller's token working for a retry; the user and
         the caller's session then go together (with the last of the others), the user on the condition that
         it is still that generation: an erasure by a session of an account that was erased and made anew
         meanwhile erases nothing of the new account (Unauthorized). Sessions of other generations never
-        work and expire by TTL.
+        work and expire by TTL. `current` is None when an operator erases: every session of the generation
+        goes first, then the user.
 
         Every delete is a Delete in a TransactWriteItems, which IAM checks as dynamodb:DeleteItem on each
         item: the account role needs no BatchWriteItem, which would also let it put items
         (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/transaction-apis-iam.html)."""
         pk = user_pk(user.user_id)
-        current_sk = _session_sk(current)
+        current_sk = _session_sk(current) if current is not None else None
         others = [
             self._delete({"pk": item["pk"], "sk": item["sk"]})
             for item in self._partition_items(pk)
@@ -239,8 +247,9 @@ class UserStore(Table):
                 ExpressionAttributeNames={"#gen": "gen"},
                 ExpressionAttributeValues={":gen": to_attr(user.generation)},
             ),
-            self._delete({"pk": {"S": pk}, "sk": {"S": current_sk}}),
         ]
+        if current_sk is not None:
+            last.append(self._delete({"pk": {"S": pk}, "sk": {"S": current_sk}}))
         first = len(others) - (MAX_TRANSACTION_ITEMS - len(last))
         for start in range(0, max(first, 0), MAX_TRANSACTION_ITEMS):
             self._delete_together(others[start : min(start + MAX_TRANSACTION_ITEMS, first)])
