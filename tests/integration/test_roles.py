@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
+import boto3
 import botocore.client
 import pytest
 
@@ -34,6 +35,7 @@ from local.http_events import LambdaContext, http_api_event
 from local.template import function_environment, function_routes
 from tests.support.inprocess import TEMPLATE, Api, Sim
 from tests.support.values import APP_SECRET, APPID, OPENID, SESSION_KEY
+from wxlogin.keys.appsecrets import shared_provider
 
 FUNCTIONS = sorted(
     name for name, resource in TEMPLATE["Resources"].items() if resource["Type"] == "AWS::Serverless::Function"
@@ -78,7 +80,11 @@ def _resource(value) -> str:
         assert attribute == "Arn", value
         return target
     if isinstance(value, dict) and isinstance(value.get("Fn::Sub"), str):
-        return re.sub(r"\$\{(\w+)(\.Arn)?\}", r"\1", value["Fn::Sub"])
+        # ${Table.Arn}/index/x -> Table/index/x; arn:${AWS::Partition}:events:...:event-bus/${Bus} -> event-bus/Bus
+        text = re.sub(
+            r"^arn:\$\{AWS::Partition\}:[a-z0-9-]+:\$\{AWS::Region\}:\$\{AWS::AccountId\}:", "", value["Fn::Sub"]
+        )
+        return re.sub(r"\$\{(\w+)(\.Arn)?\}", r"\1", text)
     raise AssertionError(f"a resource this test cannot name: {value!r}")
 
 
@@ -135,9 +141,14 @@ def _logical_names(logical_id: str) -> dict[str, str]:
     """What this process calls the template's resources (TABLE_NAME's value -> Table, ...), from the function's
     environment: each variable the template sets to !Ref <resource>."""
     names = {}
+    parameters = TEMPLATE.get("Parameters", {})
     for variable, value in function_environment(TEMPLATE, logical_id).items():
-        if isinstance(value, dict) and set(value) == {"Ref"} and variable in os.environ:
-            names[os.environ[variable]] = value["Ref"]
+        if isinstance(value, dict) and set(value) == {"Ref"}:
+            # Unset here, a parameter is its default (the events function's bus is "default").
+            default = parameters.get(value["Ref"], {}).get("Default")
+            local = os.environ.get(variable, default)
+            if local is not None:
+                names[str(local)] = value["Ref"]
     return names
 
 
@@ -191,6 +202,9 @@ def _iam_checks(prefix: str, operation: str, params: dict, names: dict[str, str]
                 Check("secretsmanager:GetSecretValue", secret) for secret in secrets
             ]
         return [Check(f"secretsmanager:{operation}", names[params["SecretId"]])]
+    if prefix == "events" and operation == "PutEvents":
+        buses = {entry.get("EventBusName", "default") for entry in params["Entries"]}
+        return [Check("events:PutEvents", f"event-bus/{names[bus]}") for bus in buses]
     raise AssertionError(f"a {prefix}:{operation} call: teach _iam_checks the permissions AWS checks for it")
 
 
@@ -243,14 +257,24 @@ class Driver:
         assert answer.status in (expect if isinstance(expect, tuple) else (expect,)), (route, answer.body)
         return answer
 
-    def call_authorized(self, method: str, path: str, claims: dict) -> dict:
-        """A route behind the JWT authorizer: the function gets the claims API Gateway verified."""
+    def call_authorized(
+        self, method: str, path: str, authorizer: dict, body: dict | None = None, expect: tuple[int, ...] = (200,)
+    ) -> dict:
+        """A route behind an authorizer (JWT, IAM): the function gets what API Gateway verified."""
         route = (method, path)
         logical_id, code_uri = self.api.routes[route]
         assert logical_id == self.logical_id
         self.routes.add(route)
-        event = http_api_event(method, path, authorizer={"jwt": {"claims": claims, "scopes": None}})
-        return self.api.module(logical_id, code_uri).lambda_handler(event, LambdaContext(function_name=logical_id))
+        event = http_api_event(method, path, body=json.dumps(body) if body else None, authorizer=authorizer)
+        module = self.api.module(logical_id, code_uri)
+        answer = module.lambda_handler(event, LambdaContext(function_name=logical_id))
+        assert answer["statusCode"] in expect, (route, answer)
+        return answer
+
+    def invoke(self, event: dict):
+        """The function called directly, as Lambda calls a stream consumer."""
+        module = self.api.module(self.logical_id, TEMPLATE["Resources"][self.logical_id]["Properties"]["CodeUri"])
+        return module.lambda_handler(event, LambdaContext(function_name=self.logical_id))
 
     def unrecorded(self):
         """Set-up the test does itself (changing a secret), which the function's role need not grant."""
@@ -315,8 +339,55 @@ def account_scenario(d: Driver) -> None:
 
 
 def whoami_scenario(d: Driver) -> None:
-    answer = d.call_authorized("GET", "/v1/examples/whoami", {"sub": "s", "appid": APPID, "openid": OPENID})
-    assert answer["statusCode"] == 200
+    claims = {"sub": "s", "appid": APPID, "openid": OPENID}
+    d.call_authorized("GET", "/v1/examples/whoami", {"jwt": {"claims": claims, "scopes": None}})
+
+
+def admin_scenario(d: Driver) -> None:
+    me = d.login(unionid="oUnionAdminRoles0000000000")
+    phone = d.wechat.phone_code(OPENID, phone="13912345678")
+    with d.unrecorded():
+        d.api.post("/v1/profile/phone", {"code": phone}, token=me["token"])
+    shared_provider().clear_cache()  # a cold instance: its secrets read from Secrets Manager
+    operator = {"iam": {"userArn": "arn:aws:iam::123456789012:user/operator"}}
+    user, why = {"appid": APPID, "openid": OPENID}, {"reason": "roles test"}
+    for selector in (user, {"unionid": "oUnionAdminRoles0000000000"}, {"phone": "13912345678"}):
+        d.call_authorized("POST", "/admin/users/find", operator, selector)
+    d.call_authorized("POST", "/admin/users/find", operator, {"sub": "no-such-sub"})
+    d.call_authorized("POST", "/admin/users/show", operator, user)
+    d.call_authorized("POST", "/admin/users/export", operator, user)
+    d.call_authorized("POST", "/admin/users/block", operator, {**user, **why})
+    d.call_authorized("POST", "/admin/users/unblock", operator, {**user, **why})
+    d.login()  # a session for the sign-out to end
+    d.call_authorized("POST", "/admin/users/signout", operator, user)
+    d.call_authorized("POST", "/admin/users/trail", operator, user)
+    d.login()  # and one for the erasure
+    d.call_authorized("POST", "/admin/users/erase", operator, user)
+
+
+def events_scenario(d: Driver) -> None:
+    """What the table's stream hands the function after a sign-up, a phone bound, a logout and an erasure."""
+    from local.events import lambda_record, matches, stream_consumer
+
+    with d.unrecorded():
+        me = d.login()
+        d.api.post("/v1/profile/phone", {"code": d.wechat.phone_code(OPENID)}, token=me["token"])
+        d.api.post("/v1/auth/logout", token=d.login()["token"])
+        d.api.delete("/v1/me", token=me["token"])
+        streams = boto3.client("dynamodbstreams")
+        stream = d.aws.dynamodb.describe_table(TableName=d.aws.table)["Table"]["LatestStreamArn"]
+        records = []
+        for shard in streams.describe_stream(StreamArn=stream)["StreamDescription"]["Shards"]:
+            iterator = streams.get_shard_iterator(
+                StreamArn=stream, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+            )
+            records += streams.get_records(ShardIterator=iterator["ShardIterator"])["Records"]
+    _, properties = stream_consumer(TEMPLATE)
+    patterns = [json.loads(f["Pattern"]) for f in properties.get("FilterCriteria", {}).get("Filters", [])]
+    batch = [lambda_record(r, stream) for r in records]
+    batch = [r for r in batch if not patterns or any(matches(p, r) for p in patterns)]
+    assert batch
+    assert d.invoke({"Records": batch}) == {"batchItemFailures": []}
 
 
 SCENARIOS: dict[str, Callable[[Driver], None]] = {
@@ -324,6 +395,8 @@ SCENARIOS: dict[str, Callable[[Driver], None]] = {
     "ProfileFunction": profile_scenario,
     "AccountFunction": account_scenario,
     "WhoAmIFunction": whoami_scenario,
+    "AdminFunction": admin_scenario,
+    "EventsFunction": events_scenario,
 }
 
 
