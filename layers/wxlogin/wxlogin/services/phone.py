@@ -48,9 +48,7 @@ class PhoneService:
     def bind_by_code(self, user: User, code: str) -> dict:
         try:
             # Redeemed with the session's openid: WeChat refuses a code another user's button gave.
-            info = self.access_tokens.call(
-                user.appid, lambda token: self.wechat.phone_number(token, code, user.openid)
-            )
+            info = self.access_tokens.call(user.appid, lambda token: self.wechat.phone_number(token, code, user.openid))
         except WeChatApiError as exc:
             raise contract_error(exc.errcode, phone_code=True) from None
         try:
