@@ -4,8 +4,8 @@ The WeChat routes answer as WeChat documents: JSON with HTTP 200 even for
 errcode answers, single-use login codes that expire, a session_key that rotates
 on every wx.login, stable access tokens. The dev routes under /_sim/ play the
 Mini Program's part (wx.login, getUserProfile, the getPhoneNumber button) and
-inject the faults a real WeChat shows: busy, hanging, dropped connections, HTML
-error pages.
+inject the faults a real WeChat shows: busy, hanging, slow, dropped connections,
+HTML error pages.
 
     python -m local.wechat_simulator --port 3001 --app wx0123456789abcdef=SECRET
 
@@ -71,7 +71,7 @@ WECHAT_ROUTES = {
     ("GET", "/wxa/checksession"): "checksession",
 }
 
-FAULT_MODES = ("hang", "drop", "http500", "garbage")
+FAULT_MODES = ("hang", "slow", "drop", "http500", "garbage")
 
 ERRMSG = {
     -1: "system error",
@@ -336,7 +336,7 @@ class WeChatSimulator:
             "getuserphonenumber": self._getuserphonenumber,
             "checksession": self._checksession,
         }
-        # Each dev route with its body and what it does: GET /_sim/ lists them, the README repeats them.
+        # Each dev route with its body and what it does: GET /_sim/ lists them, docs/local-stack.md repeats them.
         self._dev_routes: dict[tuple[str, str], _DevRoute] = {
             (route.method, route.path): route
             for route in (
@@ -375,9 +375,10 @@ class WeChatSimulator:
                     "POST",
                     "/_sim/faults",
                     self._sim_faults,
-                    '{"count"?: 1, "errcode"?: -1, "mode"?: "hang" | "drop" | "http500" | "garbage", '
+                    '{"count"?: 1, "errcode"?: -1, "mode"?: "hang" | "slow" | "drop" | "http500" | "garbage", '
                     '"seconds"?: 30, "paths"?: ["/sns/jscode2session", ...]}',
-                    "the next count WeChat calls (on those paths) answer the errcode, or fail in that mode",
+                    "the next count WeChat calls (on those paths) answer the errcode (hang: after its seconds), "
+                    "answer as WeChat would after its seconds (slow), or fail in that mode",
                 ),
                 _DevRoute(
                     "POST",
@@ -476,10 +477,7 @@ class WeChatSimulator:
             self._stats[name] += 1
             fault = self._take_fault(name, path)
             if fault is None:
-                try:
-                    return _Reply.json(200, self._wechat_routes[name](query, body))
-                except _WeChatError as error:
-                    return _Reply.json(200, _errcode_answer(error.errcode))
+                return self._answer(name, query, body)
         # Outside the lock: a hang must not stall the other requests.
         if fault.mode == "drop":
             return None
@@ -487,9 +485,19 @@ class WeChatSimulator:
             return _Reply(500, _HTML_500, "text/html")
         if fault.mode == "garbage":
             return _Reply(200, _GARBAGE, "text/html; charset=utf-8")
-        if fault.mode == "hang":
+        if fault.mode in ("hang", "slow"):
             self._release.wait(fault.seconds)
+        if fault.mode == "slow":  # WeChat's own answer, late
+            with self._lock:
+                return self._answer(name, query, body)
         return _Reply.json(200, _errcode_answer(fault.errcode))
+
+    def _answer(self, name: str, query: dict, body: bytes) -> _Reply:
+        """What WeChat answers the call (called with the lock held)."""
+        try:
+            return _Reply.json(200, self._wechat_routes[name](query, body))
+        except _WeChatError as error:
+            return _Reply.json(200, _errcode_answer(error.errcode))
 
     def _take_fault(self, name: str, path: str) -> _Fault | None:
         for index, fault in enumerate(self._faults):

@@ -18,7 +18,7 @@ from wxlogin.web.parsing import token_ref
 from wxlogin.web.route_requests import LoginRequest
 from wxlogin.wechat.client import WeChatClient
 
-# Verifiers (API Gateway, JWT libraries) re-read the keys at most this often; rotation waits for it (README).
+# Verifiers (API Gateway, JWT libraries) re-read the keys at most this often; rotation waits for it (docs/operating.md).
 PUBLISHED_MAX_AGE_SECONDS = 300
 
 settings = get_settings()
@@ -57,8 +57,7 @@ def login():
     request = LoginRequest.from_event(function.event)
     # Before the code exchange: a login that cannot sign must fail while its code is still unused.
     signer.key_set()
-    seconds_left = function.context.get_remaining_time_in_millis() / 1000
-    outcome = service.login(request, seconds_left)
+    outcome = service.login(request, function.deadline)
     answer = outcome.answer
     issuer = signer.issuer(function.event)
     # The session's access token of the moment: a replayed login gets the same one as its first answer.

@@ -35,7 +35,7 @@ def decrypt_profile():
 @function.route("POST /v1/profile/phone")
 def bind_phone():
     user = auth.user(token_ref(function.event))
-    return api.json_response(200, phone.bind(user, PhoneRequest.from_event(function.event)))
+    return api.json_response(200, phone.bind(user, PhoneRequest.from_event(function.event), function.deadline))
 
 
 lambda_handler = function.handler

@@ -26,6 +26,7 @@ from wxlogin.wechat.client import WeChatSession
 from wxlogin.wechat.errors import WeChatApiError
 
 NOW = 1_700_000_000.0
+DEADLINE = NOW + 10  # when the invocation under test must answer
 
 
 class Clock:
@@ -217,6 +218,7 @@ class WeChat:
     def __init__(self, sessions=(), tokens=(), phones=()):
         self.script = {"code_to_session": list(sessions), "stable_token": list(tokens), "phone_number": list(phones)}
         self.calls: list[tuple] = []
+        self.deadlines: list[float | None] = []  # each call's, in order
 
     def _next(self, api, *args):
         self.calls.append((api, *args))
@@ -225,13 +227,16 @@ class WeChat:
             raise WeChatApiError(result)
         return result
 
-    def code_to_session(self, appid, secret, code):
+    def code_to_session(self, appid, secret, code, deadline):
+        self.deadlines.append(deadline)
         return self._next("code_to_session", appid, secret, code)
 
-    def stable_token(self, appid, secret, force_refresh=False):
+    def stable_token(self, appid, secret, deadline, force_refresh=False):
+        self.deadlines.append(deadline)
         return self._next("stable_token", appid, secret, force_refresh)
 
-    def phone_number(self, access_token, code, openid):
+    def phone_number(self, access_token, code, openid, deadline):
+        self.deadlines.append(deadline)
         return self._next("phone_number", access_token, code, openid)
 
     def count(self, api: str) -> int:

@@ -6,6 +6,7 @@ import pytest
 
 from tests.support.values import APP_SECRET, APPID, OPENID
 from tests.unit.fakes import (
+    DEADLINE,
     KEYS,
     NOW,
     WECHAT_PROFILE,
@@ -109,7 +110,7 @@ def phone_service(users: Users, wechat: WeChat, table: AccessTokenTable | None =
 
 def test_a_button_code_binds_the_number_wechat_gives():
     users, wechat = Users(user()), WeChat(phones=[{**PHONE, "watermark": WATERMARK}])
-    assert phone_service(users, wechat).bind(users.users["u1"], PhoneRequest(code="pc")) == PHONE
+    assert phone_service(users, wechat).bind(users.users["u1"], PhoneRequest(code="pc"), DEADLINE) == PHONE
     assert users.users["u1"].phone == PHONE and wechat.calls == [("phone_number", "token", "pc", OPENID)]
 
 
@@ -121,7 +122,7 @@ def test_a_button_code_binds_the_number_wechat_gives():
 def test_a_refused_button_code_is_the_contracts_error_and_binds_nothing(errcode, error):
     users = Users(user())
     with pytest.raises(error):
-        phone_service(users, WeChat(phones=[errcode])).bind(users.users["u1"], PhoneRequest(code="pc"))
+        phone_service(users, WeChat(phones=[errcode])).bind(users.users["u1"], PhoneRequest(code="pc"), DEADLINE)
     assert users.users["u1"].phone is None
 
 
@@ -129,24 +130,24 @@ def test_a_number_for_another_app_is_wechat_error():
     users = Users(user())
     info = {**PHONE, "watermark": {"appid": "wxother", "timestamp": int(NOW)}}
     with pytest.raises(WeChatError):
-        phone_service(users, WeChat(phones=[info])).bind(users.users["u1"], PhoneRequest(code="pc"))
+        phone_service(users, WeChat(phones=[info])).bind(users.users["u1"], PhoneRequest(code="pc"), DEADLINE)
 
 
 def test_a_rejected_access_token_is_refreshed_and_the_number_fetched_again():
     users = Users(user())
     wechat = WeChat(tokens=[("fresh", 7200)], phones=[40001, {**PHONE, "watermark": WATERMARK}])
     table = AccessTokenTable("token", int(NOW) + 7200)
-    assert phone_service(users, wechat, table).bind(users.users["u1"], PhoneRequest(code="pc")) == PHONE
+    assert phone_service(users, wechat, table).bind(users.users["u1"], PhoneRequest(code="pc"), DEADLINE) == PHONE
     assert [call[1] for call in wechat.calls if call[0] == "phone_number"] == ["token", "fresh"]
 
 
 def test_legacy_encrypted_phone_data_binds_after_the_same_checks_as_a_profile():
     users = Users(user())
     legacy = PhoneRequest(encrypted=payload({**PHONE, "watermark": WATERMARK}))
-    assert phone_service(users, WeChat()).bind(users.users["u1"], legacy) == PHONE
+    assert phone_service(users, WeChat()).bind(users.users["u1"], legacy, DEADLINE) == PHONE
     stale = PhoneRequest(encrypted=payload({**PHONE, "watermark": {"appid": APPID, "timestamp": 0}}))
     with pytest.raises(InvalidEncryptedData):
-        phone_service(users, WeChat()).bind(users.users["u1"], stale)
+        phone_service(users, WeChat()).bind(users.users["u1"], stale, DEADLINE)
 
 
 # --------------------------------------------------------------------------------------- account

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 
+from wxlogin.aws import STORE_RESERVE_SECONDS
 from wxlogin.errors import InvalidEncryptedData, WeChatError
 from wxlogin.keys.crypto import check_watermark
 from wxlogin.keys.serverkeys import ServerKeys
@@ -40,15 +41,22 @@ class PhoneService:
         self.watermark_max_age_seconds = watermark_max_age_seconds
         self.clock = clock
 
-    def bind(self, user: User, request: PhoneRequest) -> dict:
+    def bind(self, user: User, request: PhoneRequest, deadline: float) -> dict:
+        """`deadline`: when (epoch seconds) this invocation must answer."""
         if request.code is not None:
-            return self.bind_by_code(user, request.code)
+            return self.bind_by_code(user, request.code, deadline)
         return self.bind_by_encrypted_data(user, request.encrypted)
 
-    def bind_by_code(self, user: User, code: str) -> dict:
+    def bind_by_code(self, user: User, code: str, deadline: float) -> dict:
+        # WeChat's share of the time ends early enough to store the number it gave (and a new access token).
+        wechat_deadline = deadline - STORE_RESERVE_SECONDS
         try:
             # Redeemed with the session's openid: WeChat refuses a code another user's button gave.
-            info = self.access_tokens.call(user.appid, lambda token: self.wechat.phone_number(token, code, user.openid))
+            info = self.access_tokens.call(
+                user.appid,
+                lambda token: self.wechat.phone_number(token, code, user.openid, wechat_deadline),
+                wechat_deadline,
+            )
         except WeChatApiError as exc:
             raise contract_error(exc.errcode, phone_code=True) from None
         try:
