@@ -38,6 +38,12 @@ class UserBlocked(WxLoginError):
     status, code, message = 403, "user_blocked", "WeChat flags this user as high-risk."
 
 
+class AccountBlocked(UserBlocked):
+    """An operator blocked the account (the same answer as WeChat's 40226, with its own message)."""
+
+    message = "This account is blocked."
+
+
 class InvalidEncryptedData(WxLoginError):
     # One message for every cause, so the answer is no decryption oracle.
     status, code, message = (

@@ -33,6 +33,8 @@ class User:
     # it links no accounts and goes into no access token until a jscode2session answer confirms it. None once
     # `unionid` is known.
     claimed_unionid: str | None = None
+    # Set by an operator's block: {"reason", "blockedAt", "blockedBy"}; None while the user may log in.
+    blocked: dict | None = None
 
 
 @record

@@ -18,7 +18,7 @@ import secrets
 import uuid
 from collections.abc import Callable
 
-from wxlogin.errors import InvalidEncryptedData, ServiceUnavailable, Unauthorized
+from wxlogin.errors import AccountBlocked, InvalidEncryptedData, ServiceUnavailable, Unauthorized
 from wxlogin.keys.tokens import TokenRef
 from wxlogin.models import PHONE_FIELDS, PROFILE_FIELDS, User
 from wxlogin.records import record
@@ -29,6 +29,8 @@ USER_SK = "USER"
 # creating the user) costs one more try, and three in a row is DynamoDB being too contended to answer now.
 LOGIN_WRITE_ATTEMPTS = 3
 UNIONID_INDEX = "unionid-index"
+# An operator's block (storage/operator.py writes it, with a new generation): no login of the user passes.
+BLOCK_ATTRIBUTES = {"reason": "blockedReason", "at": "blockedAt", "by": "blockedBy"}
 
 
 def new_account_id() -> str:
@@ -62,6 +64,7 @@ def user_from_item(item: dict) -> User:
         generation=data.get("gen"),
         sub=data.get("sub"),
         claimed_unionid=data.get("claimedUnionid") if data.get("unionid") is None else None,
+        blocked={key: data.get(name) for key, name in BLOCK_ATTRIBUTES.items()} if "blockedAt" in data else None,
     )
 
 
@@ -97,7 +100,11 @@ class UserStore(Table):
         (absent, or of that generation), so a login racing an erasure never seals for an account it does not
         write; one that loses the race reads again."""
         for _ in range(LOGIN_WRITE_ATTEMPTS):
-            found, current, unionid, claimed = self._login_state(user_id)
+            found, current, unionid, claimed, blocked = self._login_state(user_id)
+            if blocked:
+                # Nothing written, not even the session_key. A block made after this read gives the user a new
+                # generation, so the write below fails its condition and the next read sees the block.
+                raise AccountBlocked()
             if claimed_unionid is not None and (unionid or claimed) not in (None, claimed_unionid):
                 raise InvalidEncryptedData()
             sealed_for = current or generation
@@ -133,21 +140,22 @@ class UserStore(Table):
             return user_from_item(attributes), attributes["createdBy"]["S"] == login_id
         raise ServiceUnavailable()
 
-    def _login_state(self, user_id: str) -> tuple[bool, str | None, str | None, str | None]:
-        """(whether the user item exists, its generation, its unionid, its claimed unionid), read consistently."""
+    def _login_state(self, user_id: str) -> tuple[bool, str | None, str | None, str | None, bool]:
+        """(whether the user item exists, its generation, its unionid, its claimed unionid, whether it is blocked),
+        read consistently."""
         response = self.call(
             "get_item",
             TableName=self.table_name,
             Key={"pk": {"S": user_pk(user_id)}, "sk": {"S": USER_SK}},
-            ProjectionExpression="#gen, unionid, claimedUnionid",
+            ProjectionExpression="#gen, unionid, claimedUnionid, blockedAt",
             ExpressionAttributeNames={"#gen": "gen"},
             ConsistentRead=True,
         )
         item = response.get("Item")
         if item is None:
-            return False, None, None, None
+            return False, None, None, None, False
         data = plain(item)
-        return True, data.get("gen"), data.get("unionid"), data.get("claimedUnionid")
+        return True, data.get("gen"), data.get("unionid"), data.get("claimedUnionid"), "blockedAt" in data
 
     def _set_on_user(
         self, user_id: str, expression: str, names: dict, values: dict, condition: str | None, remove: str | None = None
@@ -224,14 +232,15 @@ class UserStore(Table):
         except ConditionFailed:
             raise Unauthorized() from None
 
-    def delete_user(self, user: User, current: TokenRef) -> None:
+    def delete_user(self, user: User, current: TokenRef | None) -> None:
         """Erase `user` (as the caller's session found it) and every session of its generation. Other
         sessions go first, so a failure part-way leaves the caller's token working for a retry; the user and
         the caller's session then go together, the user on the condition that it is still that generation:
         an erasure by a session of an account that was erased and made anew meanwhile erases nothing of the
-        new account (Unauthorized). Sessions of other generations never work and expire by TTL."""
+        new account (Unauthorized). Sessions of other generations never work and expire by TTL.
+        `current` is None when an operator erases: every session of the generation goes first, then the user."""
         pk = user_pk(user.user_id)
-        current_sk = _session_sk(current)
+        current_sk = _session_sk(current) if current is not None else None
         others = [
             {"pk": item["pk"], "sk": item["sk"]}
             for item in self._partition_items(pk)
@@ -255,7 +264,11 @@ class UserStore(Table):
                             "ExpressionAttributeValues": {":gen": to_attr(user.generation)},
                         }
                     },
-                    {"Delete": {"TableName": self.table_name, "Key": {"pk": {"S": pk}, "sk": {"S": current_sk}}}},
+                    *(
+                        [{"Delete": {"TableName": self.table_name, "Key": {"pk": {"S": pk}, "sk": {"S": current_sk}}}}]
+                        if current_sk is not None
+                        else []
+                    ),
                 ],
             )
         except ConditionFailed:
