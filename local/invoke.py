@@ -138,7 +138,7 @@ def register_sample_code(backends: Backends) -> None:
 def seed_sample_user(backends: Backends, workers: dict[str, Worker]) -> None:
     """The sample user (made by a real login of login-ok.json when missing) and the samples' session."""
     sys.path.append(str(LAYER))
-    from wxlogin.tokens import bearer_token
+    from wxlogin.keys.tokens import bearer_token
 
     ref = bearer_token(read_event(TOKEN_EVENT)["headers"]["authorization"])
     pk = {"S": f"USER#{ref.user_id}"}

@@ -36,7 +36,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "layers" / "wxlogin"))
 
-from wxlogin.signing_keys import parse_key_set  # noqa: E402 - the layer is not an installed package
+from wxlogin.keys.signing_keys import parse_key_set  # noqa: E402 - the layer is not an installed package
 
 ALGORITHMS = ("RS256", "ES256")
 THUMBPRINT_MEMBERS = {"RSA": ("e", "kty", "n"), "EC": ("crv", "kty", "x", "y")}

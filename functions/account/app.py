@@ -1,12 +1,12 @@
 """The account routes: GET/PATCH/DELETE /v1/me and POST /v1/auth/logout."""
 
-from wxlogin import api
-from wxlogin.account import AccountService
-from wxlogin.auth import Authenticator
 from wxlogin.config import get_settings
-from wxlogin.parsing import token_ref
-from wxlogin.route_requests import MeRequest, UpdateMeRequest
-from wxlogin.users import UserStore
+from wxlogin.services.account import AccountService
+from wxlogin.services.auth import Authenticator
+from wxlogin.storage.users import UserStore
+from wxlogin.web import api
+from wxlogin.web.parsing import token_ref
+from wxlogin.web.route_requests import MeRequest, UpdateMeRequest
 
 settings = get_settings()
 function = api.HttpFunction(settings.tracing)

@@ -4,18 +4,18 @@ It alone holds the signing keys (its role alone reads their secret), so the JWKS
 document are served here too, from the same cached key set; the account function never imports them.
 """
 
-from wxlogin import api
-from wxlogin.appsecrets import AppSecrets, SecretsManagerProvider
-from wxlogin.auth import Authenticator
 from wxlogin.config import get_settings
-from wxlogin.login import LoginService
-from wxlogin.login_records import LoginRecords
-from wxlogin.parsing import token_ref
-from wxlogin.route_requests import LoginRequest
-from wxlogin.serverkeys import ServerKeys
-from wxlogin.signing import AccessTokenSigner, openid_configuration
-from wxlogin.users import UserStore
-from wxlogin.wechat import WeChatClient
+from wxlogin.keys.appsecrets import AppSecrets, SecretsManagerProvider
+from wxlogin.keys.serverkeys import ServerKeys
+from wxlogin.keys.signing import AccessTokenSigner, openid_configuration
+from wxlogin.services.auth import Authenticator
+from wxlogin.services.login import LoginService
+from wxlogin.storage.login_records import LoginRecords
+from wxlogin.storage.users import UserStore
+from wxlogin.web import api
+from wxlogin.web.parsing import token_ref
+from wxlogin.web.route_requests import LoginRequest
+from wxlogin.wechat.client import WeChatClient
 
 # Verifiers (API Gateway, JWT libraries) re-read the keys at most this often; rotation waits for it (README).
 PUBLISHED_MAX_AGE_SECONDS = 300

@@ -1,18 +1,18 @@
 """POST /v1/profile/decrypt and /v1/profile/phone: what the WeChat client gives a logged-in user."""
 
-from wxlogin import api
-from wxlogin.access_token import AccessTokens
-from wxlogin.access_token_store import AccessTokenStore
-from wxlogin.appsecrets import AppSecrets
-from wxlogin.auth import Authenticator
 from wxlogin.config import get_settings
-from wxlogin.parsing import token_ref
-from wxlogin.phone import PhoneService
-from wxlogin.profile import ProfileService
-from wxlogin.route_requests import DecryptRequest, PhoneRequest
-from wxlogin.serverkeys import ServerKeys
-from wxlogin.users import UserStore
-from wxlogin.wechat import WeChatClient
+from wxlogin.keys.appsecrets import AppSecrets
+from wxlogin.keys.serverkeys import ServerKeys
+from wxlogin.services.auth import Authenticator
+from wxlogin.services.phone import PhoneService
+from wxlogin.services.profile import ProfileService
+from wxlogin.storage.access_token_store import AccessTokenStore
+from wxlogin.storage.users import UserStore
+from wxlogin.web import api
+from wxlogin.web.parsing import token_ref
+from wxlogin.web.route_requests import DecryptRequest, PhoneRequest
+from wxlogin.wechat.access_token import AccessTokens
+from wxlogin.wechat.client import WeChatClient
 
 settings = get_settings()
 function = api.HttpFunction(settings.tracing)

@@ -155,7 +155,7 @@ def _invoke(stack, logical_id: str, event_names: list, extra_env: dict | None = 
 
 def _seed_event_session(stack) -> None:
     """The events' bearer token, as a session of the user login-ok.json created (under its generation)."""
-    from wxlogin.tokens import bearer_token
+    from wxlogin.keys.tokens import bearer_token
 
     event = json.loads((ROOT / "events" / "me-get-ok.json").read_text())
     ref = bearer_token(event["headers"]["authorization"])

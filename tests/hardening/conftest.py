@@ -21,7 +21,7 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 from local.stack import DEV_APP_ID, LOCAL_DATA_KEYS_ID, LOCAL_TABLE, LocalStack, Ports
-from wxlogin.serverkeys import ServerKeys
+from wxlogin.keys.serverkeys import ServerKeys
 
 # Per-example deadlines measure the machine, not the code, on a loaded 2-core CI runner.
 settings.register_profile("wxlogin", deadline=None, suppress_health_check=[HealthCheck.too_slow])

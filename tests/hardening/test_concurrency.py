@@ -21,7 +21,7 @@ import requests
 
 from local.http_events import http_api_event
 from local.stack import DEV_APP_ID, LOCAL_TABLE, Worker
-from wxlogin.tokens import user_id_for
+from wxlogin.keys.tokens import user_id_for
 
 LOGIN, ME = "/v1/auth/login", "/v1/me"
 

@@ -29,7 +29,7 @@ import requests
 from local.stack import DEV_APP_ID
 from local.wechat_simulator import encrypt_user_data
 from tests.hardening.conftest import OPENAPI_PATH
-from wxlogin.tokens import hash_token, user_id_for
+from wxlogin.keys.tokens import hash_token, user_id_for
 
 SEED = int(os.environ.get("WXLOGIN_FUZZ_SEED", "20261123"))
 CLIENTS = 16

@@ -18,7 +18,10 @@ from local.wechat_simulator import encrypt_user_data
 from tests.hardening.conftest import OPENAPI_PATH, ROOT
 from tests.support.inprocess import rewire
 from tests.support.values import APPID, OPENID, SESSION_KEY
-from wxlogin import errors, models, parsing, route_requests, tokens, user_fields, userdata
+from wxlogin import errors, models
+from wxlogin.keys import tokens
+from wxlogin.services import user_fields, userdata
+from wxlogin.web import parsing, route_requests
 
 LOGIN, LOGOUT, DECRYPT, PHONE, ME = (
     "/v1/auth/login",

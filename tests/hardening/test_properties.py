@@ -19,9 +19,10 @@ from hypothesis import Phase, assume, example, given, settings
 from hypothesis import strategies as st
 
 from local.http_events import http_api_event
-from wxlogin import crypto, parsing, tokens
 from wxlogin.errors import InvalidEncryptedData, InvalidRequest, Unauthorized
-from wxlogin.userdata import SessionIdentity, open_profile_data
+from wxlogin.keys import crypto, tokens
+from wxlogin.services.userdata import SessionIdentity, open_profile_data
+from wxlogin.web import parsing
 
 APPID = "wx0123456789abcdef"
 OPENID = "oGZUI0egBJY1zhBYw2KhdUfwVJJE"
@@ -227,7 +228,7 @@ def test_an_iv_that_rewrites_the_openid_is_refused(key, iv, forged):
 
 
 def _payload(ciphertext, iv):
-    from wxlogin.userdata import EncryptedPayload
+    from wxlogin.services.userdata import EncryptedPayload
 
     return EncryptedPayload(ciphertext=bytes(ciphertext), iv=bytes(iv))
 

@@ -137,7 +137,7 @@ def test_the_account_function_starts_without_cryptography_or_the_data_keys():
         "AWS_DEFAULT_REGION": "us-east-1",
         "POWERTOOLS_TRACE_DISABLED": "true",
     }
-    prefixes = ("cryptography", "wxlogin.serverkeys")
+    prefixes = ("cryptography", "wxlogin.keys.serverkeys")
     probe = f"import sys, app; print(sorted(m for m in sys.modules if m.startswith({prefixes!r})))"
     loaded = subprocess.run(  # noqa: S603 - our own interpreter importing our own handler
         [sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True, timeout=60

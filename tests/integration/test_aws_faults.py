@@ -140,7 +140,7 @@ def test_secrets_manager_throttled_or_out_of_reach_is_503_and_stores_nothing(
     """A passing fault of Secrets Manager is the contract's 503 (retry later), not a 500 for an operator."""
     from botocore.config import Config
 
-    from wxlogin.appsecrets import SecretsManagerProvider
+    from wxlogin.keys.appsecrets import SecretsManagerProvider
 
     if fault == "throttled":
         client = boto3.client("secretsmanager")

@@ -15,8 +15,8 @@ from local.jwt_authorizer import Denied, IssuerKeys, JwtRoutes, template_resolve
 from local.template import load_template
 from scripts import signing_keys
 from tests.unit.test_signing import APPID, attacks, b64url, mint, segments
-from wxlogin.signing import openid_configuration
-from wxlogin.signing_keys import parse_key_set
+from wxlogin.keys.signing import openid_configuration
+from wxlogin.keys.signing_keys import parse_key_set
 
 SNIPPET = Path(__file__).with_name("jwt_authorizer_template.yaml")
 

@@ -120,7 +120,7 @@ def test_non_json_answer_is_wechat_error(api, aws, wechat):
 
 
 def test_refused_connection_is_503(api, aws, login, monkeypatch):
-    from wxlogin.wechat import WeChatClient
+    from wxlogin.wechat.client import WeChatClient
 
     module = api.module("LoginFunction", "functions/login")
     closed = WeChatClient("http://127.0.0.1:9", 0.2, 0.2, 1)  # nothing listens on the discard port

@@ -149,12 +149,12 @@ def test_phone_api_faults_map_to_the_contract(api, aws, wechat, login):
 
 
 def test_concurrent_refreshes_cause_one_wechat_call(aws, wechat):
-    from wxlogin.access_token import AccessTokens
-    from wxlogin.access_token_store import AccessTokenStore
-    from wxlogin.appsecrets import AppSecrets
     from wxlogin.config import load_settings
-    from wxlogin.serverkeys import ServerKeys
-    from wxlogin.wechat import WeChatClient
+    from wxlogin.keys.appsecrets import AppSecrets
+    from wxlogin.keys.serverkeys import ServerKeys
+    from wxlogin.storage.access_token_store import AccessTokenStore
+    from wxlogin.wechat.access_token import AccessTokens
+    from wxlogin.wechat.client import WeChatClient
 
     wechat.reset()
     settings = load_settings()

@@ -10,8 +10,8 @@ import pytest
 
 from scripts import signing_keys
 from tests.support.values import APPID, OPENID
-from wxlogin.signing import InvalidAccessToken, verify_access_token
-from wxlogin.tokens import user_id_for
+from wxlogin.keys.signing import InvalidAccessToken, verify_access_token
+from wxlogin.keys.tokens import user_id_for
 
 # The in-process events' domain (no Host header): the issuer is the API's own URL.
 ISSUER = "https://localhost"

@@ -10,9 +10,9 @@ from moto import mock_aws
 
 from scripts import signing_keys
 from tests.unit.test_signing import private_material
-from wxlogin.appsecrets import SecretsManagerProvider
 from wxlogin.config import load_settings
-from wxlogin.signing_keys import SigningKeys, SigningKeysUnavailable
+from wxlogin.keys.appsecrets import SecretsManagerProvider
+from wxlogin.keys.signing_keys import SigningKeys, SigningKeysUnavailable
 
 SECRET_ID = "wxlogin/test/signing-keys"
 

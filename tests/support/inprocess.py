@@ -18,17 +18,17 @@ import requests
 from local.http_events import LambdaContext, http_api_event
 from local.template import function_routes, load_template
 from tests.support.values import APPID
-from wxlogin.access_token import AccessTokens
-from wxlogin.access_token_store import AccessTokenStore
-from wxlogin.account import AccountService
-from wxlogin.appsecrets import AppSecrets
-from wxlogin.auth import Authenticator
-from wxlogin.login import LoginService
-from wxlogin.login_records import LoginRecords
-from wxlogin.phone import PhoneService
-from wxlogin.profile import ProfileService
-from wxlogin.serverkeys import ServerKeys
-from wxlogin.users import UserStore
+from wxlogin.keys.appsecrets import AppSecrets
+from wxlogin.keys.serverkeys import ServerKeys
+from wxlogin.services.account import AccountService
+from wxlogin.services.auth import Authenticator
+from wxlogin.services.login import LoginService
+from wxlogin.services.phone import PhoneService
+from wxlogin.services.profile import ProfileService
+from wxlogin.storage.access_token_store import AccessTokenStore
+from wxlogin.storage.login_records import LoginRecords
+from wxlogin.storage.users import UserStore
+from wxlogin.wechat.access_token import AccessTokens
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = load_template(ROOT / "template.yaml")

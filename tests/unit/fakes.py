@@ -15,14 +15,14 @@ from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterEr
 from local.wechat_simulator import encrypt_user_data
 from tests.support.values import APPID, OPENID, SESSION_KEY
 from wxlogin.errors import InvalidEncryptedData, Unauthorized
-from wxlogin.login_records import LoginRetry
+from wxlogin.keys.serverkeys import ServerKeys
 from wxlogin.models import PHONE_FIELDS, PROFILE_FIELDS, StoredAccessToken, User
 from wxlogin.records import replace
-from wxlogin.serverkeys import ServerKeys
-from wxlogin.userdata import EncryptedPayload
-from wxlogin.users import Session, user_pk
-from wxlogin.wechat import WeChatSession
-from wxlogin.wechat_errors import WeChatApiError
+from wxlogin.services.userdata import EncryptedPayload
+from wxlogin.storage.login_records import LoginRetry
+from wxlogin.storage.users import Session, user_pk
+from wxlogin.wechat.client import WeChatSession
+from wxlogin.wechat.errors import WeChatApiError
 
 NOW = 1_700_000_000.0
 

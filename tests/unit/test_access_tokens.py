@@ -6,10 +6,10 @@ import pytest
 
 from tests.support.values import APP_SECRET, APPID
 from tests.unit.fakes import NOW, AccessTokenTable, Clock, SecretsProvider, WeChat
-from wxlogin.access_token import LEASE_SECONDS, REFRESH_MARGIN_SECONDS, AccessTokens
-from wxlogin.appsecrets import AppSecrets
 from wxlogin.errors import RateLimited, WeChatError, WeChatUnavailable
-from wxlogin.wechat_errors import WeChatApiError
+from wxlogin.keys.appsecrets import AppSecrets
+from wxlogin.wechat.access_token import LEASE_SECONDS, REFRESH_MARGIN_SECONDS, AccessTokens
+from wxlogin.wechat.errors import WeChatApiError
 
 FRESH = int(NOW) + 7200
 

@@ -6,9 +6,9 @@ import pytest
 
 from tests.support.values import APPID, OTHER_APPID
 from tests.unit.fakes import SecretsProvider
-from wxlogin.appsecrets import AppSecrets, SecretUnavailable
 from wxlogin.errors import InvalidCode, InvalidRequest, RateLimited, UserBlocked, WeChatError
-from wxlogin.wechat_errors import WeChatApiError, WeChatErrcode, contract_error
+from wxlogin.keys.appsecrets import AppSecrets, SecretUnavailable
+from wxlogin.wechat.errors import WeChatApiError, WeChatErrcode, contract_error
 
 
 def app_secrets(value: str | Exception) -> tuple[AppSecrets, SecretsProvider]:
@@ -115,7 +115,7 @@ class SecretsClient:
 
 
 def test_secrets_read_together_come_in_one_request_and_age_and_refresh_each_alone():
-    from wxlogin.appsecrets import SecretsManagerProvider
+    from wxlogin.keys.appsecrets import SecretsManagerProvider
 
     now = [0.0]
     client = SecretsClient({"apps": f'{{"{APPID}": "s1"}}', "keys": '{"current": "k1"}', "signing": "{}"})
@@ -134,7 +134,7 @@ def test_secrets_read_together_come_in_one_request_and_age_and_refresh_each_alon
 
 
 def test_a_secret_the_batch_cannot_read_fails_as_alone_and_its_companions_are_kept():
-    from wxlogin.appsecrets import SecretsManagerProvider
+    from wxlogin.keys.appsecrets import SecretsManagerProvider
 
     client = SecretsClient({"apps": f'{{"{APPID}": "s1"}}'})
     provider = SecretsManagerProvider(client, read_together=("apps", "signing"))

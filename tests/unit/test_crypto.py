@@ -9,8 +9,8 @@ import pytest
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from local.wechat_simulator import encrypt_user_data
-from wxlogin.crypto import b64decode_strict, check_watermark, decrypt_user_data, seal, unseal, verify_signature
 from wxlogin.errors import InvalidEncryptedData
+from wxlogin.keys.crypto import b64decode_strict, check_watermark, decrypt_user_data, seal, unseal, verify_signature
 
 KEY = base64.b64encode(bytes(range(16))).decode()
 APPID = "wx0123456789abcdef"

@@ -8,9 +8,9 @@ import logging
 import pytest
 
 from local.http_events import LambdaContext, http_api_event
-from wxlogin import api
 from wxlogin.config import ConfigurationError, load_settings
 from wxlogin.errors import RateLimited
+from wxlogin.web import api
 
 SECRET_IN_MESSAGE = "https://api.weixin.qq.com/sns/jscode2session?secret=0123456789abcdef"
 

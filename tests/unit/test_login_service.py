@@ -6,15 +6,15 @@ import pytest
 
 from tests.support.values import APP_SECRET, APPID, OPENID, SESSION_KEY
 from tests.unit.fakes import KEYS, NOW, WECHAT_PROFILE, Clock, SecretsProvider, Users, WeChat, live, payload, session
-from wxlogin.appsecrets import AppSecrets
 from wxlogin.config import load_settings
 from wxlogin.errors import InvalidCode, InvalidEncryptedData, RateLimited, UserBlocked, WeChatError
-from wxlogin.login import LoginService
+from wxlogin.keys.appsecrets import AppSecrets
+from wxlogin.keys.tokens import parse_token, user_id_for
 from wxlogin.records import replace
-from wxlogin.route_requests import LoginRequest
-from wxlogin.tokens import parse_token, user_id_for
-from wxlogin.users import user_pk
-from wxlogin.wechat_errors import WeChatErrcode
+from wxlogin.services.login import LoginService
+from wxlogin.storage.users import user_pk
+from wxlogin.web.route_requests import LoginRequest
+from wxlogin.wechat.errors import WeChatErrcode
 
 KEY = "f3a9c0d27b5e4e18a6c1d09b8e7f2a41"  # 128 bits in hex, as the shipped client sends
 OTHER_KEY = "0b8e7f2a41f3a9c0d27b5e4e18a6c1d9"

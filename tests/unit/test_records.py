@@ -62,7 +62,7 @@ def test_a_class_with_its_own_repr_is_refused_rather_than_silently_overridden():
 
 
 def test_a_wechat_session_repr_holds_no_session_key():
-    from wxlogin.wechat import WeChatSession
+    from wxlogin.wechat.client import WeChatSession
 
     text = repr(WeChatSession(openid="o1", session_key="c2Vzc2lvbi1rZXktMTY=", unionid="u1"))
     assert "c2Vzc2lvbi1rZXktMTY=" not in text and "o1" in text and "u1" in text

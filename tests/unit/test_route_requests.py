@@ -9,7 +9,7 @@ import pytest
 from local.wechat_simulator import encrypt_user_data
 from tests.support.values import SESSION_KEY
 from wxlogin.errors import InvalidRequest
-from wxlogin.route_requests import LoginRequest, MeRequest, PhoneRequest, UpdateMeRequest
+from wxlogin.web.route_requests import LoginRequest, MeRequest, PhoneRequest, UpdateMeRequest
 
 ENCRYPTED, IV = encrypt_user_data(SESSION_KEY, {"openId": "o"})
 
@@ -110,7 +110,7 @@ def test_only_a_valid_nickname_and_https_avatar_can_be_updated(body):
 
 
 def test_an_ipv6_client_is_counted_by_its_slash_64_and_an_ipv4_client_by_its_address():
-    from wxlogin.route_requests import client_source
+    from wxlogin.web.route_requests import client_source
 
     assert client_source("198.51.100.7") == "198.51.100.7"
     assert client_source("2001:db8:1:2::1") == client_source("2001:db8:1:2:ffff::9") == "2001:db8:1:2::/64"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from wxlogin.serverkeys import KeysUnavailable, ServerKeys, parse_key_set
+from wxlogin.keys.serverkeys import KeysUnavailable, ServerKeys, parse_key_set
 
 K1 = "a" * 16 + "first-key-material-000000"
 K2 = "b" * 16 + "second-key-material-00000"

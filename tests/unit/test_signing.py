@@ -13,15 +13,15 @@ import pytest
 
 from scripts import signing_keys
 from wxlogin.errors import InternalError, Unauthorized
-from wxlogin.signing import (
+from wxlogin.keys.signing import (
     AccessTokenSigner,
     InvalidAccessToken,
     mint_access_token,
     openid_configuration,
     verify_access_token,
 )
-from wxlogin.signing_keys import SigningKeys, SigningKeysUnavailable, parse_key_set
-from wxlogin.tokens import bearer_token, mint_token, user_id_for
+from wxlogin.keys.signing_keys import SigningKeys, SigningKeysUnavailable, parse_key_set
+from wxlogin.keys.tokens import bearer_token, mint_token, user_id_for
 
 ISSUER = "https://abc123.execute-api.us-east-1.amazonaws.com"
 APPID = "wx0123456789abcdef"

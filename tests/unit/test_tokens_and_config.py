@@ -2,7 +2,7 @@ import pytest
 
 from wxlogin.config import ConfigurationError, load_settings
 from wxlogin.errors import Unauthorized
-from wxlogin.tokens import bearer_token, hash_token, mint_token, parse_token, user_id_for
+from wxlogin.keys.tokens import bearer_token, hash_token, mint_token, parse_token, user_id_for
 
 
 def test_token_round_trip_and_only_hash_in_ref():

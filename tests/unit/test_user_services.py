@@ -18,15 +18,15 @@ from tests.unit.fakes import (
     payload,
     user,
 )
-from wxlogin.access_token import AccessTokens
-from wxlogin.account import AccountService
-from wxlogin.appsecrets import AppSecrets
-from wxlogin.auth import Authenticator
 from wxlogin.errors import InvalidEncryptedData, InvalidRequest, RateLimited, Unauthorized, UserBlocked, WeChatError
-from wxlogin.phone import PhoneService
-from wxlogin.profile import ProfileService
-from wxlogin.route_requests import DecryptRequest, MeRequest, PhoneRequest, UpdateMeRequest
-from wxlogin.tokens import TokenRef
+from wxlogin.keys.appsecrets import AppSecrets
+from wxlogin.keys.tokens import TokenRef
+from wxlogin.services.account import AccountService
+from wxlogin.services.auth import Authenticator
+from wxlogin.services.phone import PhoneService
+from wxlogin.services.profile import ProfileService
+from wxlogin.web.route_requests import DecryptRequest, MeRequest, PhoneRequest, UpdateMeRequest
+from wxlogin.wechat.access_token import AccessTokens
 
 REF = TokenRef("u1", "hash")
 WATERMARK = {"appid": APPID, "timestamp": int(NOW)}

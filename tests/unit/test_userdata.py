@@ -9,7 +9,7 @@ import pytest
 from local.wechat_simulator import DEFAULT_PROFILE, encrypt_user_data
 from tests.cbc_forgery import Genuine
 from wxlogin.errors import InvalidEncryptedData
-from wxlogin.userdata import (
+from wxlogin.services.userdata import (
     EncryptedPayload,
     SessionIdentity,
     open_phone_data,

@@ -6,7 +6,7 @@ only see these.
 
 from __future__ import annotations
 
-from .records import hidden, record
+from wxlogin.records import hidden, record
 
 PROFILE_FIELDS = ("nickName", "avatarUrl", "gender", "country", "province", "city", "language")
 PHONE_FIELDS = ("phoneNumber", "purePhoneNumber", "countryCode")

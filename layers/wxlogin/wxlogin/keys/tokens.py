@@ -13,8 +13,8 @@ import hashlib
 import re
 import secrets
 
-from .errors import Unauthorized
-from .records import record
+from wxlogin.errors import Unauthorized
+from wxlogin.records import record
 
 USER_ID_LENGTH = 22  # 132 bits of SHA-256, base64url
 TOKEN_PATTERN = re.compile(r"^([A-Za-z0-9_-]{22})\.([A-Za-z0-9_-]{43})$")

@@ -12,9 +12,9 @@ from __future__ import annotations
 import json
 import time
 
-from . import aws
-from .errors import InternalError, InvalidRequest, ServiceUnavailable
-from .wechat_errors import WeChatApiError, WeChatErrcode
+from wxlogin import aws
+from wxlogin.errors import InternalError, InvalidRequest, ServiceUnavailable
+from wxlogin.wechat.errors import WeChatApiError, WeChatErrcode
 
 
 class SecretUnavailable(InternalError):

@@ -17,11 +17,11 @@ from __future__ import annotations
 import secrets
 import time
 
-from .access_token_store import AccessTokenStore
-from .appsecrets import AppSecrets
-from .errors import WeChatUnavailable
-from .wechat import WeChatClient
-from .wechat_errors import ACCESS_TOKEN_REJECTED, WeChatApiError, contract_error
+from wxlogin.errors import WeChatUnavailable
+from wxlogin.keys.appsecrets import AppSecrets
+from wxlogin.storage.access_token_store import AccessTokenStore
+from wxlogin.wechat.client import WeChatClient
+from wxlogin.wechat.errors import ACCESS_TOKEN_REJECTED, WeChatApiError, contract_error
 
 # WeChat renews a stable token 5 minutes before it expires; refreshing in that window gets the new one.
 REFRESH_MARGIN_SECONDS = 300

@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import re
 
-from .crypto import check_watermark, decrypt_user_data, verify_signature
-from .errors import InvalidEncryptedData, InvalidRequest
-from .models import PHONE_FIELDS, PROFILE_FIELDS
-from .records import hidden, record
-from .user_fields import avatar_url, nickname, plain_text
+from wxlogin.errors import InvalidEncryptedData, InvalidRequest
+from wxlogin.keys.crypto import check_watermark, decrypt_user_data, verify_signature
+from wxlogin.models import PHONE_FIELDS, PROFILE_FIELDS
+from wxlogin.records import hidden, record
+from wxlogin.services.user_fields import avatar_url, nickname, plain_text
 
 MAX_PLACE_LENGTH = 64
 # getUserInfo / getUserProfile data always has these keys (an empty string for what the user does not share)...

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import time
 
-from .models import User
-from .route_requests import MeRequest, UpdateMeRequest
-from .tokens import TokenRef
-from .users import UserStore
+from wxlogin.keys.tokens import TokenRef
+from wxlogin.models import User
+from wxlogin.storage.users import UserStore
+from wxlogin.web.route_requests import MeRequest, UpdateMeRequest
 
 
 def me_view(user: User, linked_apps: list[dict] | None = None) -> dict:

@@ -20,8 +20,8 @@ import hashlib
 import hmac
 import os
 
-from .errors import InternalError
-from .records import hidden, record
+from wxlogin.errors import InternalError
+from wxlogin.records import hidden, record
 
 SEALED_VERSION = 1
 NONCE_SIZE = 12
@@ -63,7 +63,7 @@ class ServerKeys:
         """Keys read from DATA_KEYS_SECRET_ID through the AppSecrets' provider and cache (or the one given)."""
 
         def load():
-            from .appsecrets import read_json_secret, shared_provider
+            from wxlogin.keys.appsecrets import read_json_secret, shared_provider
 
             return read_json_secret(
                 provider or shared_provider(), settings.data_keys_secret_id, settings.secret_max_age_seconds

@@ -11,10 +11,10 @@ import binascii
 import json
 import re
 
-from .crypto import BLOCK_SIZE, b64decode_strict
-from .errors import InvalidRequest
-from .tokens import TokenRef, bearer_token
-from .userdata import EncryptedPayload
+from wxlogin.errors import InvalidRequest
+from wxlogin.keys.crypto import BLOCK_SIZE, b64decode_strict
+from wxlogin.keys.tokens import TokenRef, bearer_token
+from wxlogin.services.userdata import EncryptedPayload
 
 MAX_BODY_BYTES = 32 * 1024
 MAX_JSON_DEPTH = 20

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from enum import IntEnum
 
-from .errors import InvalidCode, InvalidRequest, RateLimited, UserBlocked, WeChatError, WxLoginError
+from wxlogin.errors import InvalidCode, InvalidRequest, RateLimited, UserBlocked, WeChatError, WxLoginError
 
 
 class WeChatErrcode(IntEnum):

@@ -10,8 +10,8 @@ Both are keyed by keyed hashes (serverkeys.py): the table holds no login code an
 
 from __future__ import annotations
 
-from .dynamodb import ConditionFailed, Table, plain, to_attr
-from .records import record
+from wxlogin.records import record
+from wxlogin.storage.dynamodb import ConditionFailed, Table, plain, to_attr
 
 LOGIN_SK = "LOGIN"
 

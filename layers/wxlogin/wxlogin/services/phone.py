@@ -10,17 +10,17 @@ from __future__ import annotations
 
 import time
 
-from .access_token import AccessTokens
-from .crypto import check_watermark
-from .errors import InvalidEncryptedData, WeChatError
-from .models import PHONE_FIELDS, User
-from .profile import stored_identity
-from .route_requests import PhoneRequest
-from .serverkeys import ServerKeys
-from .userdata import EncryptedPayload, open_phone_data, phone_fields
-from .users import UserStore
-from .wechat import WeChatClient
-from .wechat_errors import WeChatApiError, contract_error
+from wxlogin.errors import InvalidEncryptedData, WeChatError
+from wxlogin.keys.crypto import check_watermark
+from wxlogin.keys.serverkeys import ServerKeys
+from wxlogin.models import PHONE_FIELDS, User
+from wxlogin.services.profile import stored_identity
+from wxlogin.services.userdata import EncryptedPayload, open_phone_data, phone_fields
+from wxlogin.storage.users import UserStore
+from wxlogin.web.route_requests import PhoneRequest
+from wxlogin.wechat.access_token import AccessTokens
+from wxlogin.wechat.client import WeChatClient
+from wxlogin.wechat.errors import WeChatApiError, contract_error
 
 
 class PhoneService:

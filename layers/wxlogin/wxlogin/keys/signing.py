@@ -21,9 +21,9 @@ import json
 import secrets
 import time
 
-from .errors import InternalError, Unauthorized
-from .signing_keys import KeySet, SigningKey, SigningKeys
-from .tokens import user_id_for
+from wxlogin.errors import InternalError, Unauthorized
+from wxlogin.keys.signing_keys import KeySet, SigningKey, SigningKeys
+from wxlogin.keys.tokens import user_id_for
 
 # RFC 9068's header type: an access token, not an ID token or anything else we might one day sign.
 TOKEN_TYPE = "at+jwt"  # noqa: S105 - a header value, not a secret

@@ -6,7 +6,7 @@ import re
 import unicodedata
 from urllib.parse import urlsplit
 
-from .errors import InvalidRequest
+from wxlogin.errors import InvalidRequest
 
 MAX_NICKNAME_LENGTH = 64
 MAX_AVATAR_URL_LENGTH = 1024

@@ -15,9 +15,9 @@ import time
 from random import SystemRandom
 from urllib.parse import urlencode
 
-from .errors import WeChatError, WeChatUnavailable
-from .records import hidden, record
-from .wechat_errors import WeChatApiError, WeChatErrcode
+from wxlogin.errors import WeChatError, WeChatUnavailable
+from wxlogin.records import hidden, record
+from wxlogin.wechat.errors import WeChatApiError, WeChatErrcode
 
 _jitter = SystemRandom()
 

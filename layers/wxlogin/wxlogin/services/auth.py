@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import time
 
-from .errors import Unauthorized
-from .models import User
-from .tokens import TokenRef
-from .users import UserStore
+from wxlogin.errors import Unauthorized
+from wxlogin.keys.tokens import TokenRef
+from wxlogin.models import User
+from wxlogin.storage.users import UserStore
 
 
 class Authenticator:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import time
 
-from .errors import InvalidEncryptedData
-from .models import User
-from .route_requests import DecryptRequest
-from .serverkeys import ServerKeys
-from .userdata import SessionIdentity, open_profile_data
-from .users import UserStore, user_pk
+from wxlogin.errors import InvalidEncryptedData
+from wxlogin.keys.serverkeys import ServerKeys
+from wxlogin.models import User
+from wxlogin.services.userdata import SessionIdentity, open_profile_data
+from wxlogin.storage.users import UserStore, user_pk
+from wxlogin.web.route_requests import DecryptRequest
 
 
 def stored_identity(user: User, keys: ServerKeys) -> SessionIdentity:

@@ -20,7 +20,7 @@ import json
 import os
 import time
 
-from .errors import InvalidEncryptedData
+from wxlogin.errors import InvalidEncryptedData
 
 BLOCK_SIZE = 16
 

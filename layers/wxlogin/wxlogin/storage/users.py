@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import uuid
 
-from .dynamodb import ConditionFailed, Table, iso_time, plain, set_expression, to_attr
-from .errors import InvalidEncryptedData, ServiceUnavailable, Unauthorized
-from .models import PHONE_FIELDS, PROFILE_FIELDS, User
-from .records import record
-from .tokens import TokenRef
+from wxlogin.errors import InvalidEncryptedData, ServiceUnavailable, Unauthorized
+from wxlogin.keys.tokens import TokenRef
+from wxlogin.models import PHONE_FIELDS, PROFILE_FIELDS, User
+from wxlogin.records import record
+from wxlogin.storage.dynamodb import ConditionFailed, Table, iso_time, plain, set_expression, to_attr
 
 USER_SK = "USER"
 UNIONID_INDEX = "unionid-index"

@@ -9,8 +9,11 @@ from __future__ import annotations
 import ipaddress
 import re
 
-from .errors import InvalidRequest
-from .parsing import (
+from wxlogin.errors import InvalidRequest
+from wxlogin.records import hidden, record
+from wxlogin.services.user_fields import avatar_url, nickname
+from wxlogin.services.userdata import EncryptedPayload
+from wxlogin.web.parsing import (
     code_field,
     encrypted_payload,
     has_encrypted_payload,
@@ -19,9 +22,6 @@ from .parsing import (
     query_parameter,
     string_field,
 )
-from .records import hidden, record
-from .user_fields import avatar_url, nickname
-from .userdata import EncryptedPayload
 
 APPID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 MAX_APPID_LENGTH = 64

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from . import aws
-from .errors import InternalError, ServiceUnavailable
+from wxlogin import aws
+from wxlogin.errors import InternalError, ServiceUnavailable
 
 RETRYABLE_CODES = {
     "ProvisionedThroughputExceededException",

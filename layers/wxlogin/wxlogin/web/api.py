@@ -15,8 +15,8 @@ import logging
 import traceback
 import warnings
 
-from .config import pin_powertools_event_logging_off
-from .errors import InternalError, WeChatError, WeChatUnavailable, WxLoginError
+from wxlogin.config import pin_powertools_event_logging_off
+from wxlogin.errors import InternalError, WeChatError, WeChatUnavailable, WxLoginError
 
 JSON_HEADERS = {"Content-Type": "application/json; charset=utf-8", "Cache-Control": "no-store"}
 NOT_FOUND = {"error": {"code": "not_found", "message": "No such route."}}

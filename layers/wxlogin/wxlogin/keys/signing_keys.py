@@ -18,8 +18,8 @@ from __future__ import annotations
 import json
 import re
 
-from .errors import InternalError
-from .records import hidden, record
+from wxlogin.errors import InternalError
+from wxlogin.records import hidden, record
 
 KID_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 MIN_RSA_BITS = 2048
@@ -139,7 +139,7 @@ class SigningKeys:
         """Keys read from SIGNING_KEYS_ID through the AppSecrets' provider and cache (or the one given)."""
 
         def load() -> str:
-            from .appsecrets import shared_provider
+            from wxlogin.keys.appsecrets import shared_provider
 
             return (provider or shared_provider()).get(
                 settings.signing_keys_id, max_age=settings.secret_max_age_seconds
@@ -150,7 +150,7 @@ class SigningKeys:
     def published(self) -> KeySet:
         """The keys to publish. While the secret is still `{}` that is none, not an error: an issuer with no
         keys yet is what verifiers (API Gateway creating the example's authorizer among them) then find."""
-        from .appsecrets import unreadable_secret
+        from wxlogin.keys.appsecrets import unreadable_secret
 
         try:
             text = self._load()

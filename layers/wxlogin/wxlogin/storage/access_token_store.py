@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import hashlib
 
-from .dynamodb import ConditionFailed, Table, to_attr
-from .models import StoredAccessToken
-from .serverkeys import ServerKeys
+from wxlogin.keys.serverkeys import ServerKeys
+from wxlogin.models import StoredAccessToken
+from wxlogin.storage.dynamodb import ConditionFailed, Table, to_attr
 
 ACCESS_TOKEN_SK = "ACCESS_TOKEN"  # noqa: S105 - a sort key, not a credential
 

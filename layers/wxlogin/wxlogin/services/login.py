@@ -25,20 +25,20 @@ import math
 import secrets
 import time
 
-from .appsecrets import AppSecrets
-from .auth import Authenticator
-from .config import Settings
-from .crypto import seal, unseal
-from .errors import InvalidCode, RateLimited, ServiceUnavailable, Unauthorized, WxLoginError
-from .login_records import LoginRecords, LoginRetry
-from .records import hidden, record
-from .route_requests import LoginRequest
-from .serverkeys import ServerKeys
-from .tokens import mint_token, parse_token, user_id_for
-from .userdata import SessionIdentity, open_profile_data
-from .users import UserStore, user_pk
-from .wechat import WeChatClient, WeChatSession
-from .wechat_errors import WeChatApiError, WeChatErrcode, contract_error
+from wxlogin.config import Settings
+from wxlogin.errors import InvalidCode, RateLimited, ServiceUnavailable, Unauthorized, WxLoginError
+from wxlogin.keys.appsecrets import AppSecrets
+from wxlogin.keys.crypto import seal, unseal
+from wxlogin.keys.serverkeys import ServerKeys
+from wxlogin.keys.tokens import mint_token, parse_token, user_id_for
+from wxlogin.records import hidden, record
+from wxlogin.services.auth import Authenticator
+from wxlogin.services.userdata import SessionIdentity, open_profile_data
+from wxlogin.storage.login_records import LoginRecords, LoginRetry
+from wxlogin.storage.users import UserStore, user_pk
+from wxlogin.web.route_requests import LoginRequest
+from wxlogin.wechat.client import WeChatClient, WeChatSession
+from wxlogin.wechat.errors import WeChatApiError, WeChatErrcode, contract_error
 
 POLL_SECONDS = 0.1
 REFUSED_CODES = frozenset({WeChatErrcode.INVALID_CODE, WeChatErrcode.CODE_USED})
