@@ -10,6 +10,7 @@ from wxlogin.keys.serverkeys import ServerKeys
 from wxlogin.keys.signing import AccessTokenSigner, openid_configuration
 from wxlogin.services.auth import Authenticator
 from wxlogin.services.login import LoginService
+from wxlogin.services.signup_risk import SignUpRisk
 from wxlogin.storage.login_records import LoginRecords
 from wxlogin.storage.users import UserStore
 from wxlogin.web import api
@@ -33,7 +34,8 @@ wechat = WeChatClient.from_settings(settings)
 store = UserStore(settings.table_name)
 auth = Authenticator(store)
 signer = AccessTokenSigner.from_settings(settings, secrets)
-service = LoginService(settings, store, LoginRecords(settings.table_name), app_secrets, wechat, keys)
+risk = SignUpRisk.from_settings(settings, store, wechat, app_secrets, keys)
+service = LoginService(settings, store, LoginRecords(settings.table_name), app_secrets, wechat, keys, risk=risk)
 
 
 @function.route("POST /v1/auth/login")

@@ -26,6 +26,11 @@ class User:
     last_login_at: str
     # Written when the user item is created: a session counts only under the generation it was issued for.
     generation: str | None = None
+    # The session_key the latest login replaced (sealed like the current one), and until when it still opens data.
+    sealed_previous_session_key: bytes | None = hidden(None)
+    previous_session_key_until: int | None = None
+    # WeChat's getuserriskrank at sign-up (0 to 4), when the deployment asks for it.
+    risk_rank: int | None = None
 
 
 @record

@@ -33,6 +33,7 @@ from wxlogin.keys.serverkeys import ServerKeys
 from wxlogin.keys.tokens import mint_token, parse_token, user_id_for
 from wxlogin.records import hidden, record
 from wxlogin.services.auth import Authenticator
+from wxlogin.services.signup_risk import SignUpRisk
 from wxlogin.services.userdata import SessionIdentity, open_profile_data
 from wxlogin.storage.login_records import LoginRecords, LoginRetry
 from wxlogin.storage.users import UserStore, user_pk
@@ -63,6 +64,7 @@ class LoginService:
         keys: ServerKeys,
         clock=time.time,
         sleep=time.sleep,
+        risk: SignUpRisk | None = None,
     ):
         self.settings = settings
         self.store = store
@@ -72,6 +74,7 @@ class LoginService:
         self.keys = keys
         self.clock = clock
         self.sleep = sleep
+        self.risk = risk
         # Sources over their refused-code budget, until their window ends: answered here without a remote call.
         self._over_budget: dict[str, float] = {}
 
@@ -126,8 +129,14 @@ class LoginService:
             fields.update(data.fields)
             if session.unionid is None and data.unionid:
                 claimed_unionid = data.unionid
+        if self.risk is not None:
+            fields.update(self.risk.fields_at_sign_up(appid, session.openid, user_id, request.client_ip))
         login_id, generation = secrets.token_urlsafe(16), secrets.token_urlsafe(16)
-        user, created = self.store.record_login(user_id, fields, login_id, generation, now, claimed_unionid)
+        # The key this login replaces still opens data obtained just before it, for a while (session_keys.py).
+        grace = self.settings.session_key_grace_seconds
+        user, created = self.store.record_login(
+            user_id, fields, login_id, generation, now, claimed_unionid, int(now) + grace if grace else None
+        )
 
         token, ref = mint_token(user_id)
         answer = {

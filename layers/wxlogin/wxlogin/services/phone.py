@@ -12,9 +12,9 @@ import time
 
 from wxlogin.errors import InvalidEncryptedData, WeChatError
 from wxlogin.keys.crypto import check_watermark
-from wxlogin.keys.serverkeys import ServerKeys
+from wxlogin.keys.tokens import TokenRef
 from wxlogin.models import PHONE_FIELDS, User
-from wxlogin.services.profile import stored_identity
+from wxlogin.services.session_keys import StoredSessionKeys
 from wxlogin.services.userdata import EncryptedPayload, open_phone_data, phone_fields
 from wxlogin.storage.users import UserStore
 from wxlogin.web.route_requests import PhoneRequest
@@ -29,21 +29,21 @@ class PhoneService:
         store: UserStore,
         access_tokens: AccessTokens,
         wechat: WeChatClient,
-        keys: ServerKeys,
+        session_keys: StoredSessionKeys,
         watermark_max_age_seconds: int,
         clock=time.time,
     ):
         self.store = store
         self.access_tokens = access_tokens
         self.wechat = wechat
-        self.keys = keys
+        self.session_keys = session_keys
         self.watermark_max_age_seconds = watermark_max_age_seconds
         self.clock = clock
 
-    def bind(self, user: User, request: PhoneRequest) -> dict:
+    def bind(self, user: User, ref: TokenRef, request: PhoneRequest) -> dict:
         if request.code is not None:
             return self.bind_by_code(user, request.code)
-        return self.bind_by_encrypted_data(user, request.encrypted)
+        return self.bind_by_encrypted_data(user, ref, request.encrypted)
 
     def bind_by_code(self, user: User, code: str) -> dict:
         try:
@@ -58,9 +58,12 @@ class PhoneService:
             raise WeChatError() from None
         return self._keep(user, fields)
 
-    def bind_by_encrypted_data(self, user: User, payload: EncryptedPayload) -> dict:
-        identity = stored_identity(user, self.keys)
-        return self._keep(user, open_phone_data(identity, payload, self.watermark_max_age_seconds, self.clock()))
+    def bind_by_encrypted_data(self, user: User, ref: TokenRef, payload: EncryptedPayload) -> dict:
+        now = self.clock()
+        fields = self.session_keys.open(
+            user, ref, lambda identity: open_phone_data(identity, payload, self.watermark_max_age_seconds, now)
+        )
+        return self._keep(user, fields)
 
     def _keep(self, user: User, fields: dict) -> dict:
         stored = self.store.update_user(user.user_id, fields)

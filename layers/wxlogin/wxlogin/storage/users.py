@@ -1,9 +1,10 @@
 """The users-and-sessions repository: users and their sessions (login_records.py keeps what a login leaves).
 
 Items (pk, sk):
-- user          USER#<userId>  USER            appid, openid, unionid?, sessionKey (sealed), profile + phone
+- user          USER#<userId>  USER            appid, openid, unionid?, sessionKey (sealed), previousSessionKey
+                                                (sealed) and previousKeyUntil, riskRank?, profile + phone
                                                 fields, gen, createdBy, createdAt, lastLoginAt
-- session       USER#<userId>  SESSION#<hash>  gen, expiresAt (TTL), createdAt
+- session       USER#<userId>  SESSION#<hash>  gen, expiresAt (TTL), createdAt, keyCheckedAt?
 
 A session lives in its user's partition, so one BatchGetItem reads a session with its user
 (auth.py decides whether it lets the caller in). A session counts only under the generation (`gen`)
@@ -37,7 +38,7 @@ def user_from_item(item: dict) -> User:
     data = plain(item)
     profile = {k: data[k] for k in PROFILE_FIELDS if k in data}
     phone = {k: data[k] for k in PHONE_FIELDS if k in data}
-    sealed = data.get("sessionKey")
+    sealed, previous = data.get("sessionKey"), data.get("previousSessionKey")
     return User(
         user_id=data["pk"].removeprefix("USER#"),
         appid=data["appid"],
@@ -49,6 +50,10 @@ def user_from_item(item: dict) -> User:
         created_at=data["createdAt"],
         last_login_at=data["lastLoginAt"],
         generation=data.get("gen"),
+        # A user's first login had no key to keep: previousSessionKey is NULL then.
+        sealed_previous_session_key=previous if isinstance(previous, bytes) else None,
+        previous_session_key_until=data.get("previousKeyUntil"),
+        risk_rank=data.get("riskRank"),
     )
 
 
@@ -60,7 +65,14 @@ class Session:
 
 class UserStore(Table):
     def record_login(
-        self, user_id: str, fields: dict, login_id: str, generation: str, now: float, claimed_unionid=None
+        self,
+        user_id: str,
+        fields: dict,
+        login_id: str,
+        generation: str,
+        now: float,
+        claimed_unionid=None,
+        previous_key_until: int | None = None,
     ) -> tuple[User, bool]:
         """Upsert the user from a login; (the user as stored, whether this login created it).
 
@@ -68,8 +80,17 @@ class UserStore(Table):
         from decrypted data and is only set when the user has none or the same: a known unionid never
         changes (InvalidEncryptedData, nothing written). The creator is decided by DynamoDB itself
         (`createdBy` is set once), so exactly one login of a new user, however many race, and also a
-        login whose first attempt landed but whose answer botocore lost, learns it created the user."""
+        login whose first attempt landed but whose answer botocore lost, learns it created the user.
+
+        With `previous_key_until`, the session_key `fields` replaces is kept, sealed as it was, as
+        previousSessionKey until then, copied inside this one write (DynamoDB reads every operand of an
+        update expression from the item as it was before it)."""
         expression, names, values = set_expression({**fields, "lastLoginAt": iso_time(now)})
+        if previous_key_until is not None:
+            names.update({"#key": "sessionKey", "#previousKey": "previousSessionKey", "#keyUntil": "previousKeyUntil"})
+            values.update({":noKey": {"NULL": True}, ":keyUntil": to_attr(previous_key_until)})
+            # First, for a reader that applies the actions in order: the old key is copied before it is replaced.
+            expression = f"#previousKey = if_not_exists(#key, :noKey), #keyUntil = :keyUntil, {expression}"
         once = {"createdAt": iso_time(now), "gen": generation, "createdBy": login_id}
         for i, (name, value) in enumerate(once.items()):
             names[f"#once{i}"], values[f":once{i}"] = name, to_attr(value)
@@ -133,6 +154,40 @@ class UserStore(Table):
             Session(int(session["expiresAt"]["N"]), session.get("gen", {}).get("S")) if session is not None else None,
             user_from_item(user) if user is not None else None,
         )
+
+    def is_known(self, user_id: str) -> bool:
+        """Whether the user item exists: one strongly consistent read of its key alone."""
+        response = self.call(
+            "get_item",
+            TableName=self.table_name,
+            Key={"pk": {"S": user_pk(user_id)}, "sk": {"S": USER_SK}},
+            ProjectionExpression="pk",
+            ConsistentRead=True,
+        )
+        return "Item" in response
+
+    def claim_key_check(self, ref: TokenRef, generation: str | None, now: float, interval: int) -> bool:
+        """Mark the session as having asked WeChat about its user's session_key; False when it did so less than
+        `interval` seconds ago (or the session is gone, or of another generation): then it may not ask again."""
+        try:
+            self.call(
+                "update_item",
+                TableName=self.table_name,
+                Key={"pk": {"S": user_pk(ref.user_id)}, "sk": {"S": _session_sk(ref)}},
+                UpdateExpression="SET keyCheckedAt = :now",
+                ConditionExpression=(
+                    "attribute_exists(pk) AND gen = :gen"
+                    " AND (attribute_not_exists(keyCheckedAt) OR keyCheckedAt <= :before)"
+                ),
+                ExpressionAttributeValues={
+                    ":now": to_attr(int(now)),
+                    ":before": to_attr(int(now) - interval),
+                    ":gen": {"S": generation or ""},
+                },
+            )
+        except ConditionFailed:
+            return False
+        return True
 
     def update_user(self, user_id: str, fields: dict) -> User:
         """Set fields on an existing user; a deleted user stays deleted (no upsert)."""

@@ -37,16 +37,20 @@ class LoginRequest:
     idempotency_key: str | None = hidden(None)
     # Who the refused-code limit counts against: API Gateway's view of the client's address.
     source: str | None = hidden(None)
+    # That address itself, which WeChat's getuserriskrank requires (sent there, never stored).
+    client_ip: str | None = hidden(None)
 
     @classmethod
     def from_event(cls, event) -> LoginRequest:
         body = json_body(event)
+        address = ((event.get("requestContext") or {}).get("http") or {}).get("sourceIp")
         return cls(
             code=code_field(body),
             appid=string_field(body, "appid", required=False, max_length=MAX_APPID_LENGTH, pattern=APPID_PATTERN),
             encrypted=encrypted_payload(body) if has_encrypted_payload(body) else None,
             idempotency_key=idempotency_key(event),
-            source=client_source(((event.get("requestContext") or {}).get("http") or {}).get("sourceIp")),
+            source=client_source(address),
+            client_ip=address or None,
         )
 
 
