@@ -19,6 +19,10 @@ export type WxLoginErrorCode =
   | 'internal_error'
   | 'network_error'
   | 'login_failed'
+  /**
+   * An answer without the contract's error body: a proxy's, or API Gateway's own, e.g. 429 `Too Many Requests`
+   * when a route's throttle is exhausted (no Retry-After: try again after a short, growing pause).
+   */
   | 'http_error'
 
 /** Every rejection of the client. */

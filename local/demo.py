@@ -78,11 +78,22 @@ class Demo:
         print("demo complete: the whole flow works", file=self.out)
 
 
+def served_appid(wechat_url: str, asked: str) -> str:
+    """The app the running stack serves, asked of its simulator; `asked` (APP_ID) must be one of its apps."""
+    appids = requests.get(wechat_url + "/_sim/", timeout=10).json()["appids"]
+    if asked and asked not in appids:
+        raise DemoFailed(
+            f"APP_ID is {asked!r} here, but the running stack serves {appids[0]!r}: "
+            f"run `make demo` without APP_ID, or restart the stack with `APP_ID={asked} make run`"
+        )
+    return asked or appids[0]
+
+
 def main() -> int:
     api_url = f"http://127.0.0.1:{os.environ.get('PORT', '3000')}"
     wechat_url = f"http://127.0.0.1:{os.environ.get('WXSIM_PORT', '3001')}"
-    appid = os.environ.get("APP_ID", "").strip() or DEV_APP_ID
     try:
+        appid = served_appid(wechat_url, os.environ.get("APP_ID", "").strip())
         Demo(api_url, wechat_url, appid=appid).run()
     except requests.ConnectionError:
         print(f"nothing answers at {api_url} / {wechat_url}: start the stack with `make run` first", file=sys.stderr)

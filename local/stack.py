@@ -21,6 +21,7 @@ moment, start-up included.
 from __future__ import annotations
 
 import errno
+import ipaddress
 import json
 import logging
 import os
@@ -90,12 +91,16 @@ class Ports:
         return {"PORT": self.api, "MOTO_PORT": self.moto, "WXSIM_PORT": self.wechat}
 
 
+DEFAULT_PORTS = Ports().by_variable()
+
+
 class StartupError(RuntimeError):
     """The stack cannot start; the message says why and what to change."""
 
 
 def check_ports(ports: Ports) -> None:
-    """Refuse, before anything starts, a port that is taken, naming the variable that moves it (0 is any free port)."""
+    """Refuse, before anything starts, every port that is taken, in one message with one command that moves
+    them all and keeps the ports that were chosen already (0 is any free port)."""
     claimed: dict[int, str] = {}
     for variable, port in ports.by_variable().items():
         if port == 0:
@@ -103,16 +108,29 @@ def check_ports(ports: Ports) -> None:
         if port in claimed:
             raise StartupError(f"{claimed[port]} and {variable} are both {port}: give each its own port")
         claimed[port] = variable
-        problem = _port_problem(port)
-        if problem is None:
-            continue
-        # macOS's AirPlay Receiver listens on 5000, moto's default.
-        airplay = " (on macOS, the AirPlay Receiver uses 5000)" if port == 5000 else ""
-        free = _free_port_after(port, set(ports.by_variable().values()))
-        raise StartupError(
-            f"port {port} ({variable}) {problem}{airplay}: "
-            f"choose another with {variable}, e.g. `{variable}={free} make run`"
-        )
+    busy = {}
+    for variable, port in ports.by_variable().items():
+        problem = _port_problem(port) if port else None
+        if problem is not None:
+            # macOS's AirPlay Receiver listens on 5000, moto's default.
+            airplay = " (on macOS, the AirPlay Receiver uses 5000)" if port == 5000 else ""
+            busy[variable] = f"port {port} ({variable}) {problem}{airplay}"
+    if not busy:
+        return
+    taken = set(ports.by_variable().values())
+    moved = {}
+    for variable, port in ports.by_variable().items():
+        if variable in busy:
+            port = _free_port_after(port, taken)
+            taken.add(port)
+        if variable in busy or port != DEFAULT_PORTS[variable]:
+            moved[variable] = port
+    command = " ".join(f"{variable}={port}" for variable, port in moved.items())
+    which = "it" if len(busy) == 1 else "them"
+    raise StartupError(
+        f"{'; '.join(busy.values())}: move {which} with `{command} make run` "
+        f"(and give make demo and make invoke the same {'variable' if len(moved) == 1 else 'variables'})"
+    )
 
 
 def _port_problem(port: int) -> str | None:
@@ -277,6 +295,8 @@ class LocalStack:
     app_secret: str = DEV_APP_SECRET
     overrides: dict = field(default_factory=dict)
     quiet: bool = False
+    # Where the HTTP API and the WeChat simulator listen; moto (the secrets) stays on loopback whatever it says.
+    host: str = "127.0.0.1"
 
     def __post_init__(self):
         self.template = load_template(ROOT / "template.yaml")
@@ -313,7 +333,11 @@ class LocalStack:
             self._progress("starting moto (DynamoDB, Secrets Manager)")
             self._start_moto()
             self.wechat = WeChatSimulator(
-                apps={self.app_id: self.app_secret}, port=self.ports.wechat, quiet=self.quiet
+                apps={self.app_id: self.app_secret},
+                host=self.host,
+                port=self.ports.wechat,
+                quiet=self.quiet,
+                reachable_from_network=not ipaddress.IPv4Address(self.host).is_loopback,
             ).start()
             # The port first: the API's own URL is the access tokens' issuer, in the functions and the authorizer.
             self._bind_gateway()
@@ -380,7 +404,7 @@ class LocalStack:
             jwt_routes = stack.jwt_routes
             quiet = stack.quiet
 
-        self.gateway = ThreadingHTTPServer(("127.0.0.1", self.ports.api), Gateway)
+        self.gateway = ThreadingHTTPServer((self.host, self.ports.api), Gateway)
         self.gateway.daemon_threads = True
 
     def stop(self) -> None:
@@ -489,6 +513,15 @@ def _http_answer(result: dict | None) -> tuple[int, dict, str]:
     return int(result.get("statusCode", 200)), dict(result.get("headers") or {}), text
 
 
+def listen_host(environ) -> str:
+    """HOST: the IPv4 address the HTTP API and the simulator listen on (127.0.0.1; 0.0.0.0 for a phone preview)."""
+    raw = environ.get("HOST", "").strip() or "127.0.0.1"
+    try:
+        return str(ipaddress.IPv4Address(raw))
+    except ValueError:
+        raise StartupError(f"HOST must be an IPv4 address of this machine, e.g. 0.0.0.0, got {raw!r}") from None
+
+
 def _interrupt(_signum, _frame) -> None:
     raise KeyboardInterrupt
 
@@ -503,7 +536,8 @@ def main() -> int:
         ports = Ports.from_environ(os.environ)
         app_id = os.environ.get("APP_ID", "").strip() or DEV_APP_ID
         app_secret = os.environ.get("APP_SECRET", "").strip() or DEV_APP_SECRET
-        stack = LocalStack(ports=ports, app_id=app_id, app_secret=app_secret, overrides=dict(os.environ))
+        host = listen_host(os.environ)
+        stack = LocalStack(ports=ports, app_id=app_id, app_secret=app_secret, overrides=dict(os.environ), host=host)
         stack.start()
         print(_banner(stack, app_id), flush=True)
         threading.Event().wait()
@@ -521,7 +555,9 @@ def main() -> int:
 
 
 def _banner(stack: LocalStack, app_id: str) -> str:
-    return f"""
+    return (
+        _network_warning(stack)
+        + f"""
 wxlogin local stack is up (Ctrl-C stops it)
   HTTP API         {stack.api_url}
   WeChat simulator {stack.wechat.base_url}   appid {app_id}   dev routes: GET {stack.wechat.base_url}/_sim/
@@ -534,6 +570,19 @@ Try it:
          | python3 -c 'import json,sys; print(json.load(sys.stdin)["code"])')
   curl -s -X POST {stack.api_url}/v1/auth/login -H 'content-type: application/json' -d "{{\\"code\\":\\"$code\\"}}"
 or run the scripted Mini Program: make demo
+"""
+    )
+
+
+def _network_warning(stack: LocalStack) -> str:
+    if ipaddress.IPv4Address(stack.host).is_loopback:
+        return ""
+    api, wechat = stack.ports.api or stack.gateway.server_address[1], stack.wechat.base_url.rsplit(":", 1)[1]
+    return f"""
+WARNING: HOST={stack.host}: the HTTP API and the WeChat simulator answer anyone who can reach this machine.
+  The simulator's dev routes mint a login code for any user: use this only on a network you trust, and stop it
+  when the preview is done. moto (the table and the secrets) still listens on 127.0.0.1 only.
+  From a phone: http://<this machine's LAN address>:{api} (API), :{wechat} (simulator)
 """
 
 

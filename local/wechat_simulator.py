@@ -331,8 +331,10 @@ class WeChatSimulator:
         quiet: bool = False,
         code_ttl_seconds: float = 300,
         clock: Callable[[], float] = time.time,
+        reachable_from_network: bool = False,
     ):
-        if not ipaddress.IPv4Address(host).is_loopback:
+        # Its dev routes hand anyone a code for any user: beyond loopback only when asked (a phone preview).
+        if not ipaddress.IPv4Address(host).is_loopback and not reachable_from_network:
             raise ValueError("the simulator binds to a loopback address only")
         self.host = host
         self.port = port
@@ -464,7 +466,8 @@ class WeChatSimulator:
         if self._server is None:
             raise RuntimeError("the simulator is not running: call start() first")
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        # Served on every address, it is reached on this machine through loopback.
+        return f"http://{'127.0.0.1' if host == '0.0.0.0' else host}:{port}"  # noqa: S104 - compared, not bound
 
     def __enter__(self) -> WeChatSimulator:
         return self.start()
@@ -756,11 +759,13 @@ class WeChatSimulator:
         return {"queued": sum(fault.remaining for fault in self._faults)}
 
     def _sim_index(self, _data: dict) -> dict:
+        # Dev routes run under the simulator's lock. The app it started with comes first: the one `make run` serves.
         return {
+            "appids": list(self._apps),
             "routes": [
                 {"method": route.method, "path": route.path, "body": route.body, "does": route.does}
                 for route in self._dev_routes.values()
-            ]
+            ],
         }
 
     def _sim_stats(self, _data: dict) -> dict:

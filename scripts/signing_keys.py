@@ -2,22 +2,13 @@
 
 The key set goes in on stdin and comes out on stdout, so the private keys pass
 from Secrets Manager through this script and back without touching a file, a
-terminal or an argument list; what was done is told on stderr by key id only.
+terminal or an argument list; what was done, and what to do next, is told on
+stderr by key id only.
 
-    new [--algorithm RS256|ES256]      a fresh key set of one key, which signs
-    add [--algorithm RS256|ES256]      rotation step 1: a new key, published but not signing
-    promote KID                        step 2: KID signs from now on
-    retire KID                         step 3: KID stays published, its private half is dropped
-    remove KID                         step 4: KID is no longer published
-    show                               key ids, algorithms and roles; no key material
-
-With the AWS CLI (the README's "Signing keys" section has the rotation in full):
-
-    python scripts/signing_keys.py new \\
-      | aws secretsmanager put-secret-value --secret-id ID --secret-string file:///dev/stdin
-    aws secretsmanager get-secret-value --secret-id ID --query SecretString --output text \\
-      | python scripts/signing_keys.py add \\
-      | aws secretsmanager put-secret-value --secret-id ID --secret-string file:///dev/stdin
+Run it with the project's environment, which has cryptography and PyJWT
+(`make build` or `make run` creates it): `.venv/bin/python scripts/signing_keys.py`.
+The first key set: docs/deploying.md#going-live (step 4). A rotation, with the
+AWS CLI commands that carry the key set: docs/operating.md#rotating-the-signing-keys.
 
 RS256 is the default because API Gateway's HTTP API JWT authorizer verifies only
 RSA signatures; `--algorithm ES256` makes EC P-256 keys for APIs that verify
@@ -131,33 +122,118 @@ def describe(document: dict) -> list[str]:
     return lines
 
 
-def main(argv: list[str] | None = None, stdin=sys.stdin, stdout=sys.stdout, stderr=sys.stderr) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    commands = parser.add_subparsers(dest="command", required=True)
-    for name in ("new", "add"):
-        command = commands.add_parser(name)
-        command.add_argument("--algorithm", choices=ALGORITHMS, default="RS256")
-    for name in ("promote", "retire", "remove"):
-        commands.add_parser(name).add_argument("kid")
-    commands.add_parser("show")
-    args = parser.parse_args(argv)
+# What each command does, for --help; the order is a rotation's.
+COMMANDS = {
+    "new": "a fresh key set of one key, which signs (the deployment's first; reads nothing)",
+    "add": "rotation step 1: a new key, published in the JWKS but not signing yet",
+    "promote": "rotation step 2: KID signs from now on (wait 10 minutes after step 1)",
+    "retire": "rotation step 3: KID's private half is destroyed; it stays published for the tokens it signed",
+    "remove": "rotation step 4: KID is no longer published (wait the token lifetime + 5 minutes after step 2)",
+    "show": "key ids, algorithms and roles of the key set on stdin; no key material",
+}
+READS_STDIN = {"add", "promote", "retire", "remove", "show"}
+WRITES_KEYS = {"new", "add", "promote", "retire", "remove"}
+PROJECT_PYTHON = ".venv/bin/python scripts/signing_keys.py"
+FETCH_KEY_SET = "aws secretsmanager get-secret-value --region REGION --secret-id ID --query SecretString --output text"
+
+
+class UsageError(Exception):
+    """A mistake in how the script was called: one line of usage, exit status 2."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="signing_keys.py",
+        description=__doc__.split("\n\n")[0],
+        epilog=__doc__.split("\n\n", 1)[1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, what in COMMANDS.items():
+        command = commands.add_parser(name, help=what, description=what)
+        if name in ("new", "add"):
+            command.add_argument("--algorithm", choices=ALGORITHMS, default="RS256", help="default RS256")
+        elif name != "show":
+            command.add_argument("kid", metavar="KID", help="the key's id, as `show` or the last step printed it")
+    return parser
+
+
+def _read_key_set(command: str, stdin) -> dict:
+    usage = f"usage: {FETCH_KEY_SET} | {PROJECT_PYTHON} {command} ... (see --help)"
+    if stdin.isatty():
+        raise UsageError(f"{command} reads the key set on stdin, not from a terminal; {usage}")
+    text = stdin.read()
+    if not text.strip():
+        raise UsageError(f"{command} got nothing on stdin; {usage}")
     try:
-        if args.command == "new":
-            document = new_key_set(args.algorithm)
-            print(f"new key set, signing with {document['signingKeyId']}", file=stderr)
-        else:
-            document = json.loads(stdin.read())
-            parse_key_set(json.dumps(document))
-            if args.command == "show":
-                print("\n".join(describe(document)), file=stdout)
-                return 0
-            if args.command == "add":
-                document, kid = add_key(document, args.algorithm)
-                print(f"added {kid}: published, not yet signing", file=stderr)
-            else:
-                document = {"promote": promote, "retire": retire, "remove": remove}[args.command](document, args.kid)
-                print(f"{args.command}d {args.kid}", file=stderr)
+        document = json.loads(text)
+    except ValueError:
+        raise ValueError("stdin is not a key set: it is not JSON") from None
+    if document == {}:  # the secret as the stack creates it
+        raise ValueError("the secret holds no key set yet: make the first with `new` (docs/deploying.md, step 4)")
+    parse_key_set(text)  # a ValueError naming what is wrong, never key material
+    return document
+
+
+def _run(args, stdin, stdout, stderr) -> dict | None:
+    """The new key set to write, or None when nothing is written (show)."""
+    if args.command == "new":
+        document = new_key_set(args.algorithm)
+        kid = document["signingKeyId"]
+        print(
+            f"new key set: {kid} signs. Next: put it in the signing-keys secret (docs/deploying.md, step 4);",
+            file=stderr,
+        )
+        print("logins sign with it within 5 minutes of it reaching the secret.", file=stderr)
+        return document
+    document = _read_key_set(args.command, stdin)
+    if args.command == "show":
+        print("\n".join(describe(document)), file=stdout)
+        return None
+    if args.command == "add":
+        document, kid = add_key(document, args.algorithm)
+        print(f"added {kid}: published, not signing yet. Next, in 10 minutes (the functions' 5-minute", file=stderr)
+        print(f"secret cache, then verifiers' 5-minute JWKS cache): promote {kid}", file=stderr)
+    elif args.command == "promote":
+        old = document["signingKeyId"]
+        document = promote(document, args.kid)
+        print(f"promoted {args.kid}: it signs within 5 minutes. Next: retire {old}; then, once the", file=stderr)
+        print(f"access-token lifetime + 5 minutes have passed since this step: remove {old}", file=stderr)
+    elif args.command == "retire":
+        document = retire(document, args.kid)
+        print(
+            f"retired {args.kid}: its private half is gone; it stays published. Next, once the access-token",
+            file=stderr,
+        )
+        print(f"lifetime + 5 minutes have passed since the promotion: remove {args.kid}", file=stderr)
+    else:
+        document = remove(document, args.kid)
+        print(f"removed {args.kid}: no longer published. The rotation is done.", file=stderr)
+    return document
+
+
+def main(argv: list[str] | None = None, stdin=sys.stdin, stdout=sys.stdout, stderr=sys.stderr) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command in WRITES_KEYS and stdout.isatty():
+            raise UsageError(
+                f"{args.command} writes private keys on stdout: pipe them into "
+                "aws secretsmanager put-secret-value, never to a terminal (see --help)"
+            )
+        document = _run(args, stdin, stdout, stderr)
+        if document is None:
+            return 0
         parse_key_set(json.dumps(document))
+    except UsageError as exc:
+        print(f"signing_keys: {exc}", file=stderr)
+        return 2
+    except ImportError as exc:
+        print(
+            f"signing_keys: it needs the project's packages ({exc}); run it as {PROJECT_PYTHON} "
+            "(make build or make run creates .venv)",
+            file=stderr,
+        )
+        return 2
     except (ValueError, KeyError, TypeError) as exc:
         # Messages name key ids and shapes only, never key material (parse_key_set's contract).
         print(f"signing_keys: {exc}", file=stderr)

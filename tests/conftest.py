@@ -39,9 +39,6 @@ os.environ.update(
         # Powertools filters its records out of root handlers present at its first import (to avoid
         # duplicates in Lambda); the `logs` fixture is such a handler when a test causes the cold start.
         "POWERTOOLS_LOG_DEDUPLICATION_DISABLED": "true",
-        # The refused-code limit is off for the suites' one client address (127.0.0.1); the tests of the
-        # limit build the login service with a budget (tests/integration/test_attacks.py).
-        "REFUSED_CODE_BUDGET": "0",
         "WECHAT_CONNECT_TIMEOUT_SECONDS": "0.5",
         "WECHAT_READ_TIMEOUT_SECONDS": "1",
     }

@@ -98,6 +98,28 @@ def test_cfn_lint_passes_in_the_china_regions_too():
     assert lint.returncode == 0, lint.stdout + lint.stderr
 
 
+def test_the_front_door_is_off_by_default_and_never_in_the_china_regions(monkeypatch):
+    """CloudFront with an AWS WAF web ACL, only when FrontDoorWebAclArn is given and the partition is not aws-cn
+    (AWS WAF cannot protect CloudFront there); its web ACL template lints in us-east-1, where it must be made."""
+    transformed = _transformed("us-east-1", {}, monkeypatch)
+    resources, conditions = transformed["Resources"], transformed["Conditions"]
+    assert transformed["Parameters"]["FrontDoorWebAclArn"]["Default"] == ""
+    front_door = {name for name, resource in resources.items() if resource["Type"].startswith("AWS::CloudFront::")}
+    assert front_door == {"FrontDoor", "FrontDoorCachePolicy"}
+    assert {resources[name]["Condition"] for name in front_door} == {"HasFrontDoor"}
+    assert {"Fn::Not": [{"Fn::Equals": [{"Ref": "AWS::Partition"}, "aws-cn"]}]} in conditions["HasFrontDoor"]["Fn::And"]
+    assert transformed["Outputs"]["FrontDoorUrl"]["Condition"] == "HasFrontDoor"
+    lint = subprocess.run(  # noqa: S603 - the venv's cfn-lint on our own template
+        [str(Path(sys.executable).parent / "cfn-lint"), "--regions", "us-east-1", "--", "deploy/front-door-waf.yaml"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=110,
+        check=False,
+    )
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+
+
 def test_every_samconfig_environment_names_its_region():
     config = tomllib.loads((ROOT / "samconfig.toml").read_text(encoding="utf-8"))
     for environment in ("default", "dev", "prod"):

@@ -49,6 +49,7 @@ def _relative_links(path: Path) -> list[str]:
 def test_the_checker_sees_the_documentation():
     files = {path.relative_to(ROOT).as_posix() for path in _markdown_files()}
     assert {"README.md", "docs/design.md", "docs/wechat.md", "client/README.md", "events/README.md"} <= files
+    assert {"docs/configuration.md", "docs/deploying.md", "docs/operating.md", "docs/local-stack.md"} <= files
     assert "wechat.md#decrypting-encrypteddata" in _relative_links(ROOT / "docs" / "design.md")
 
 
@@ -63,6 +64,60 @@ def test_every_relative_link_resolves(path):
         elif anchor and resolved.suffix == ".md" and anchor not in _anchors(resolved):
             broken.append(f"{link}: {resolved.name} has no heading #{anchor}")
     assert broken == []
+
+
+def test_the_readme_is_a_page_a_newcomer_reads_in_minutes():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert len(readme.splitlines()) < 250
+    for command in ("make run", "make test"):
+        assert f"```sh\n{command}" in readme or f"\n{command} " in readme, command
+    assert re.search(r"`make test` takes about \d+ minutes", readme)
+
+
+# Words that tell the project's own history or review process, which mean nothing to a reader of the docs;
+# that history belongs in CHANGELOG.md.
+HISTORY = re.compile(
+    r"merged from main|the issue'?s\b|issue #?\d|reviewer'?s|\breview(ed)? (process|round)|see the git log"
+    r"|this session|before this change|the old code|#\d{2,}\b",
+    flags=re.IGNORECASE,
+)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [path for path in _markdown_files() if path.name != "CHANGELOG.md"],
+    ids=lambda path: path.relative_to(ROOT).as_posix(),
+)
+def test_no_page_tells_the_projects_history(path):
+    assert HISTORY.findall(_prose(path.read_text(encoding="utf-8"))) == []
+
+
+# A path in backticks that names a file or folder of the repository, e.g. `local/stack.py`,
+# `layers/wxlogin/wxlogin/web/parsing.py` or the layer-relative `wxlogin/keys/signing.py`.
+# (`wxlogin/<stage>/app-secrets` is a secret's name, not a path: only `wxlogin/...py` counts.)
+REPOSITORY_PATH = re.compile(
+    r"`((?:layers|functions|local|scripts|tests|bench|events|client|example)/[\w./-]*|wxlogin/[\w/]+\.py)`"
+)
+
+
+@pytest.mark.parametrize("path", _markdown_files(), ids=lambda path: path.relative_to(ROOT).as_posix())
+def test_every_path_a_page_names_exists(path):
+    named = REPOSITORY_PATH.findall(_without_fences(path.read_text(encoding="utf-8")))
+    missing = []
+    for name in named:
+        candidates = [ROOT / name, ROOT / "layers" / "wxlogin" / name, path.parent / name]
+        if not any(candidate.exists() for candidate in candidates):
+            missing.append(name)
+    assert missing == []
+
+
+def test_long_pages_open_with_a_table_of_contents():
+    for path in sorted((ROOT / "docs").glob("*.md")):
+        text = path.read_text(encoding="utf-8")
+        sections = re.findall(r"^## (.+)$", _without_fences(text), flags=re.MULTILINE)
+        if len(text.splitlines()) > 120 and len(sections) > 3:
+            first_section = text.index("\n## ")
+            assert "](#" in text[:first_section], f"{path.name} is long and has no table of contents"
 
 
 def _make(target: str) -> subprocess.CompletedProcess:
@@ -98,16 +153,16 @@ def test_env_json_sets_only_variables_sam_passes_to_each_function():
             assert all(isinstance(value, str) for value in settings.get(scope, {}).values())
 
 
-def _readme_ranges() -> dict[str, tuple[str, str]]:
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    rows = re.findall(r"^\| `(\w+)` \| [^|]+ \| ([\d.]+) to ([\d.]+)\b", readme, flags=re.MULTILINE)
+def _documented_ranges() -> dict[str, tuple[str, str]]:
+    page = (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
+    rows = re.findall(r"^\| `(\w+)` \| [^|]+ \| ([\d.]+) to ([\d.]+)\b", page, flags=re.MULTILINE)
     return {name: (low, high) for name, low, high in rows}
 
 
-def test_the_readmes_allowed_ranges_are_the_ones_enforced():
+def test_the_documented_allowed_ranges_are_the_ones_enforced():
     from wxlogin.config import ConfigurationError, load_settings
 
-    ranges = _readme_ranges()
+    ranges = _documented_ranges()
     assert {"WECHAT_BUSY_RETRIES", "TOKEN_TTL_SECONDS", "LOGIN_RETRY_WINDOW_SECONDS"} <= set(ranges), ranges
     for name, (low, high) in ranges.items():
         load_settings({name: low})

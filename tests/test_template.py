@@ -51,6 +51,32 @@ def test_routes_are_explicit_and_each_belongs_to_one_function():
     assert all(handler == "app.lambda_handler" for *_, handler in function_routes(TEMPLATE))
 
 
+def test_every_route_has_its_own_throttle_set_by_template_parameters():
+    """One route's traffic must not use up another's: each route key its own bucket, every figure a parameter
+    (docs/capacity.md derives the defaults); verifiers and refreshing clients never share login's bucket."""
+    parameters = TEMPLATE["Parameters"]
+    apis = {
+        logical_id: RESOURCES[logical_id]["Properties"]
+        for logical_id in {
+            event["Properties"]["ApiId"]["Ref"]
+            for f in FUNCTIONS.values()
+            for event in f["Properties"]["Events"].values()
+        }
+    }
+    throttled = {}
+    for props in apis.values():
+        for setting in (props["DefaultRouteSettings"], *props["RouteSettings"].values()):
+            for figure in ("ThrottlingRateLimit", "ThrottlingBurstLimit"):
+                assert parameters[setting[figure]["Ref"]]["Type"] == "Number"
+                assert parameters[setting[figure]["Ref"]]["MinValue"] >= 1
+        throttled.update(props["RouteSettings"])
+    routes = {f"{method} {path}" for method, path, *_ in function_routes(TEMPLATE)}
+    assert set(throttled) == routes
+    login = throttled["POST /v1/auth/login"]["ThrottlingRateLimit"]["Ref"]
+    others = {key: s["ThrottlingRateLimit"]["Ref"] for key, s in throttled.items() if key != "POST /v1/auth/login"}
+    assert login not in others.values()
+
+
 def test_globals_pin_the_runtime_architecture_and_tracing():
     function_globals = TEMPLATE["Globals"]["Function"]
     assert function_globals["Runtime"] == "python3.13"

@@ -34,8 +34,23 @@ wechat = WeChatClient.from_settings(settings)
 store = UserStore(settings.table_name)
 auth = Authenticator(store)
 signer = AccessTokenSigner.from_settings(settings, secrets)
-risk = SignUpRisk.from_settings(settings, store, wechat, app_secrets, keys)
-service = LoginService(settings, store, LoginRecords(settings.table_name), app_secrets, wechat, keys, risk=risk)
+
+
+def count_refused_code() -> None:
+    """A code WeChat refused (40029, 40163): the RefusedCodes metric, which the template alarms on."""
+    metrics.add_metric(name="RefusedCodes", unit="Count", value=1)
+
+
+service = LoginService(
+    settings,
+    store,
+    LoginRecords(settings.table_name),
+    app_secrets,
+    wechat,
+    keys,
+    on_refused_code=count_refused_code,
+    risk=SignUpRisk.from_settings(settings, store, wechat, app_secrets, keys),
+)
 
 
 @function.route("POST /v1/auth/login")
@@ -47,7 +62,11 @@ def login():
     outcome = service.login(request, seconds_left)
     answer = outcome.answer
     issuer = signer.issuer(function.event)
-    answer.update(signer.answer(issuer, appid=outcome.appid, openid=answer["openid"], unionid=answer["unionid"]))
+    answer.update(
+        signer.answer(
+            issuer, subject=outcome.subject, appid=outcome.appid, openid=answer["openid"], unionid=answer["unionid"]
+        )
+    )
     if not outcome.replayed:
         metrics.add_metric(name="Logins", unit="Count", value=1)
         if answer["isNewUser"]:
@@ -59,7 +78,8 @@ def login():
 def refresh_access_token():
     user = auth.user(token_ref(function.event))
     issuer = signer.issuer(function.event)
-    return api.json_response(200, signer.answer(issuer, appid=user.appid, openid=user.openid, unionid=user.unionid))
+    answer = signer.answer(issuer, subject=user.sub, appid=user.appid, openid=user.openid, unionid=user.unionid)
+    return api.json_response(200, answer)
 
 
 @function.route("GET /.well-known/jwks.json")

@@ -19,13 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def stack():
-    # The refused-code limit is off for the one address the suite sends from: its counters are items, and
-    # these tests check that a refused login stores nothing else (the limit has its own tests).
-    overrides = {
-        "WECHAT_READ_TIMEOUT_SECONDS": "0.5",
-        "WECHAT_CONNECT_TIMEOUT_SECONDS": "0.5",
-        "REFUSED_CODE_BUDGET": "0",
-    }
+    overrides = {"WECHAT_READ_TIMEOUT_SECONDS": "0.5", "WECHAT_CONNECT_TIMEOUT_SECONDS": "0.5"}
     with LocalStack(ports=Ports(0, 0, 0), overrides=overrides, quiet=True) as running:
         yield running
 

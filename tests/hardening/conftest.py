@@ -187,8 +187,7 @@ def stack():
         with atomic:
             return call_action(handler)
 
-    # The refused-code limit is off for the one client address the suites send from (its own tests set one).
-    overrides = {"WECHAT_READ_TIMEOUT_SECONDS": "2", "WECHAT_CONNECT_TIMEOUT_SECONDS": "1", "REFUSED_CODE_BUDGET": "0"}
+    overrides = {"WECHAT_READ_TIMEOUT_SECONDS": "2", "WECHAT_CONNECT_TIMEOUT_SECONDS": "1"}
     # moto's server keeps its state in this process's moto backends, which outlive a stopped server: an
     # earlier local stack (another module's) would have left its table behind.
     moto_api_backend.reset()

@@ -12,6 +12,7 @@ from scripts import signing_keys
 from tests.support.values import APPID, OPENID
 from wxlogin.keys.signing import InvalidAccessToken, verify_access_token
 from wxlogin.keys.tokens import user_id_for
+from wxlogin.storage.users import user_pk
 
 # The in-process events' domain (no Host header): the issuer is the API's own URL.
 ISSUER = "https://localhost"
@@ -35,7 +36,12 @@ def test_login_answers_an_access_token_that_says_who_the_user_is_and_nothing_mor
     assert body["accessTokenExpiresIn"] == 900
     claims = verify(api, body["accessToken"])
     assert claims.keys() == {"iss", "aud", "sub", "appid", "openid", "unionid", "iat", "exp", "jti"}
-    assert claims["sub"] == user_id_for(APPID, OPENID) and claims["openid"] == OPENID
+    [user] = [
+        item
+        for item in aws.items()
+        if (item["pk"]["S"], item["sk"]["S"]) == (user_pk(user_id_for(APPID, OPENID)), "USER")
+    ]
+    assert claims["sub"] == user["sub"]["S"] and claims["openid"] == OPENID
     assert claims["aud"] == APPID and claims["appid"] == APPID and claims["unionid"] == "u-alice"
     assert claims["exp"] - claims["iat"] == 900
     assert header(body["accessToken"])["kid"] == aws.signing_keys()["signingKeyId"]
@@ -55,6 +61,23 @@ def test_the_session_token_refreshes_the_access_token_and_nothing_else_does(api,
     assert api.get("/v1/me", token=me.answer.body["accessToken"]).status == 401
     with pytest.raises(InvalidAccessToken):
         verify(api, me.token)
+
+
+def test_an_account_made_after_an_erasure_has_a_new_sub_though_its_openid_is_the_same(api, login):
+    # The attack: `sub` was derived from (appid, openid), so whatever an API behind the JWT authorizer kept
+    # under it re-attached to the new account of a person who had erased theirs.
+    first = login()
+    before = verify(api, first.answer.body["accessToken"])
+    assert verify(api, api.post(REFRESH, token=first.token).body["accessToken"])["sub"] == before["sub"]
+    assert api.delete("/v1/me", token=first.token).status == 204
+    again = login()
+    assert again.answer.body["isNewUser"] is True
+    after = verify(api, again.answer.body["accessToken"])
+    assert after["openid"] == before["openid"] == OPENID
+    assert after["sub"] != before["sub"]
+    assert verify(api, api.post(REFRESH, token=again.token).body["accessToken"])["sub"] == after["sub"]
+    # Nothing about the WeChat user predicts it.
+    assert after["sub"] != user_id_for(APPID, OPENID) and len(after["sub"]) >= 22
 
 
 def test_logout_and_erasure_stop_refresh_at_once(api, login):

@@ -44,6 +44,7 @@ class Clock:
 
 KEYS = ServerKeys(lambda: {"current": "k1", "k1": "unit-test-key-material-" + "0" * 16})
 GENERATION = "gen-1"
+SUB = "account-1"
 
 
 @lru_cache
@@ -55,7 +56,7 @@ def _sealed_session_key(user_id: str) -> bytes:
 def user(user_id="u1", appid=APPID, openid=OPENID, unionid=None, profile=None, phone=None) -> User:
     when = "2023-11-14T22:13:20Z"
     sealed = _sealed_session_key(user_id)
-    return User(user_id, appid, openid, unionid, sealed, profile, phone, when, when, GENERATION)
+    return User(user_id, appid, openid, unionid, sealed, profile, phone, when, when, GENERATION, SUB)
 
 
 def live(expires_at: float, generation: str = GENERATION) -> Session:
@@ -72,8 +73,7 @@ def payload(data: dict, session_key: str = SESSION_KEY) -> EncryptedPayload:
 
 
 class Users:
-    """UserStore and LoginRecords in memory: users, sessions (ref -> Session), login-retry records and refused-code
-    counts.
+    """UserStore and LoginRecords in memory: users, sessions (ref -> Session) and login-retry records.
 
     `calls` names each operation as the real store would send it to DynamoDB."""
 
@@ -81,7 +81,6 @@ class Users:
         self.users = {u.user_id: u for u in users}
         self.sessions: dict = {}
         self.retries: dict[str, LoginRetry] = {}
-        self.refused: dict = {}
         self.linked: list[dict] = []
         self.calls: list[str] = []
         self.on_claim = None  # called before a claim: another instance's marker lands meanwhile
@@ -110,6 +109,7 @@ class Users:
             existing.created_at if existing else "created",
             "now",
             existing.generation if existing else generation,
+            existing.sub if existing else f"account-{len(self.users) + 1}-{generation}",
             sealed_previous_session_key=previous,
             previous_session_key_until=previous_key_until,
             risk_rank=fields.get("riskRank", existing.risk_rank if existing else None),
@@ -152,12 +152,6 @@ class Users:
         record = self.retries.get(record_id)
         if record and record.state == "pending" and record.key_check == key_check:
             self.retries[record_id] = replace(record, state=state, sealed=sealed)
-
-    def count_refused_code(self, source_id, window_start, expires_at):
-        self.calls.append("count_refused_code")
-        key = (source_id, window_start)
-        self.refused[key] = self.refused.get(key, 0) + 1
-        return self.refused[key]
 
     def session_with_user(self, ref):
         self.calls.append("session_with_user")

@@ -7,7 +7,7 @@ import pytest
 from tests.support.values import APP_SECRET, APPID, OPENID, SESSION_KEY
 from tests.unit.fakes import KEYS, NOW, WECHAT_PROFILE, Clock, SecretsProvider, Users, WeChat, live, payload, session
 from wxlogin.config import load_settings
-from wxlogin.errors import InvalidCode, InvalidEncryptedData, RateLimited, UserBlocked, WeChatError
+from wxlogin.errors import InvalidCode, InvalidEncryptedData, RateLimited, UserBlocked, WeChatError, WxLoginError
 from wxlogin.keys.appsecrets import AppSecrets
 from wxlogin.keys.tokens import parse_token, user_id_for
 from wxlogin.records import replace
@@ -75,9 +75,13 @@ def test_wechat_refusals_are_the_contracts_errors_and_store_nothing(errcode, err
 def test_a_retried_login_gets_the_same_answer_back():
     users, clock = Users(), Clock()
     wechat = WeChat(sessions=[session()])
-    first = service(wechat, users, clock=clock).login(LoginRequest(code="c1", idempotency_key=KEY), 10).answer
-    retried = service(wechat, users, clock=clock).login(LoginRequest(code="c1", idempotency_key=KEY), 10).answer
-    assert retried == first and users.logins == 1 and wechat.count("code_to_session") == 1
+    first = service(wechat, users, clock=clock).login(LoginRequest(code="c1", idempotency_key=KEY), 10)
+    retried = service(wechat, users, clock=clock).login(LoginRequest(code="c1", idempotency_key=KEY), 10)
+    assert retried.replayed and retried.answer == first.answer
+    assert users.logins == 1 and wechat.count("code_to_session") == 1
+    # The replay names the same account for its access token as the first answer did.
+    assert retried.subject == first.subject == users.users[user_id_for(APPID, OPENID)].sub
+    first = first.answer
     (record,) = users.retries.values()
     assert record.state == "done" and first["token"].encode() not in record.sealed
 
@@ -151,26 +155,28 @@ def test_a_retry_of_a_login_whose_session_was_revoked_gets_no_token():
         service(WeChat(), users).login(LoginRequest(code="c1", idempotency_key=KEY), 10)
 
 
-def test_refused_codes_past_the_budget_are_429_until_the_window_ends_and_other_sources_are_unaffected():
-    users, clock = Users(), Clock()
-    wechat = WeChat(sessions=[40029] * 4 + [session()])
-    login = service(wechat, users, clock=clock, REFUSED_CODE_BUDGET="3", REFUSED_CODE_WINDOW_SECONDS="600")
-    for _ in range(3):
+def test_junk_codes_never_cost_a_valid_code_its_login_and_each_refusal_is_counted_without_a_write():
+    """No limit by address: every code goes to WeChat, whatever was sent before it from anywhere."""
+    users, refused = Users(), []
+    wechat = WeChat(sessions=[40029, 40163] * 50 + [session()])
+    login = service(wechat, users)
+    login.on_refused_code = lambda: refused.append(1)
+    for _ in range(100):
         with pytest.raises(InvalidCode):
-            login.login(LoginRequest(code="junk", source="198.51.100.7"), 10)
-    with pytest.raises(RateLimited) as over:
-        login.login(LoginRequest(code="junk", source="198.51.100.7"), 10)
-    window_end = (int(NOW) // 600 + 1) * 600
-    assert over.value.retry_after == window_end - int(NOW)
-    calls = len(users.calls)
-    with pytest.raises(RateLimited):  # remembered here: neither WeChat nor DynamoDB hears of it
-        login.login(LoginRequest(code="junk", source="198.51.100.7"), 10)
-    assert wechat.count("code_to_session") == 4 and len(users.calls) == calls
-    assert login.login(LoginRequest(code="good", source="203.0.113.9"), 10).answer["isNewUser"]
-    assert "count_refused_code" not in users.calls[calls:]  # a successful login counts nothing
-    clock.now = window_end
-    with pytest.raises(InvalidCode):
-        service(WeChat(sessions=[40029]), users, clock=clock).login(LoginRequest(code="j", source="198.51.100.7"), 1)
+            login.login(LoginRequest(code="junk"), 10)
+    assert len(refused) == 100 and users.calls == []  # WeChat's refusal costs no DynamoDB request
+    assert login.login(LoginRequest(code="good"), 10).answer["isNewUser"]
+    assert wechat.count("code_to_session") == 101 and len(refused) == 100
+
+
+@pytest.mark.parametrize("errcode", [45011, 40226, 40013, -1])
+def test_only_codes_wechat_refuses_are_counted_as_refused(errcode):
+    refused = []
+    login = service(WeChat(sessions=[errcode] * 5), Users())
+    login.on_refused_code = lambda: refused.append(1)
+    with pytest.raises(WxLoginError):
+        login.login(LoginRequest(code="c1"), 10)
+    assert refused == []
 
 
 def test_a_rotated_secret_is_read_afresh_once():

@@ -65,7 +65,7 @@ def mint(document: dict, **overrides) -> str:
     arguments = {
         "issuer": ISSUER,
         "audience": APPID,
-        "subject": user_id_for(APPID, OPENID),
+        "subject": "account-1",
         "appid": APPID,
         "openid": OPENID,
         "unionid": "u-alice",
@@ -89,7 +89,7 @@ def test_a_minted_token_verifies_and_says_who_the_user_is_and_nothing_more(docum
     before = int(time.time())
     claims = verify(document, mint(document))
     assert claims.keys() == {"iss", "aud", "sub", "appid", "openid", "unionid", "iat", "exp", "jti"}
-    assert claims["sub"] == user_id_for(APPID, OPENID) and claims["openid"] == OPENID
+    assert claims["sub"] == "account-1" and claims["openid"] == OPENID
     assert claims["iss"] == ISSUER and claims["aud"] == APPID and claims["unionid"] == "u-alice"
     assert before <= claims["iat"] and claims["exp"] == claims["iat"] + 900
     header = segments(mint(document))[0]
@@ -335,7 +335,9 @@ def test_the_issuer_is_the_configured_one_or_the_domain_the_request_came_in_on(d
 
 def test_the_answer_carries_the_configured_audience_or_the_appid(document):
     for audience, expected in ((None, APPID), ("my-api", "my-api")):
-        answer = signer(document, audience=audience).answer(ISSUER, appid=APPID, openid=OPENID, unionid=None)
+        answer = signer(document, audience=audience).answer(
+            ISSUER, subject="account-1", appid=APPID, openid=OPENID, unionid=None
+        )
         assert answer["accessTokenExpiresIn"] == 900
         assert verify(document, answer["accessToken"], audience=expected)["aud"] == expected
 

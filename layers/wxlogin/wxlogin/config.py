@@ -32,8 +32,6 @@ class Settings:
     login_retry_window_seconds: int
     tracing: bool
     data_keys_secret_id: str
-    refused_code_budget: int
-    refused_code_window_seconds: int
     signing_keys_id: str
     access_token_ttl_seconds: int
     # None: the appid the token is for.
@@ -126,8 +124,6 @@ def load_settings(environ=None) -> Settings:
         tracing=_choice(environ, "XRAY_TRACING", "PassThrough", ("Active", "PassThrough")) == "Active"
         and not _flag(environ, "POWERTOOLS_TRACE_DISABLED", False),
         data_keys_secret_id=environ.get("DATA_KEYS_SECRET_ID", "").strip() or "wxlogin/data-keys",
-        refused_code_budget=_number(environ, "REFUSED_CODE_BUDGET", 10, int, 0, 10_000),
-        refused_code_window_seconds=_number(environ, "REFUSED_CODE_WINDOW_SECONDS", 600, int, 10, 24 * 3600),
         signing_keys_id=environ.get("SIGNING_KEYS_ID", "").strip() or "wxlogin/signing-keys",
         # The bound on how long a token outlives a logout or an erasure, so at most a day.
         access_token_ttl_seconds=_number(environ, "ACCESS_TOKEN_TTL_SECONDS", 900, int, 60, 24 * 3600),

@@ -26,6 +26,9 @@ class User:
     last_login_at: str
     # Written when the user item is created: a session counts only under the generation it was issued for.
     generation: str | None = None
+    # The account's id, the access tokens' `sub`: random, written when the user item is created, so an account
+    # made after an erasure is another account to every API behind the tokens, though its openid is the same.
+    sub: str | None = None
     # The session_key the latest login replaced (sealed like the current one), and until when it still opens data.
     sealed_previous_session_key: bytes | None = hidden(None)
     previous_session_key_until: int | None = None

@@ -8,8 +8,7 @@ its own subkey through HKDF, so no two purposes ever share a key:
 - `session_key` at rest: AES-256-GCM, the user item's key as associated data, so a sealed value copied onto
   another user's item does not open;
 - login retry records: the record id, the check of the Idempotency-Key and the sealing key of the answer, so
-  the table holds neither a login code nor anything that opens a record without the code, the key and this secret;
-- source addresses for the refused-code limit: keyed hashes, so the table holds no IP address.
+  the table holds neither a login code nor anything that opens a record without the code, the key and this secret.
 
 The secret is read through the same cached provider as the AppSecrets: no remote call per request.
 """

@@ -23,7 +23,6 @@ import time
 
 from wxlogin.errors import InternalError, Unauthorized
 from wxlogin.keys.signing_keys import KeySet, SigningKey, SigningKeys
-from wxlogin.keys.tokens import user_id_for
 
 # RFC 9068's header type: an access token, not an ID token or anything else we might one day sign.
 TOKEN_TYPE = "at+jwt"  # noqa: S105 - a header value, not a secret
@@ -64,13 +63,13 @@ class AccessTokenSigner:
         """The keys to sign with; SigningKeysUnavailable (500, one log line) until the operator has set them."""
         return self.keys.current()
 
-    def answer(self, issuer: str, *, appid: str, openid: str, unionid: str | None) -> dict:
-        """`{accessToken, accessTokenExpiresIn}` for a user, as login and refresh answer them."""
+    def answer(self, issuer: str, *, subject: str, appid: str, openid: str, unionid: str | None) -> dict:
+        """`{accessToken, accessTokenExpiresIn}` for an account (`subject`), as login and refresh answer them."""
         token = mint_access_token(
             self.key_set(),
             issuer=issuer,
             audience=self.audience or appid,
-            subject=user_id_for(appid, openid),
+            subject=subject,
             appid=appid,
             openid=openid,
             unionid=unionid,

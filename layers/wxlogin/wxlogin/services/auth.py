@@ -28,4 +28,7 @@ class Authenticator:
             raise Unauthorized()
         if session.generation is None or session.generation != user.generation:
             raise Unauthorized()
+        if user.sub is None:
+            # A user item from before accounts had an id: its next login gives it one.
+            raise Unauthorized()
         return user

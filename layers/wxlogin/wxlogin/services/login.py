@@ -13,20 +13,22 @@ role may make: no BatchWriteItem, which would also let it delete. A retry of tha
 login opens the answer; a retry that arrives while the login still runs waits for it, never past
 the time that login has left; any other use of the code is `invalid_code` at once.
 
-Codes WeChat refuses are counted per source address; past the budget, that source gets 429 until
-its window ends, and this instance answers it without calling WeChat or DynamoDB.
+Nothing here refuses a login before WeChat has seen its code: a limit by client address would
+refuse the valid codes of everyone behind the same address (carrier-grade NAT) because of one
+client's junk. A code WeChat refuses costs one WeChat call and no DynamoDB request (a keyed
+login's marker aside) and is counted through `on_refused_code` (the RefusedCodes metric and its
+alarm), so a flood is seen; its rate is bounded by the login route's throttle (docs/capacity.md).
 """
 
 from __future__ import annotations
 
 import hmac
 import json
-import math
 import secrets
 import time
 
 from wxlogin.config import Settings
-from wxlogin.errors import InvalidCode, RateLimited, ServiceUnavailable, Unauthorized, WxLoginError
+from wxlogin.errors import InvalidCode, Unauthorized, WxLoginError
 from wxlogin.keys.appsecrets import AppSecrets
 from wxlogin.keys.crypto import seal, unseal
 from wxlogin.keys.serverkeys import ServerKeys
@@ -51,6 +53,8 @@ class LoginOutcome:
     appid: str
     # The answer of an earlier login of the same code and key, given again: that login was already counted.
     replayed: bool
+    # The account's id, for the access token's `sub`.
+    subject: str
 
 
 class LoginService:
@@ -64,6 +68,7 @@ class LoginService:
         keys: ServerKeys,
         clock=time.time,
         sleep=time.sleep,
+        on_refused_code=lambda: None,
         risk: SignUpRisk | None = None,
     ):
         self.settings = settings
@@ -74,16 +79,15 @@ class LoginService:
         self.keys = keys
         self.clock = clock
         self.sleep = sleep
+        # Called once for each code WeChat refused (40029, 40163): the handler counts it as a metric.
+        self.on_refused_code = on_refused_code
         self.risk = risk
-        # Sources over their refused-code budget, until their window ends: answered here without a remote call.
-        self._over_budget: dict[str, float] = {}
 
     def login(self, request: LoginRequest, seconds_left: float) -> LoginOutcome:
         """`seconds_left`: how long this invocation may still run; a retry never waits for it longer."""
-        self._refuse_if_over_budget(request.source)
         appid = self.app_secrets.resolve_appid(request.appid)
         if request.idempotency_key is None:
-            return LoginOutcome(self._login(appid, request), appid, replayed=False)
+            return self._login(appid, request)
         return self._keyed_login(appid, request, seconds_left)
 
     def _keyed_login(self, appid: str, request: LoginRequest, seconds_left: float) -> LoginOutcome:
@@ -100,9 +104,9 @@ class LoginService:
         )
         existing = self.records.claim_login_retry(record_id, marker, now)
         if existing is not None:
-            return LoginOutcome(self._replay(appid, request, record_id, existing, now + seconds_left), appid, True)
+            return self._replay(appid, request, record_id, existing, now + seconds_left)
         try:
-            return LoginOutcome(self._login(appid, request, (record_id, marker)), appid, replayed=False)
+            return self._login(appid, request, (record_id, marker))
         except BaseException:
             # A retry of a login that failed must not wait for it: it is answered at once (invalid_code).
             try:
@@ -111,7 +115,7 @@ class LoginService:
                 pass  # best effort: the marker's deadline ends any wait for it anyway
             raise
 
-    def _login(self, appid: str, request: LoginRequest, retry: tuple[str, LoginRetry] | None = None) -> dict:
+    def _login(self, appid: str, request: LoginRequest, retry: tuple[str, LoginRetry] | None = None) -> LoginOutcome:
         session = self._code_to_session(appid, request)
         now = self.clock()
         user_id = user_id_for(appid, session.openid)
@@ -154,7 +158,7 @@ class LoginService:
             key = self.keys.retry_sealing_key(marker.kid, appid, request.code, request.idempotency_key)
             sealed = seal(key, json.dumps(answer).encode())
             self.records.finish_login_retry(record_id, marker.key_check, "done", sealed)
-        return answer
+        return LoginOutcome(answer, appid, replayed=False, subject=user.sub)
 
     def _code_to_session(self, appid: str, request: LoginRequest) -> WeChatSession:
         def exchange(secret: str) -> WeChatSession:
@@ -164,10 +168,12 @@ class LoginService:
             return self.app_secrets.call_with_secret(appid, exchange)
         except WeChatApiError as exc:
             if exc.errcode in REFUSED_CODES:
-                self._count_refused_code(request.source)
+                self.on_refused_code()
             raise contract_error(exc.errcode) from None
 
-    def _replay(self, appid: str, request: LoginRequest, record_id: str, record: LoginRetry, give_up: float) -> dict:
+    def _replay(
+        self, appid: str, request: LoginRequest, record_id: str, record: LoginRetry, give_up: float
+    ) -> LoginOutcome:
         """The answer of the login this request retries: only for the same code and key, waiting only
         while that login may still be running."""
         key_check = self.keys.keyed_hash("login retry key", appid, request.code, request.idempotency_key)
@@ -188,34 +194,7 @@ class LoginService:
         answer = json.loads(plaintext)
         try:
             # A session revoked since (logout, erasure) stays revoked: its retry gets no token back.
-            Authenticator(self.store, self.clock).user(parse_token(answer["token"]))
+            user = Authenticator(self.store, self.clock).user(parse_token(answer["token"]))
         except Unauthorized:
             raise InvalidCode() from None
-        return answer
-
-    def _refuse_if_over_budget(self, source: str | None) -> None:
-        until = self._over_budget.get(source) if source else None
-        if until is None:
-            return
-        now = self.clock()
-        if until > now:
-            raise RateLimited(math.ceil(until - now))
-        del self._over_budget[source]
-
-    def _count_refused_code(self, source: str | None) -> None:
-        """Count a code WeChat refused against its source; past the budget, 429 until the window ends."""
-        budget, window = self.settings.refused_code_budget, self.settings.refused_code_window_seconds
-        if not budget or not source:
-            return
-        now = self.clock()
-        start = int(now) // window * window
-        try:
-            count = self.records.count_refused_code(
-                self.keys.keyed_hash("refused codes", source), start, start + window
-            )
-        except ServiceUnavailable:
-            return  # the limit protects WeChat's quota; a lost count must not turn invalid_code into 503
-        if count > budget:
-            self._over_budget = {ip: until for ip, until in self._over_budget.items() if until > now}
-            self._over_budget[source] = start + window
-            raise RateLimited(math.ceil(start + window - now))
+        return LoginOutcome(answer, appid, replayed=True, subject=user.sub)

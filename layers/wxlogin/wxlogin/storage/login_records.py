@@ -1,11 +1,10 @@
-"""What logins leave besides users and sessions: keyed-login markers and refused-code counters.
+"""What logins leave besides users and sessions: keyed-login markers.
 
 Items (pk, sk):
 - login retry   LOGIN#<hmac>   LOGIN           state (pending/done/failed), keyCheck, kid, deadline, sealed answer,
                                                 expiresAt (TTL)
-- refused codes RATE#<hmac>    <window start>  count, expiresAt (TTL)
 
-Both are keyed by keyed hashes (serverkeys.py): the table holds no login code and no client address.
+Keyed by a keyed hash (serverkeys.py): the table holds no login code.
 """
 
 from __future__ import annotations
@@ -101,16 +100,3 @@ class LoginRecords(Table):
         return LoginRetry(
             data["keyCheck"], data["kid"], data["state"], data["deadline"], data["expiresAt"], data.get("sealed")
         )
-
-    def count_refused_code(self, source_id: str, window_start: int, expires_at: int) -> int:
-        """Add one refused login code to the source's count for the window; the count so far."""
-        response = self.call(
-            "update_item",
-            TableName=self.table_name,
-            Key={"pk": {"S": f"RATE#{source_id}"}, "sk": {"S": str(window_start)}},
-            UpdateExpression="ADD #count :one SET expiresAt = if_not_exists(expiresAt, :expires)",
-            ExpressionAttributeNames={"#count": "count"},
-            ExpressionAttributeValues={":one": {"N": "1"}, ":expires": to_attr(expires_at)},
-            ReturnValues="UPDATED_NEW",
-        )
-        return int(response["Attributes"]["count"]["N"])

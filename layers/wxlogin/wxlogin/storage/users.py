@@ -3,7 +3,7 @@
 Items (pk, sk):
 - user          USER#<userId>  USER            appid, openid, unionid?, sessionKey (sealed), previousSessionKey
                                                 (sealed) and previousKeyUntil, riskRank?, profile + phone
-                                                fields, gen, createdBy, createdAt, lastLoginAt
+                                                fields, gen, sub, createdBy, createdAt, lastLoginAt
 - session       USER#<userId>  SESSION#<hash>  gen, expiresAt (TTL), createdAt, keyCheckedAt?
 
 A session lives in its user's partition, so one BatchGetItem reads a session with its user
@@ -14,6 +14,7 @@ delete, but the next user item has a new generation, so that session never works
 
 from __future__ import annotations
 
+import secrets
 import uuid
 
 from wxlogin.errors import InvalidEncryptedData, ServiceUnavailable, Unauthorized
@@ -24,6 +25,11 @@ from wxlogin.storage.dynamodb import ConditionFailed, Table, iso_time, plain, se
 
 USER_SK = "USER"
 UNIONID_INDEX = "unionid-index"
+
+
+def new_account_id() -> str:
+    """128 random bits, base64url: an account's `sub`, which nothing about the WeChat user predicts."""
+    return secrets.token_urlsafe(16)
 
 
 def user_pk(user_id: str) -> str:
@@ -50,6 +56,7 @@ def user_from_item(item: dict) -> User:
         created_at=data["createdAt"],
         last_login_at=data["lastLoginAt"],
         generation=data.get("gen"),
+        sub=data.get("sub"),
         # A user's first login had no key to keep: previousSessionKey is NULL then.
         sealed_previous_session_key=previous if isinstance(previous, bytes) else None,
         previous_session_key_until=data.get("previousKeyUntil"),
@@ -80,7 +87,8 @@ class UserStore(Table):
         from decrypted data and is only set when the user has none or the same: a known unionid never
         changes (InvalidEncryptedData, nothing written). The creator is decided by DynamoDB itself
         (`createdBy` is set once), so exactly one login of a new user, however many race, and also a
-        login whose first attempt landed but whose answer botocore lost, learns it created the user.
+        login whose first attempt landed but whose answer botocore lost, learns it created the user. The
+        account's `sub` is set once too: a new random id, so a user made anew after an erasure is a new account.
 
         With `previous_key_until`, the session_key `fields` replaces is kept, sealed as it was, as
         previousSessionKey until then, copied inside this one write (DynamoDB reads every operand of an
@@ -91,7 +99,7 @@ class UserStore(Table):
             values.update({":noKey": {"NULL": True}, ":keyUntil": to_attr(previous_key_until)})
             # First, for a reader that applies the actions in order: the old key is copied before it is replaced.
             expression = f"#previousKey = if_not_exists(#key, :noKey), #keyUntil = :keyUntil, {expression}"
-        once = {"createdAt": iso_time(now), "gen": generation, "createdBy": login_id}
+        once = {"createdAt": iso_time(now), "gen": generation, "createdBy": login_id, "sub": new_account_id()}
         for i, (name, value) in enumerate(once.items()):
             names[f"#once{i}"], values[f":once{i}"] = name, to_attr(value)
             expression += f", #once{i} = if_not_exists(#once{i}, :once{i})"

@@ -6,7 +6,6 @@ Bad input raises InvalidRequest before anything is read or stored.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 
 from wxlogin.errors import InvalidRequest
@@ -35,9 +34,7 @@ class LoginRequest:
     appid: str | None = None
     encrypted: EncryptedPayload | None = None
     idempotency_key: str | None = hidden(None)
-    # Who the refused-code limit counts against: API Gateway's view of the client's address.
-    source: str | None = hidden(None)
-    # That address itself, which WeChat's getuserriskrank requires (sent there, never stored).
+    # API Gateway's view of the client's address, which WeChat's getuserriskrank requires (sent there, never kept).
     client_ip: str | None = hidden(None)
 
     @classmethod
@@ -49,19 +46,8 @@ class LoginRequest:
             appid=string_field(body, "appid", required=False, max_length=MAX_APPID_LENGTH, pattern=APPID_PATTERN),
             encrypted=encrypted_payload(body) if has_encrypted_payload(body) else None,
             idempotency_key=idempotency_key(event),
-            source=client_source(address),
             client_ip=address or None,
         )
-
-
-def client_source(address: str | None) -> str | None:
-    """An IPv4 address as it is; an IPv6 address as its /64, since one client holds a whole /64."""
-    if not address or ":" not in address:
-        return address or None
-    try:
-        return str(ipaddress.IPv6Network(f"{address}/64", strict=False))
-    except ValueError:
-        return address
 
 
 @record

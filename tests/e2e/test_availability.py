@@ -1,0 +1,75 @@
+"""No client can take login away from the others: attacks on availability, through the local stack.
+
+Every request here comes from 127.0.0.1, so the attacker and its victims share one address, as the users
+behind one carrier-grade NAT address do on a mobile network.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+import requests
+
+from local.stack import DEV_APP_ID, LocalStack, Ports
+
+LOGIN = "/v1/auth/login"
+
+
+@pytest.fixture(scope="module")
+def stack():
+    overrides = {"WECHAT_READ_TIMEOUT_SECONDS": "2", "WECHAT_CONNECT_TIMEOUT_SECONDS": "1"}
+    with LocalStack(ports=Ports(0, 0, 0), overrides=overrides, quiet=True) as running:
+        yield running
+
+
+def _code(stack, user: str) -> str:
+    answer = requests.post(stack.wechat.base_url + "/_sim/login", json={"appid": DEV_APP_ID, "user": user}, timeout=5)
+    answer.raise_for_status()
+    return answer.json()["code"]
+
+
+def _login(stack, code: str) -> requests.Response:
+    return requests.post(stack.api_url + LOGIN, json={"code": code}, timeout=30)
+
+
+class Loop:
+    """One client repeating a request as fast as one connection goes, in the background, until stopped."""
+
+    def __init__(self, send):
+        self.send, self.answers = send, []
+        self.running = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        while self.running.is_set():
+            self.answers.append(self.send())
+
+    def __enter__(self) -> Loop:
+        self.running.set()
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.running.clear()
+        self.thread.join(timeout=60)
+
+
+def test_junk_codes_from_one_address_never_cost_its_neighbours_their_logins(stack):
+    """One client sends junk codes without pause, before and while 20 other users behind its address log in.
+    Under the old limit (10 refused codes per address and 10 minutes) all 20 got 429 for 10 minutes."""
+    counter = iter(range(1_000_000))
+
+    def junk() -> requests.Response:
+        return _login(stack, f"junk-{next(counter):06}")
+
+    with Loop(junk) as attacker:
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline or len(attacker.answers) < 20:
+            time.sleep(0.05)
+        neighbours = [_login(stack, _code(stack, f"neighbour-{i}")) for i in range(20)]
+    assert [answer.status_code for answer in neighbours] == [200] * 20
+    assert all(answer.json()["token"] and answer.json()["accessToken"] for answer in neighbours)
+    refused = {(answer.status_code, answer.json()["error"]["code"]) for answer in attacker.answers}
+    assert refused == {(401, "invalid_code")} and len(attacker.answers) >= 20
