@@ -2,7 +2,8 @@
 SHELL := /bin/sh
 .DEFAULT_GOAL := help
 
-PYTHON313 ?= $(shell scripts/find-python313)
+# Looked for once, and only by a target that needs it; when there is none, the one message names the command run.
+PYTHON313 ?= $(eval PYTHON313 := $$(shell scripts/find-python313 "make $(or $(MAKECMDGOALS),help)"))$(PYTHON313)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -13,7 +14,7 @@ CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help venv lint validate checkov build test unit integration hardening e2e js-test run demo invoke bench clean
+.PHONY: help venv venv-check lint validate checkov build test unit integration hardening e2e js-test run demo invoke bench clean
 
 help:
 	@echo "make run       the whole system locally: HTTP API, moto, WeChat simulator (no AWS, no Docker)"
@@ -25,6 +26,7 @@ help:
 	@echo "make hardening the contract, properties, fuzz and concurrency (openapi.yaml, local stack)"
 	@echo "make e2e       the local stack over HTTP, and the sam build artifacts (runs make build)"
 	@echo "make venv      .venv with the whole toolchain (make run installs only what the local stack needs)"
+	@echo "make venv-check  .venv was made with Python 3.13 (every target that uses .venv checks it first)"
 	@echo "make lint      ruff, with the bandit S rules"
 	@echo "make validate  sam validate --lint and cfn-lint (the China regions included)"
 	@echo "make checkov   checkov on template.yaml, offline"
@@ -35,18 +37,28 @@ help:
 
 venv: $(STAMP)
 
+# A .venv made with another Python would serve `make run` on it and fail `make build` a minute later. Order-only,
+# so it runs before every use of .venv without making the stamps out of date.
+venv-check:
+	@if [ -e $(BIN)/python ] || [ -L $(BIN)/python ]; then \
+	  $(BIN)/python -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' 2>/dev/null || { \
+	    echo "$(VENV) was made with $$($(BIN)/python --version 2>/dev/null || echo 'a Python that no longer runs'), not Python 3.13 (the Lambda runtime's)." >&2; \
+	    echo "Recreate it: make clean && make $(or $(MAKECMDGOALS),venv)" >&2; exit 1; }; \
+	fi
+
 # Only the local stack's packages: a first `make run` does not wait for the whole toolchain, and pip shows its progress.
-$(RUN_STAMP): requirements-run.txt layers/wxlogin/requirements.txt
-	@test -n "$(PYTHON313)" || { echo "no Python 3.13: see scripts/find-python313" >&2; exit 1; }
-	test -x $(BIN)/python || $(PYTHON313) -m venv $(VENV)
-	@echo "installing the local stack's packages into $(VENV) (once)"
-	$(BIN)/python -m pip install --disable-pip-version-check -r requirements-run.txt
-	touch $@
+# Progress goes to stderr, so `make invoke ... | jq` reads only the handler's answer even on a first run.
+$(RUN_STAMP): requirements-run.txt layers/wxlogin/requirements.txt | venv-check
+	@test -n "$(PYTHON313)" || exit 1
+	@test -x $(BIN)/python || { echo "creating $(VENV) with $(PYTHON313)" >&2; $(PYTHON313) -m venv $(VENV); }
+	@echo "installing the local stack's packages into $(VENV) (once, about a minute)" >&2
+	@$(BIN)/python -m pip install --disable-pip-version-check -r requirements-run.txt >&2
+	@touch $@
 
 $(STAMP): requirements-dev.txt $(RUN_STAMP)
-	@echo "installing the development toolchain into $(VENV) (once; sam-cli and the test tools are large)"
-	$(BIN)/python -m pip install --disable-pip-version-check -r requirements-dev.txt
-	touch $@
+	@echo "installing the development toolchain into $(VENV) (once, a few minutes: sam-cli and the test tools are large)" >&2
+	@$(BIN)/python -m pip install --disable-pip-version-check -r requirements-dev.txt >&2
+	@touch $@
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -57,10 +69,11 @@ validate: $(STAMP)
 	$(BIN)/cfn-lint --regions us-east-1 -- deploy/front-door-waf.yaml
 
 $(CHECKOV_STAMP): requirements-checkov.txt
-	@test -n "$(PYTHON313)" || { echo "no Python 3.13: see scripts/find-python313" >&2; exit 1; }
-	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON313) -m venv $(CHECKOV_VENV)
-	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
-	touch $@
+	@test -n "$(PYTHON313)" || exit 1
+	@test -x $(CHECKOV_VENV)/bin/python || $(PYTHON313) -m venv $(CHECKOV_VENV)
+	@echo "installing checkov into $(CHECKOV_VENV) (once: its own venv, since it pins an old boto3)" >&2
+	@$(CHECKOV_VENV)/bin/python -m pip install --disable-pip-version-check -r requirements-checkov.txt >&2
+	@touch $@
 
 # Zero failures; every skip is in the template it concerns, with its reason. --skip-download: the scan needs
 # nothing from checkov's vendor (its guideline mappings are only for the vendor's own check ids), so it runs offline.
@@ -101,7 +114,7 @@ demo: $(RUN_STAMP)
 # EVENT=events/<file>.json, FUNCTION optional (the template routes the event); against the running stack, if any.
 invoke: $(RUN_STAMP)
 	@test -n "$(EVENT)" || { echo "usage: make invoke EVENT=events/login-ok.json [FUNCTION=LoginFunction]" >&2; exit 2; }
-	$(BIN)/python -m local.invoke $(if $(FUNCTION),--function $(FUNCTION)) $(EVENT)
+	@$(BIN)/python -m local.invoke $(if $(FUNCTION),--function $(FUNCTION)) $(EVENT)
 
 bench: build
 	$(BIN)/python -m bench

@@ -22,9 +22,11 @@ def http_api_event(
     query: str = "",
     source_ip: str = "127.0.0.1",
     authorizer: dict | None = None,
+    cookies: list[str] | None = None,
 ) -> dict:
-    """An HTTP API v2 event: header names lower-cased, non-UTF-8 bodies base64-encoded, and what a route's
-    authorizer passed on (`{"jwt": {"claims", "scopes"}}`) when it has one."""
+    """An HTTP API v2 event: header names lower-cased, non-UTF-8 bodies base64-encoded, the request's cookies
+    apart (`cookies`, as the gateway takes them out of the headers), and what a route's authorizer passed on
+    (`{"jwt": {"claims", "scopes"}}`) when it has one."""
     lowered = {name.lower(): value for name, value in (headers or {}).items()}
     is_base64 = False
     if isinstance(body, bytes):
@@ -65,6 +67,8 @@ def http_api_event(
         for name, value in parse_qsl(query, keep_blank_values=True):
             parameters[name] = f"{parameters[name]},{value}" if name in parameters else value
         event["queryStringParameters"] = parameters
+    if cookies:
+        event["cookies"] = cookies
     if body is not None:
         event["body"] = body
     if authorizer is not None:

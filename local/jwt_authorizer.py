@@ -199,45 +199,6 @@ class RouteAuthorization:
     scopes: tuple[str, ...]
 
 
-def template_resolver(template: dict, variables: dict[str, str]) -> Callable[[object], str]:
-    """Resolves a template value locally: a string, `!Ref X`, `!Sub "...${X}..."` or `!If [Condition, a, b]`
-    (the condition made of `!Equals`, `!Not` and `Condition`), where X is one of `variables` (what the caller's
-    world makes of resources, pseudo parameters and parameters) or a template parameter (its default)."""
-    parameters = template.get("Parameters", {})
-    conditions = template.get("Conditions", {})
-
-    def lookup(name: str) -> str:
-        if name in variables:
-            return variables[name]
-        if name in parameters and "Default" in parameters[name]:
-            return str(parameters[name]["Default"])
-        raise ValueError(f"cannot resolve {name} locally")
-
-    def holds(condition) -> bool:
-        if isinstance(condition, dict) and set(condition) == {"Condition"}:
-            return holds(conditions[condition["Condition"]])
-        if isinstance(condition, dict) and set(condition) == {"Fn::Not"}:
-            return not holds(condition["Fn::Not"][0])
-        if isinstance(condition, dict) and set(condition) == {"Fn::Equals"}:
-            left, right = condition["Fn::Equals"]
-            return resolve(left) == resolve(right)
-        raise ValueError(f"unsupported condition {condition}")
-
-    def resolve(value) -> str:
-        if isinstance(value, str):
-            return value
-        if isinstance(value, dict) and set(value) == {"Ref"}:
-            return lookup(value["Ref"])
-        if isinstance(value, dict) and set(value) == {"Fn::Sub"} and isinstance(value["Fn::Sub"], str):
-            return re.sub(r"\$\{([A-Za-z0-9_:.]+)\}", lambda match: lookup(match.group(1)), value["Fn::Sub"])
-        if isinstance(value, dict) and set(value) == {"Fn::If"}:
-            name, when_true, when_false = value["Fn::If"]
-            return resolve(when_true if holds(conditions[name]) else when_false)
-        raise ValueError(f"unsupported intrinsic {value}")
-
-    return resolve
-
-
 @dataclass
 class JwtRoutes:
     """The template's JWT-protected routes: (METHOD, path) -> the authorizer and scopes API Gateway applies."""

@@ -1,7 +1,9 @@
 """The whole system on one machine: `make run` (python -m local.stack).
 
-- the HTTP API on 127.0.0.1:$PORT (3000), routed exactly as template.yaml declares,
-  each function in its own worker process (local/worker.py) with the template's environment;
+- the HTTP API on 127.0.0.1:$PORT (3000), routed and throttled exactly as template.yaml declares
+  (local/gateway.py), read as API Gateway's front end reads HTTP (local/http_front.py), each function in
+  worker processes (local/worker.py) with the template's environment: up to $LOCAL_INSTANCES (2) instances
+  per function at once, one request each, and its reserved concurrency enforced;
 - DynamoDB and Secrets Manager from moto's server mode on 127.0.0.1:$MOTO_PORT (5000),
   the table made from template.yaml, the secret filled with $APP_ID / $APP_SECRET and the
   signing-keys secret with a fresh RS256 key set (scripts/signing_keys.py);
@@ -11,7 +13,8 @@
 
 No AWS account, no WeChat account, no Docker. Any variable of a function's
 environment in the template can be overridden from the shell, e.g.
-`WATERMARK_MAX_AGE_SECONDS=0 make run`. State lives in memory and is gone on exit.
+`WATERMARK_MAX_AGE_SECONDS=0 make run`, and so can any template parameter under its
+own name (`ReservedConcurrency=2 make run`). State lives in memory and is gone on exit.
 
 Every port is checked before anything starts, so a busy one fails at once,
 naming the variable that moves it; Ctrl-C (or SIGTERM) stops the stack at any
@@ -30,21 +33,25 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from local.http_events import http_api_event
-from local.jwt_authorizer import Denied, JwtRoutes, template_resolver
+from local.gateway import Gateway
+from local.http_front import FrontEnd
+from local.jwt_authorizer import JwtRoutes
 from local.template import (
+    ParameterError,
     function_environment,
+    function_property,
     function_routes,
     generated_secret_string,
     load_template,
+    parameter_overrides,
     table_create_kwargs,
+    template_resolver,
     ttl_attribute,
 )
+from local.throttles import route_throttles
 from local.wechat_simulator import DEV_APP_SECRET, WeChatSimulator
 from local.wechat_simulator import DEV_APPID as DEV_APP_ID
 from scripts import signing_keys
@@ -56,7 +63,9 @@ LOCAL_TABLE = "wxlogin-local"
 LOCAL_SECRET_ID = "wxlogin/local/app-secrets"  # noqa: S105 - the name of a secret, not its value
 LOCAL_DATA_KEYS_ID = "wxlogin/local/data-keys"
 LOCAL_SIGNING_KEYS_ID = "wxlogin/local/signing-keys"
-MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's own payload limit; the functions enforce 32 KiB themselves
+# Instances each function may run at once (LOCAL_INSTANCES): Lambda starts another whenever all are busy; here
+# a request past the limit waits for one, unless the function's reserved concurrency refuses it first.
+DEFAULT_INSTANCES = 2
 
 # What the template's intrinsics resolve to here; parameters take their template defaults.
 LOCAL_AWS = {
@@ -159,22 +168,26 @@ def _free_port_after(port: int, taken: set[int]) -> int:
     return 0
 
 
+def local_parameters(template: dict, overrides) -> dict[str, str]:
+    """The template parameters the shell sets (checked as CloudFormation checks them); the rest keep their defaults."""
+    try:
+        return parameter_overrides(template, overrides)
+    except ParameterError as exc:
+        raise StartupError(str(exc)) from None
+
+
 def resolve_environment(template: dict, logical_id: str, refs: dict, overrides) -> dict[str, str]:
-    """The function's template environment with intrinsics resolved locally and shell overrides on top."""
-    parameters = template.get("Parameters", {})
+    """The function's template environment with intrinsics resolved locally (`refs`, then the template's
+    parameters as the shell sets them or by default) and shell overrides of the variables themselves on top."""
+    resolve = template_resolver(template, {**local_parameters(template, overrides), **refs})
     environment = {}
     for name, value in function_environment(template, logical_id).items():
-        if isinstance(value, dict) and set(value) == {"Ref"}:
-            target = value["Ref"]
-            if target in refs:
-                value = refs[target]
-            elif target in parameters:
-                value = parameters[target].get("Default", "")
-            else:
-                raise ValueError(f"{logical_id}.{name}: cannot resolve !Ref {target} locally")
-        elif isinstance(value, dict):
-            raise ValueError(f"{logical_id}.{name}: unsupported intrinsic {value}")
-        environment[name] = str(value)
+        try:
+            resolved = resolve(value)
+        except ValueError as exc:
+            raise ValueError(f"{logical_id}.{name}: {exc}") from None
+        if resolved is not None:
+            environment[name] = resolved
     environment.update({name: overrides[name] for name in environment if name in overrides})
     return environment
 
@@ -255,6 +268,88 @@ class Worker:
         process.stdout.close()
 
 
+class Function:
+    """A function as Lambda runs it: instances started as requests need them, each serving one request at a time.
+
+    A request takes the instance that finished last (a warm one) or, when all are busy, a new one (a cold start),
+    up to `instances`; past that it waits for one to finish. With `reserved` (ReservedConcurrentExecutions) set,
+    a request finding that many in flight is throttled as Lambda throttles it: invoke() answers None, and the
+    gateway 500. https://docs.aws.amazon.com/lambda/latest/dg/configuration-concurrency.html
+    """
+
+    def __init__(
+        self,
+        logical_id: str,
+        code_uri: str,
+        handler: str,
+        environment: dict,
+        timeout: float,
+        instances: int = DEFAULT_INSTANCES,
+        reserved: int | None = None,
+    ):
+        self.logical_id, self.code_uri, self.handler = logical_id, code_uri, handler
+        self.environment, self.timeout = environment, timeout
+        self.max_instances, self.reserved = instances, reserved
+        self.instances: list[Worker] = []
+        self._idle: list[Worker] = []
+        self._in_flight = 0
+        self._changed = threading.Condition()
+
+    def _acquire(self) -> Worker | None:
+        with self._changed:
+            while True:
+                if self.reserved is not None and self._in_flight >= self.reserved:
+                    return None
+                if self._idle:
+                    worker = self._idle.pop()
+                elif len(self.instances) < self.max_instances:
+                    worker = Worker(self.logical_id, self.code_uri, self.handler, self.environment, self.timeout)
+                    self.instances.append(worker)
+                else:
+                    self._changed.wait()
+                    continue
+                self._in_flight += 1
+                return worker
+
+    def _release(self, worker: Worker) -> None:
+        with self._changed:
+            self._in_flight -= 1
+            self._idle.append(worker)
+            self._changed.notify()
+
+    def invoke(self, event: dict, context: dict) -> dict | None:
+        """The handler's result, or None when the function crashed, timed out or was throttled."""
+        worker = self._acquire()
+        if worker is None:
+            LOG.warning("%s: throttled, its reserved concurrency (%d) is all in use", self.logical_id, self.reserved)
+            return None
+        try:
+            return worker.invoke(event, context)
+        finally:
+            self._release(worker)
+
+    def warm(self) -> None:
+        """Start an instance (the first one) before any request needs it."""
+        worker = self._acquire()
+        if worker is None:
+            return
+        try:
+            worker.warm()
+        finally:
+            self._release(worker)
+
+    def stop(self) -> None:
+        for worker in self.instances:
+            worker.stop()
+
+
+def local_instances(overrides) -> int:
+    raw = str(overrides.get("LOCAL_INSTANCES", "")).strip() or str(DEFAULT_INSTANCES)
+    if not raw.isdigit() or int(raw) < 1:
+        raise StartupError(f"LOCAL_INSTANCES must be a whole number of instances per function (1 or more), got {raw!r}")
+    return int(raw)
+
+
 def local_refs(wechat_url: str, api_url: str | None = None, app_id: str = DEV_APP_ID) -> dict[str, str]:
     """What the template's resources and parameters are locally. The access tokens' issuer is the local API's
     URL when one serves (as with a custom domain); without one, the template's default (the request's domain)."""
@@ -271,10 +366,12 @@ def local_refs(wechat_url: str, api_url: str | None = None, app_id: str = DEV_AP
     return refs
 
 
-def local_workers(template: dict, moto_url: str, refs: dict[str, str], overrides) -> dict[str, Worker]:
-    """A worker per function of the template, with its environment resolved against the local stack (`refs`)."""
-    timeout = float(template.get("Globals", {}).get("Function", {}).get("Timeout", 3))
-    workers: dict[str, Worker] = {}
+def local_workers(template: dict, moto_url: str, refs: dict[str, str], overrides) -> dict[str, Function]:
+    """Each function of the template with its environment resolved against the local stack (`refs`), its
+    instances (LOCAL_INSTANCES) and its reserved concurrency as the template and its parameters set them."""
+    instances = local_instances(overrides)
+    resolve = template_resolver(template, {**local_parameters(template, overrides), **refs})
+    workers: dict[str, Function] = {}
     for _method, _path, logical_id, code_uri, handler in function_routes(template):
         if logical_id not in workers:
             environment = {
@@ -284,7 +381,18 @@ def local_workers(template: dict, moto_url: str, refs: dict[str, str], overrides
                 "AWS_LAMBDA_FUNCTION_NAME": logical_id,
             }
             environment["POWERTOOLS_LOG_LEVEL"] = overrides.get("POWERTOOLS_LOG_LEVEL", "WARNING")
-            workers[logical_id] = Worker(logical_id, code_uri, handler, environment, timeout)
+            reserved = function_property(template, logical_id, "ReservedConcurrentExecutions")
+            reserved = None if reserved is None else resolve(reserved)
+            timeout = float(resolve(function_property(template, logical_id, "Timeout") or 3))
+            workers[logical_id] = Function(
+                logical_id,
+                code_uri,
+                handler,
+                environment,
+                timeout,
+                instances,
+                None if reserved is None else int(float(reserved)),
+            )
     return workers
 
 
@@ -302,10 +410,9 @@ class LocalStack:
         self.template = load_template(ROOT / "template.yaml")
         self.moto = None
         self.wechat: WeChatSimulator | None = None
-        self.gateway: ThreadingHTTPServer | None = None
-        self.workers: dict[str, Worker] = {}
-        self.routes: dict[tuple[str, str], Worker] = {}
-        self.jwt_routes = JwtRoutes({})
+        self.gateway: FrontEnd | None = None
+        self.api = Gateway(quiet=self.quiet)
+        self.workers: dict[str, Function] = {}
         self.gateway_serving = False
 
     @property
@@ -330,6 +437,9 @@ class LocalStack:
         """Start everything, or on any failure or interruption stop what had started and re-raise."""
         try:
             check_ports(self.ports)
+            # The settings read from the shell are checked before anything starts, like the ports.
+            parameters = local_parameters(self.template, self.overrides)
+            local_instances(self.overrides)
             self._progress("starting moto (DynamoDB, Secrets Manager)")
             self._start_moto()
             self.wechat = WeChatSimulator(
@@ -343,8 +453,12 @@ class LocalStack:
             self._bind_gateway()
             refs = local_refs(self.wechat.base_url, self.api_url, self.app_id)
             self._make_workers(refs)
-            resolve = template_resolver(self.template, {**refs, "AWS::Region": LOCAL_AWS["AWS_REGION"]})
-            self.jwt_routes.routes.update(JwtRoutes.from_template(self.template, resolve).routes)
+            resolve = template_resolver(self.template, {**parameters, **refs, "AWS::Region": LOCAL_AWS["AWS_REGION"]})
+            self.api.jwt_routes = JwtRoutes.from_template(self.template, resolve)
+            try:
+                self.api.throttles = route_throttles(self.template, resolve)
+            except ValueError as exc:
+                raise StartupError(f"the template's throttles: {exc}") from None
             if warm:
                 for logical_id, worker in self.workers.items():
                     self._progress(f"starting {logical_id}")
@@ -394,18 +508,10 @@ class LocalStack:
     def _make_workers(self, refs: dict[str, str]) -> None:
         self.workers = local_workers(self.template, self.moto_url, refs, self.overrides)
         for method, path, logical_id, _, _ in function_routes(self.template):
-            self.routes[(method, path)] = self.workers[logical_id]
+            self.api.routes[(method, path)] = self.workers[logical_id]
 
     def _bind_gateway(self) -> None:
-        stack = self
-
-        class Gateway(_GatewayHandler):
-            routes = stack.routes
-            jwt_routes = stack.jwt_routes
-            quiet = stack.quiet
-
-        self.gateway = ThreadingHTTPServer((self.host, self.ports.api), Gateway)
-        self.gateway.daemon_threads = True
+        self.gateway = FrontEnd((self.host, self.ports.api), self.api.respond)
 
     def stop(self) -> None:
         if self.gateway is not None:
@@ -433,84 +539,6 @@ class LocalStack:
 
     def __exit__(self, *exc) -> None:
         self.stop()
-
-
-class _GatewayHandler(BaseHTTPRequestHandler):
-    """API Gateway's part: route, build the v2 event, answer what the function returns."""
-
-    routes: dict = {}
-    jwt_routes = JwtRoutes({})
-    quiet = False
-    protocol_version = "HTTP/1.1"
-    server_version = "wxlogin-local"
-
-    def _handle(self) -> None:
-        started = time.monotonic()
-        path, _, query = self.path.partition("?")
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > MAX_BODY_BYTES:
-            self._answer(413, {"content-type": "application/json"}, '{"message":"Request Entity Too Large"}')
-            return
-        body = self.rfile.read(length) if length else None
-        worker = self.routes.get((self.command, path))
-        if worker is None:
-            # What an HTTP API answers for a route it does not have.
-            status, headers, text = 404, {"content-type": "application/json"}, '{"message":"Not Found"}'
-        else:
-            try:
-                status, headers, text = self._invoke(worker, path, query, body)
-            except Denied as denied:
-                status, headers, text = denied.status, denied.headers, denied.body
-        self._answer(status, headers, text)
-        if not self.quiet:
-            elapsed = (time.monotonic() - started) * 1000
-            print(f"{self.command} {path} {status} {elapsed:.0f}ms", file=sys.stderr, flush=True)
-
-    def _invoke(self, worker: Worker, path: str, query: str, body: bytes | None) -> tuple[int, dict, str]:
-        headers = dict(self.headers.items())
-        authorizer = self.jwt_routes.authorize(self.command, path, headers)
-        event = http_api_event(
-            self.command,
-            path,
-            headers=headers,
-            body=body,
-            query=query,
-            source_ip=self.client_address[0],
-            authorizer=authorizer,
-        )
-        return _http_answer(worker.invoke(event, {"function_name": worker.logical_id}))
-
-    def _answer(self, status: int, headers: dict, text: str) -> None:
-        payload = text.encode("utf-8")
-        self.send_response(status)
-        for name, value in headers.items():
-            if name.lower() not in ("content-length", "connection"):
-                self.send_header(name, value)
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(payload)
-
-    def __getattr__(self, name: str):
-        # The base class answers 501 to a method without a do_<METHOD>; API Gateway takes every method and
-        # lets the routes decide, so HEAD, OPTIONS (no CORS is configured) or PUT get its 404 like any other miss.
-        if name.startswith("do_"):
-            return self._handle
-        raise AttributeError(name)
-
-    def log_message(self, format, *args):  # noqa: A002 - the base class's signature
-        """The gateway prints its own line per request, without the query string."""
-
-
-def _http_answer(result: dict | None) -> tuple[int, dict, str]:
-    if result is None:
-        return 500, {"content-type": "application/json"}, '{"message":"Internal Server Error"}'
-    text = result.get("body") or ""
-    if result.get("isBase64Encoded"):
-        import base64
-
-        text = base64.b64decode(text).decode("utf-8", "replace")
-    return int(result.get("statusCode", 200)), dict(result.get("headers") or {}), text
 
 
 def listen_host(environ) -> str:

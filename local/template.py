@@ -7,6 +7,8 @@ they follow.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import yaml
@@ -110,6 +112,112 @@ def function_environment(template: dict, logical_id: str) -> dict:
     props = _functions(template)[logical_id]["Properties"]
     merged.update(props.get("Environment", {}).get("Variables", {}))
     return merged
+
+
+def http_api_routes(template: dict) -> list[tuple[str, str, str, str]]:
+    """(API logical id, METHOD, path, function logical id) for every HttpApi event: the API each route belongs
+    to decides its stage's throttles. An event without ApiId is on the implicit API, ServerlessHttpApi."""
+    routes = []
+    for logical_id, resource in _functions(template).items():
+        for event in resource["Properties"].get("Events", {}).values():
+            if event["Type"] != "HttpApi":
+                continue
+            props = event["Properties"]
+            api = props.get("ApiId", {"Ref": "ServerlessHttpApi"})
+            api_id = api["Ref"] if isinstance(api, dict) and set(api) == {"Ref"} else str(api)
+            routes.append((api_id, props["Method"].upper(), props["Path"], logical_id))
+    return sorted(routes)
+
+
+def function_property(template: dict, logical_id: str, name: str):
+    """A property of the function, or of Globals.Function when the function does not set it."""
+    props = _functions(template)[logical_id]["Properties"]
+    return props.get(name, template.get("Globals", {}).get("Function", {}).get(name))
+
+
+class ParameterError(ValueError):
+    """A template parameter given from the shell that CloudFormation would refuse; the message says why."""
+
+
+def parameter_overrides(template: dict, environ: Mapping[str, str]) -> dict[str, str]:
+    """The template parameters set in the shell under their own names (`LoginThrottlingRateLimit=5 make run`, as
+    `sam deploy --parameter-overrides` takes them), checked against the parameter's Type, MinValue, MaxValue,
+    AllowedValues and AllowedPattern as CloudFormation checks them."""
+    values = {}
+    for name, spec in template.get("Parameters", {}).items():
+        if name not in environ:
+            continue
+        value = environ[name].strip()
+        if spec.get("Type") == "Number":
+            try:
+                number = float(value)
+            except ValueError:
+                raise ParameterError(f"{name} must be a number, got {value!r}") from None
+            low, high = spec.get("MinValue"), spec.get("MaxValue")
+            if low is not None and number < float(low):
+                bound = f"at least {low}" if high is None else f"between {low} and {high}"
+                raise ParameterError(f"{name} must be {bound}, got {value!r}")
+            if high is not None and number > float(high):
+                bound = f"at most {high}" if low is None else f"between {low} and {high}"
+                raise ParameterError(f"{name} must be {bound}, got {value!r}")
+        allowed = spec.get("AllowedValues")
+        if allowed is not None and value not in [str(option) for option in allowed]:
+            raise ParameterError(f"{name} must be one of {', '.join(map(str, allowed))}, got {value!r}")
+        if "AllowedPattern" in spec and not re.fullmatch(spec["AllowedPattern"], value):
+            raise ParameterError(f"{name} must match {spec['AllowedPattern']}, got {value!r}")
+        values[name] = value
+    return values
+
+
+def template_resolver(template: dict, variables: Mapping[str, str]) -> Callable[[object], str | None]:
+    """Resolves a template value locally: a string or number, `!Ref X`, `!Sub "...${X}..."` or
+    `!If [Condition, a, b]` (conditions of `!Equals`, `!Not`, `!And`, `!Or` and `Condition`), where X is one of
+    `variables` (what the caller's world makes of resources, pseudo parameters and parameters given in the shell)
+    or a template parameter (its default). `!Ref AWS::NoValue` resolves to None: the property is absent."""
+    parameters = template.get("Parameters", {})
+    conditions = template.get("Conditions", {})
+
+    def lookup(name: str) -> str | None:
+        if name in variables:
+            return variables[name]
+        if name == "AWS::NoValue":
+            return None
+        if name in parameters and "Default" in parameters[name]:
+            return str(parameters[name]["Default"])
+        raise ValueError(f"cannot resolve {name} locally")
+
+    def holds(condition) -> bool:
+        if not (isinstance(condition, dict) and len(condition) == 1):
+            raise ValueError(f"unsupported condition {condition}")
+        [(function, argument)] = condition.items()
+        if function == "Condition":
+            return holds(conditions[argument])
+        if function == "Fn::Not":
+            return not holds(argument[0])
+        if function == "Fn::And":
+            return all(holds(part) for part in argument)
+        if function == "Fn::Or":
+            return any(holds(part) for part in argument)
+        if function == "Fn::Equals":
+            left, right = argument
+            return resolve(left) == resolve(right)
+        raise ValueError(f"unsupported condition {condition}")
+
+    def resolve(value) -> str | None:
+        if isinstance(value, str):
+            return value
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return str(value)
+        if isinstance(value, dict) and set(value) == {"Ref"}:
+            return lookup(value["Ref"])
+        if isinstance(value, dict) and set(value) == {"Fn::Sub"} and isinstance(value["Fn::Sub"], str):
+            return re.sub(r"\$\{([A-Za-z0-9_:.]+)\}", lambda match: lookup(match.group(1)), value["Fn::Sub"])
+        if isinstance(value, dict) and set(value) == {"Fn::If"}:
+            name, when_true, when_false = value["Fn::If"]
+            return resolve(when_true if holds(conditions[name]) else when_false)
+        raise ValueError(f"unsupported intrinsic {value}")
+
+    return resolve
 
 
 def generated_secret_string(template: dict, logical_id: str) -> str:

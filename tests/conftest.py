@@ -16,6 +16,8 @@ import json
 import logging
 import os
 import socket
+import threading
+import time
 
 import pytest
 
@@ -191,3 +193,36 @@ def login(api, wechat):
         return LoggedIn(answer.body["token"], openid, session_key, answer)
 
     return _login
+
+
+# `make test` runs for minutes, and a single test can take most of one (the fuzz, the concurrency races):
+# every 20 s a test is still running, say which on the terminal, so a long step is never a silent one.
+# The terminal is stderr as it was before pytest captured it, so no test's captured output holds the line.
+HEARTBEAT_SECONDS = 20
+_terminal_fd: int | None = None
+
+
+def pytest_configure(config):
+    global _terminal_fd
+    _terminal_fd = os.dup(2)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    stop, said = threading.Event(), []
+
+    def beat():
+        started = time.monotonic()
+        while not stop.wait(HEARTBEAT_SECONDS):
+            said.append(True)
+            os.write(_terminal_fd, f"\n  {item.nodeid} is still running ({time.monotonic() - started:.0f} s)".encode())
+
+    beating = threading.Thread(target=beat, name="test-heartbeat", daemon=True)
+    beating.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        beating.join()
+        if said:
+            os.write(_terminal_fd, b"\n")

@@ -120,6 +120,34 @@ def test_long_pages_open_with_a_table_of_contents():
             assert "](#" in text[:first_section], f"{path.name} is long and has no table of contents"
 
 
+def _aws_commands(text: str) -> list[str]:
+    """Each AWS CLI call in a page's code (fenced blocks, and inline code that passes options), lines joined."""
+    fence = r"^[ \t]*(?:```|~~~)"  # indented too: the going-live steps' blocks sit inside a list
+    code = re.findall(fence + r"[^\n]*\n(.*?)" + fence, text, flags=re.MULTILINE | re.DOTALL)
+    code += [span for span in re.findall(r"`([^`\n]+)`", _without_fences(text)) if " --" in span]
+    joined = "\n".join(block.replace("\\\n", " ") for block in code)
+    return [call.strip() for call in re.findall(r"\baws [a-z][\w-]* [a-z][\w-]*[^|;&)\n]*", joined)]
+
+
+def test_every_aws_cli_command_in_the_docs_names_its_region():
+    """Without --region (or a profile's region) the AWS CLI stops with "You must specify a region"."""
+    calls = [call for path in _markdown_files() for call in _aws_commands(path.read_text(encoding="utf-8"))]
+    assert len(calls) >= 5, calls  # going live, rotation, the events' table name
+    assert [call for call in calls if "--region" not in call] == []
+
+
+def test_the_example_checklist_names_the_settings_the_example_has():
+    page = (ROOT / "docs" / "deploying.md").read_text(encoding="utf-8")
+    checklist = page.split("## Point the example at your deployment", 1)[1].split("\n## ", 1)[0]
+    project = json.loads((ROOT / "example" / "project.config.json").read_text(encoding="utf-8"))
+    config = (ROOT / "example" / "miniprogram" / "config.js").read_text(encoding="utf-8")
+    assert project["appid"] in checklist
+    assert project["setting"]["urlCheck"] is False and '"urlCheck": true' in checklist
+    for key in ("baseUrl", "simulator", "apiOrigins"):
+        assert f"`{key}`" in checklist and re.search(rf"^  {key}:", config, flags=re.MULTILINE), key
+    assert "apiOrigins: config.apiOrigins" in (ROOT / "example" / "miniprogram" / "app.js").read_text("utf-8")
+
+
 def _make(target: str) -> subprocess.CompletedProcess:
     return subprocess.run(  # noqa: S603 - make, running our own Makefile
         ["make", "--no-print-directory", "-s", target],  # noqa: S607 - make from PATH, as a user runs it

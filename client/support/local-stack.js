@@ -9,7 +9,8 @@ const { spawn } = require('node:child_process')
 const { createFakeWx, httpTransport } = require('./fake-wx.js')
 
 const ROOT = path.resolve(__dirname, '..', '..')
-const PYTHON = path.join(ROOT, '.venv', 'bin', 'python')
+// WXLOGIN_PYTHON: another interpreter (the tests point it at a missing one to see the skipped report).
+const PYTHON = process.env.WXLOGIN_PYTHON || path.join(ROOT, '.venv', 'bin', 'python')
 const APPID = 'wx0123456789abcdef'
 const READY_TIMEOUT_MS = 60 * 1000
 
@@ -122,4 +123,4 @@ function createWeChatUser(stack, user, transport = httpTransport) {
   }
 }
 
-module.exports = { APPID, hasPython, startLocalStack, createWeChatUser }
+module.exports = { APPID, PYTHON, hasPython, startLocalStack, createWeChatUser }

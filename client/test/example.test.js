@@ -55,6 +55,7 @@ test('the example talks to make run by default', () => {
   const config = require(path.join(ROOT, 'config.js'))
   assert.equal(config.baseUrl, 'http://127.0.0.1:3000')
   assert.equal(config.simulator.url, 'http://127.0.0.1:3001')
+  assert.deepEqual(config.apiOrigins, ['http://127.0.0.1:3000']) // the example API, GET /v1/examples/whoami
 })
 
 test('the page markup is balanced and binds only handlers the page defines', () => {

@@ -6,6 +6,6 @@ const wechat = config.simulator ? simulatedWeChat(config.simulator) : { wx, phon
 
 App({
   // One client for the whole Mini Program, so every page shares its one login.
-  wxlogin: createClient({ baseUrl: config.baseUrl, wx: wechat.wx }),
+  wxlogin: createClient({ baseUrl: config.baseUrl, apiOrigins: config.apiOrigins, wx: wechat.wx }),
   phoneDetail: wechat.phoneDetail,
 })

@@ -5,4 +5,7 @@ module.exports = {
   // make run's WeChat simulator, which plays WeChat's server: the codes DevTools' own wx.login
   // and getPhoneNumber button give mean nothing to it. Set to null against a real deployment.
   simulator: { url: 'http://127.0.0.1:3001', appid: 'wx0123456789abcdef', user: 'devtools' },
+  // Your own APIs' origins (scheme, host and port), the only ones the client sends the access token to,
+  // e.g. ['https://orders.example.com']. make run serves the example API on baseUrl's own port.
+  apiOrigins: ['http://127.0.0.1:3000'],
 }

@@ -8,6 +8,7 @@ from wxlogin.config import get_settings
 from wxlogin.keys.appsecrets import AppSecrets, SecretsManagerProvider
 from wxlogin.keys.serverkeys import ServerKeys
 from wxlogin.keys.signing import AccessTokenSigner, openid_configuration
+from wxlogin.keys.tokens import parse_token
 from wxlogin.services.auth import Authenticator
 from wxlogin.services.login import LoginService
 from wxlogin.services.signup_risk import SignUpRisk
@@ -62,9 +63,15 @@ def login():
     outcome = service.login(request, seconds_left)
     answer = outcome.answer
     issuer = signer.issuer(function.event)
+    # The session's access token of the moment: a replayed login gets the same one as its first answer.
     answer.update(
         signer.answer(
-            issuer, subject=outcome.subject, appid=outcome.appid, openid=answer["openid"], unionid=answer["unionid"]
+            issuer,
+            session=parse_token(answer["token"]),
+            subject=outcome.subject,
+            appid=outcome.appid,
+            openid=answer["openid"],
+            unionid=answer["unionid"],
         )
     )
     if not outcome.replayed:
@@ -76,9 +83,13 @@ def login():
 
 @function.route("POST /v1/auth/token")
 def refresh_access_token():
-    user = auth.user(token_ref(function.event))
+    session = token_ref(function.event)
+    user = auth.user(session)
     issuer = signer.issuer(function.event)
-    answer = signer.answer(issuer, subject=user.sub, appid=user.appid, openid=user.openid, unionid=user.unionid)
+    # While the session's current token is young this is that same token: a refresh loop mints no more.
+    answer = signer.answer(
+        issuer, session=session, subject=user.sub, appid=user.appid, openid=user.openid, unionid=user.unionid
+    )
     return api.json_response(200, answer)
 
 

@@ -73,3 +73,26 @@ def test_junk_codes_from_one_address_never_cost_its_neighbours_their_logins(stac
     assert all(answer.json()["token"] and answer.json()["accessToken"] for answer in neighbours)
     refused = {(answer.status_code, answer.json()["error"]["code"]) for answer in attacker.answers}
     assert refused == {(401, "invalid_code")} and len(attacker.answers) >= 20
+
+
+def test_a_refresh_loop_gets_the_same_young_token_and_costs_another_clients_login_nothing(stack):
+    """One session refreshing without pause: it gets its token of the moment again and again (at most 4 valid
+    at once is the documented bound; a loop of seconds sees one, or two across a slot's end), while 20 other
+    users log in. Refresh has its own throttle: over it, API Gateway's 429, never a login's failure."""
+    me = _login(stack, _code(stack, "looper")).json()
+
+    def refresh() -> requests.Response:
+        headers = {"Authorization": f"Bearer {me['token']}"}
+        return requests.post(stack.api_url + "/v1/auth/token", headers=headers, timeout=30)
+
+    with Loop(refresh) as looper:
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline or len(looper.answers) < 50:
+            time.sleep(0.05)
+        others = [_login(stack, _code(stack, f"bystander-{i}")) for i in range(20)]
+    assert [answer.status_code for answer in others] == [200] * 20
+    refreshed = [answer.json() for answer in looper.answers if answer.status_code == 200]
+    throttled = [answer.json() for answer in looper.answers if answer.status_code != 200]
+    assert len(refreshed) >= 20 and all(answer == {"message": "Too Many Requests"} for answer in throttled)
+    tokens = {me["accessToken"]} | {answer["accessToken"] for answer in refreshed}
+    assert len(tokens) <= 2, len(tokens)

@@ -23,7 +23,7 @@ README = (ROOT / "events" / "README.md").read_text(encoding="utf-8")
 ROWS = re.findall(r"^\| `([\w-]+\.json)` \| (\w+) \| (\d{3})\b", README, flags=re.MULTILINE)
 
 
-def _make_invoke(*arguments: str, **variables) -> subprocess.CompletedProcess:
+def _make_invoke(*arguments: str, silent: bool = True, **variables) -> subprocess.CompletedProcess:
     # What a developer's shell has, without the test settings conftest.py puts in this process's environment.
     env = {
         "PATH": os.environ["PATH"],
@@ -31,7 +31,7 @@ def _make_invoke(*arguments: str, **variables) -> subprocess.CompletedProcess:
         **{n: str(v) for n, v in variables.items()},
     }
     return subprocess.run(  # noqa: S603 - make, running our own Makefile
-        ["make", "--no-print-directory", "-s", "invoke", *arguments],  # noqa: S607 - make from PATH, as a user runs it
+        ["make", *(["--no-print-directory", "-s"] if silent else []), "invoke", *arguments],  # noqa: S607 - from PATH
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -65,6 +65,13 @@ def _closed_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def test_stdout_is_only_the_handlers_result_so_it_pipes_into_jq(ports):
+    """`make invoke EVENT=... | jq` as typed: no -s, so make's own echo must not reach stdout."""
+    ran = _make_invoke("EVENT=events/me-get-no-token.json", silent=False, **ports)
+    assert ran.returncode == 0, ran.stderr
+    assert json.loads(ran.stdout)["statusCode"] == 401  # the whole of stdout is one JSON document
 
 
 def test_the_readme_table_lists_every_event():

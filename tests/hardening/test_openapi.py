@@ -127,6 +127,8 @@ def _failing_client(operation: str, code: str):
     stubber = Stubber(client)
     stubber.add_client_error(operation, service_error_code=code, http_status_code=400)
     stubber.activate()
+    if operation != "get_item":
+        client.get_item = boto3.client("dynamodb").get_item  # the login's read of the user's generation lands
     return client
 
 

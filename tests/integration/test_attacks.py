@@ -65,7 +65,7 @@ def test_a_plain_login_is_two_writes_and_nothing_more(api, aws, wechat, monkeypa
     client.meta.events.register("before-call.dynamodb", lambda model, **_: calls.append(model.name))
     rewire(monkeypatch, _login_module(api), "LoginFunction", dynamodb=client)
     assert api.post(LOGIN, {"code": wechat.login_code()}).status == 200
-    assert calls == ["UpdateItem", "PutItem"]
+    assert calls == ["GetItem", "UpdateItem", "PutItem"]
 
 
 def test_with_every_powertools_switch_on_nothing_request_shaped_is_logged(api, aws, wechat, monkeypatch, capsys, logs):

@@ -24,6 +24,8 @@ def _throttled_client(*stubs):
         else:
             stubber.add_client_error(operation, **error)
     stubber.activate()
+    if "get_item" not in {operation for operation, _ in stubs}:
+        client.get_item = boto3.client("dynamodb").get_item  # the login's read of the user's generation lands
     return client
 
 
@@ -40,6 +42,14 @@ def _one_error_line_with_request_id(logs) -> dict:
     line = json.loads(errors[0])
     assert line["function_request_id"] and line["correlation_id"]
     return line
+
+
+def test_throttled_user_read_at_login_is_503_and_stores_nothing(api, aws, wechat, monkeypatch, logs):
+    _rewire(monkeypatch, api, "LoginFunction", dynamodb=_throttled_client(("get_item", THROTTLED)))
+    answer = api.post("/v1/auth/login", {"code": wechat.login_code()})
+    assert answer.status == 503 and answer.body["error"]["code"] == "service_unavailable"
+    assert aws.items() == []
+    _one_error_line_with_request_id(logs)
 
 
 def test_throttled_user_write_at_login_is_503_and_stores_nothing(api, aws, wechat, monkeypatch, logs):

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from local.jwt_authorizer import Denied, IssuerKeys, JwtRoutes, template_resolver
-from local.template import load_template
+from local.jwt_authorizer import Denied, IssuerKeys, JwtRoutes
+from local.template import load_template, template_resolver
 from scripts import signing_keys
 from tests.unit.test_signing import APPID, attacks, b64url, mint, segments
 from wxlogin.keys.signing import openid_configuration

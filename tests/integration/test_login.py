@@ -21,7 +21,7 @@ def test_new_user_gets_a_token_and_only_its_hash_is_stored(api, aws, login):
     me = login()
     body = me.answer.body
     assert set(body) == {"token", "expiresIn", "openid", "unionid", "isNewUser", "accessToken", "accessTokenExpiresIn"}
-    assert body["accessTokenExpiresIn"] == 900
+    assert 675 < body["accessTokenExpiresIn"] <= 900  # the session's token of the moment (keys/signing.py)
     assert body["openid"] == OPENID and body["unionid"] is None and body["isNewUser"] is True
     assert body["expiresIn"] == 7 * 24 * 3600
     assert me.answer.headers["Cache-Control"] == "no-store"
@@ -213,12 +213,12 @@ def test_retried_login_with_the_same_key_gets_the_same_session(api, aws, wechat)
     first = api.post(LOGIN, {"code": code}, headers=key)
     again = api.post(LOGIN, {"code": code}, headers=key)
     assert first.status == again.status == 200
-    # The same session; the access token is minted afresh, so a late retry never gets one about to expire.
-    fresh = ("accessToken", "accessTokenExpiresIn")
+    # The same session, and so the session's access token of the moment (minted again, never one about to
+    # expire: a late retry gets the slot's token then, keys/signing.py).
+    fresh = ("accessTokenExpiresIn",)
     assert {k: v for k, v in again.body.items() if k not in fresh} == {
         k: v for k, v in first.body.items() if k not in fresh
     }
-    assert again.body["accessToken"] != first.body["accessToken"]
     assert api.get("/v1/me", token=again.body["token"]).status == 200
     record = next(i for i in aws.items() if i["pk"]["S"].startswith("LOGIN#"))
     stored = json.dumps(record, default=str)

@@ -27,7 +27,7 @@ from wxlogin.services.phone import PhoneService
 from wxlogin.services.profile import ProfileService
 from wxlogin.services.session_keys import SessionKeyCheck, StoredSessionKeys
 from wxlogin.services.signup_risk import SignUpRisk
-from wxlogin.storage.access_token_store import AccessTokenStore
+from wxlogin.storage.access_token_store import ACCESS_TOKEN_GENERATION, AccessTokenStore
 from wxlogin.storage.login_records import LoginRecords
 from wxlogin.storage.users import UserStore
 from wxlogin.wechat.access_token import AccessTokens
@@ -190,11 +190,13 @@ class Aws:
 
     def session_key_of(self, user_item: dict) -> str:
         """The session_key a user item holds, opened as the profile function opens it."""
-        return self.keys().open_text("session_key", user_item["pk"]["S"], user_item["sessionKey"]["B"])
+        return self.keys().open_text(
+            "session_key", user_item["pk"]["S"], user_item["gen"]["S"], user_item["sessionKey"]["B"]
+        )
 
     def access_token_of(self, item: dict) -> str:
         """The WeChat access_token an `APP#<appid>` item holds, opened as the profile function opens it."""
-        return self.keys().open_text("access_token", item["pk"]["S"], item["accessToken"]["B"])
+        return self.keys().open_text("access_token", item["pk"]["S"], ACCESS_TOKEN_GENERATION, item["accessToken"]["B"])
 
     def signing_keys(self) -> dict:
         return json.loads(self.secrets.get_secret_value(SecretId=os.environ["SIGNING_KEYS_ID"])["SecretString"])

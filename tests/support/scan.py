@@ -11,10 +11,10 @@ import base64
 import re
 
 from tests.support.values import SESSION_KEY
+from wxlogin.keys.serverkeys import SEALED_VERSION
 
 OTHER_SESSION_KEY = "ZmZmZmZmZmZmZmZmZmZmZg=="  # the suites' second session_key
 SIXTEEN_BYTES_BASE64 = re.compile(rb"[A-Za-z0-9+/]{21}[AQgw]==")
-SEALED_VERSION = 1
 
 
 def _forms(session_key: str) -> list[bytes]:

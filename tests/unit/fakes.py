@@ -19,6 +19,7 @@ from wxlogin.keys.serverkeys import ServerKeys
 from wxlogin.models import PHONE_FIELDS, PROFILE_FIELDS, StoredAccessToken, User
 from wxlogin.records import replace
 from wxlogin.services.userdata import EncryptedPayload
+from wxlogin.storage.access_token_store import token_id
 from wxlogin.storage.login_records import LoginRetry
 from wxlogin.storage.users import Session, user_pk
 from wxlogin.wechat.client import WeChatSession
@@ -50,7 +51,7 @@ SUB = "account-1"
 @lru_cache
 def _sealed_session_key(user_id: str) -> bytes:
     # Sealed once per user, so two user() of one id compare equal.
-    return KEYS.seal_text("session_key", user_pk(user_id), SESSION_KEY)
+    return KEYS.seal_text("session_key", user_pk(user_id), GENERATION, SESSION_KEY)
 
 
 def user(user_id="u1", appid=APPID, openid=OPENID, unionid=None, profile=None, phone=None) -> User:
@@ -90,9 +91,20 @@ class Users:
     def logins(self) -> int:
         return self.calls.count("record_login")
 
-    def record_login(self, user_id, fields, login_id, generation, now, claimed_unionid=None, previous_key_until=None):
+    def record_login(
+        self,
+        user_id,
+        fields,
+        login_id,
+        generation,
+        now,
+        seal_session_key,
+        claimed_unionid=None,
+        previous_key_until=None,
+    ):
         self.calls.append("record_login")
         existing = self.users.get(user_id)
+        generation = existing.generation if existing else generation
         previous = existing.sealed_session_key if existing and previous_key_until is not None else None
         if claimed_unionid is not None and existing and existing.unionid not in (None, claimed_unionid):
             raise InvalidEncryptedData()
@@ -103,12 +115,12 @@ class Users:
             fields["appid"],
             fields["openid"],
             unionid,
-            fields["sessionKey"],
+            seal_session_key(generation),
             profile or None,
             existing.phone if existing else None,
             existing.created_at if existing else "created",
             "now",
-            existing.generation if existing else generation,
+            generation,
             existing.sub if existing else f"account-{len(self.users) + 1}-{generation}",
             sealed_previous_session_key=previous,
             previous_session_key_until=previous_key_until,
@@ -193,11 +205,13 @@ class AccessTokenTable:
             self.on_get(self)
         if not self.item.get("accessToken"):
             return None
-        return StoredAccessToken(self.item["accessToken"], self.item["expiresAt"])
+        token = self.item["accessToken"]
+        return StoredAccessToken(token, self.item["expiresAt"], token_id(token))
 
-    def acquire_lease(self, appid, owner, now, lease_seconds, stale):
+    def acquire_lease(self, appid, owner, now, lease_seconds, stale_id):
         held = self.item.get("leaseUntil", 0) >= now
-        if held or self.item.get("accessToken") != stale:
+        stored = self.item.get("accessToken")
+        if held or (token_id(stored) if stored else None) != stale_id:
             return False
         self.item.update(leaseOwner=owner, leaseUntil=int(now) + lease_seconds)
         return True

@@ -37,7 +37,8 @@ def test_a_first_login_makes_the_user_and_a_session_the_token_opens_with_two_wri
     stored = users.users[user_id_for(APPID, OPENID)]
     assert users.sessions == {ref: live(NOW + 7 * 24 * 3600, stored.generation)}
     assert SESSION_KEY.encode() not in stored.sealed_session_key
-    assert KEYS.open_text("session_key", user_pk(stored.user_id), stored.sealed_session_key) == SESSION_KEY
+    sealed = stored.sealed_session_key
+    assert KEYS.open_text("session_key", user_pk(stored.user_id), stored.generation, sealed) == SESSION_KEY
     assert users.calls == ["record_login", "put_session"]
 
 

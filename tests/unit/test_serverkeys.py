@@ -15,32 +15,44 @@ def keys(secret: dict) -> ServerKeys:
     return ServerKeys(lambda: secret)
 
 
-def test_a_sealed_session_key_opens_only_under_its_own_item_key_and_holds_no_clear_text():
+def test_a_sealed_session_key_opens_only_under_its_own_item_and_generation_and_holds_no_clear_text():
     server = keys({"current": "k1", "k1": K1})
-    blob = server.seal_text("session_key", "USER#alice", SESSION_KEY)
+    blob = server.seal_text("session_key", "USER#alice", "gen-1", SESSION_KEY)
     assert SESSION_KEY.encode() not in blob
-    assert server.open_text("session_key", "USER#alice", blob) == SESSION_KEY
-    with pytest.raises(KeysUnavailable):
-        server.open_text("session_key", "USER#mallory", blob)
-    with pytest.raises(KeysUnavailable):
-        server.open_text("session_key", "USER#alice", blob[:-1] + bytes([blob[-1] ^ 1]))
+    assert server.open_text("session_key", "USER#alice", "gen-1", blob) == SESSION_KEY
+    # Moved to another item, written back onto the item made anew after an erasure, tampered with, truncated,
+    # opened for another purpose: it does not open, and that is an answer (None), not an error.
+    assert server.open_text("session_key", "USER#mallory", "gen-1", blob) is None
+    assert server.open_text("session_key", "USER#alice", "gen-2", blob) is None
+    assert server.open_text("session_key", "USER#alice", "gen-1", blob[:-1] + bytes([blob[-1] ^ 1])) is None
+    assert server.open_text("access_token", "USER#alice", "gen-1", blob) is None
+    for damaged in (b"", b"\x02", blob[:20], b"\x01" + blob[1:], "not bytes"):
+        assert server.open_text("session_key", "USER#alice", "gen-1", damaged) is None
+    # The item and generation are separated, so one cannot pass for another ("USER#a" + "b\nc").
+    assert server.open_text("session_key", "USER#alice\ngen", "1", blob) is None
 
 
 def test_rotation_seals_under_the_new_key_and_still_opens_the_old_until_it_is_removed():
     secret = {"current": "k1", "k1": K1}
     server = keys(secret)
-    old = server.seal_text("session_key", "USER#alice", SESSION_KEY)
+    old = server.seal_text("session_key", "USER#alice", "g", SESSION_KEY)
     secret.update({"current": "k2", "k2": K2})
-    new = server.seal_text("session_key", "USER#alice", SESSION_KEY)
+    new = server.seal_text("session_key", "USER#alice", "g", SESSION_KEY)
     assert b"k2" in new[:8] and b"k1" in old[:8]
     assert (
-        server.open_text("session_key", "USER#alice", old)
-        == server.open_text("session_key", "USER#alice", new)
+        server.open_text("session_key", "USER#alice", "g", old)
+        == server.open_text("session_key", "USER#alice", "g", new)
         == SESSION_KEY
     )
     del secret["k1"]
+    # Sealed under a data key the secret no longer holds: stale (the user logs in again), not a 500.
+    assert server.open_text("session_key", "USER#alice", "g", old) is None
+
+
+def test_a_malformed_key_secret_is_still_an_operators_fault():
+    blob = keys({"current": "k1", "k1": K1}).seal_text("session_key", "USER#alice", "g", SESSION_KEY)
     with pytest.raises(KeysUnavailable):
-        server.open_text("session_key", "USER#alice", old)
+        keys({"current": "k9"}).open_text("session_key", "USER#alice", "g", blob)
 
 
 def test_keyed_hashes_depend_on_purpose_parts_and_key():

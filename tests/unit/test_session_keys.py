@@ -72,7 +72,10 @@ class World:
 def test_a_login_keeps_the_key_it_replaces_sealed_as_the_current_one_until_the_grace_ends():
     world = World()
     assert world.user.previous_session_key_until == int(NOW) + 30 + 300
-    assert KEYS.open_text("session_key", f"USER#{USER_ID}", world.user.sealed_previous_session_key) == SESSION_KEY
+    assert (
+        KEYS.open_text("session_key", f"USER#{USER_ID}", world.user.generation, world.user.sealed_previous_session_key)
+        == SESSION_KEY
+    )
     assert SESSION_KEY.encode() not in world.user.sealed_previous_session_key
     assert "sealed_previous_session_key" not in repr(world.user)
 

@@ -21,7 +21,7 @@ from wxlogin.keys.signing import (
     verify_access_token,
 )
 from wxlogin.keys.signing_keys import SigningKeys, SigningKeysUnavailable, parse_key_set
-from wxlogin.keys.tokens import bearer_token, mint_token, user_id_for
+from wxlogin.keys.tokens import TokenRef, bearer_token, mint_token, user_id_for
 
 ISSUER = "https://abc123.execute-api.us-east-1.amazonaws.com"
 APPID = "wx0123456789abcdef"
@@ -333,13 +333,47 @@ def test_the_issuer_is_the_configured_one_or_the_domain_the_request_came_in_on(d
         signer(document).issuer({"requestContext": {}})
 
 
+SESSION = TokenRef("user-1", "hash-of-the-session-token")
+
+
+def session_answer(document: dict, now: float, session: TokenRef = SESSION, **settings) -> dict:
+    return signer(document, **settings).answer(
+        ISSUER, session=session, subject="account-1", appid=APPID, openid=OPENID, unionid=None, now=now
+    )
+
+
 def test_the_answer_carries_the_configured_audience_or_the_appid(document):
     for audience, expected in ((None, APPID), ("my-api", "my-api")):
-        answer = signer(document, audience=audience).answer(
-            ISSUER, subject="account-1", appid=APPID, openid=OPENID, unionid=None
-        )
-        assert answer["accessTokenExpiresIn"] == 900
+        answer = session_answer(document, time.time(), audience=audience)
+        assert 3 * 900 / 4 < answer["accessTokenExpiresIn"] <= 900
         assert verify(document, answer["accessToken"], audience=expected)["aud"] == expected
+
+
+def test_a_session_refreshing_while_its_token_is_young_gets_that_same_token(document):
+    """A refresh every 3 seconds for two lifetimes: one new token per quarter lifetime, at most four valid at once,
+    each with at least three quarters of its lifetime left when handed out."""
+    start = 1_800_000_000
+    answers = [(now, session_answer(document, now)) for now in range(start, start + 2 * 900, 3)]
+    claims = {now: segments(answer["accessToken"])[1] for now, answer in answers}
+    distinct = {c["jti"]: c for c in claims.values()}
+    assert len(distinct) in (8, 9)  # 2 lifetimes / (900 / 4 s), plus the slot the loop started in
+    for now, answer in answers:
+        assert answer["accessTokenExpiresIn"] == claims[now]["exp"] - now > 3 * 900 / 4
+        valid = {c["jti"] for c in distinct.values() if c["iat"] <= now < c["exp"]}
+        assert len(valid) <= 4
+    if parse_key_set(json.dumps(document)).signing_key.algorithm == "RS256":
+        assert len({answer["accessToken"] for _, answer in answers}) == len(distinct)  # byte-identical within a slot
+
+
+def test_two_sessions_get_distinct_tokens_and_roll_over_at_different_moments(document):
+    other = TokenRef("user-1", "hash-of-another-session-token")
+    first, second = session_answer(document, 1_800_000_000), session_answer(document, 1_800_000_000, other)
+    assert segments(first["accessToken"])[1]["jti"] != segments(second["accessToken"])[1]["jti"]
+    offsets = {
+        segments(session_answer(document, 1_800_000_000, TokenRef("u", f"h{i}"))["accessToken"])[1]["iat"]
+        for i in range(20)
+    }
+    assert len(offsets) > 10
 
 
 def test_an_empty_secret_publishes_no_keys_and_signs_nothing():

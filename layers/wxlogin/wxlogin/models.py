@@ -38,5 +38,8 @@ class User:
 
 @record
 class StoredAccessToken:
-    token: str = hidden()
+    # None when the sealed token does not open (sealed for another item, or under a retired data key): a token
+    # to replace, found by its id.
+    token: str | None = hidden()
     expires_at: int
+    token_id: str

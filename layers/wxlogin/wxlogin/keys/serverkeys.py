@@ -5,8 +5,9 @@ CloudFormation creates it with a generated value, so a deploy needs no setup, an
 switches `current` to it and keeps the old one while anything sealed under it may still be read. Each use gets
 its own subkey through HKDF, so no two purposes ever share a key:
 
-- `session_key` at rest: AES-256-GCM, the user item's key as associated data, so a sealed value copied onto
-  another user's item does not open;
+- `session_key` and the WeChat access_token at rest: AES-256-GCM with the item's key and its generation as
+  associated data, so a sealed value copied onto another item, or written back onto an item made anew after an
+  erasure, does not open (and not opening is a stale session or a token to fetch again, never an error);
 - login retry records: the record id, the check of the Idempotency-Key and the sealing key of the answer, so
   the table holds neither a login code nor anything that opens a record without the code, the key and this secret.
 
@@ -22,7 +23,8 @@ import os
 from wxlogin.errors import InternalError
 from wxlogin.records import hidden, record
 
-SEALED_VERSION = 1
+# 2: the associated data holds the item's generation (version 1 named the item alone; such values no longer open).
+SEALED_VERSION = 2
 NONCE_SIZE = 12
 MIN_MATERIAL_LENGTH = 32
 
@@ -48,6 +50,11 @@ def parse_key_set(value: object) -> KeySet:
     if value["current"] not in materials or any(len(kid.encode()) > 255 for kid in materials):
         raise KeysUnavailable()
     return KeySet(value["current"], materials)
+
+
+def _associated_data(item_key: str, generation: str) -> bytes:
+    # Neither part holds a newline (item keys are `<KIND>#<id>`, generations base64url), so the join is unambiguous.
+    return f"{item_key}\n{generation}".encode()
 
 
 class ServerKeys:
@@ -93,30 +100,36 @@ class ServerKeys:
         _, key = self._subkey(f"hash {purpose}")
         return hmac.new(key, "\n".join(parts).encode("utf-8"), hashlib.sha256).hexdigest()
 
-    def seal_text(self, purpose: str, item_key: str, text: str) -> bytes:
-        """`text` (a session_key, an access_token) sealed for the item `item_key` under the current key."""
+    def seal_text(self, purpose: str, item_key: str, generation: str, text: str) -> bytes:
+        """`text` (a session_key, an access_token) sealed under the current key for the item `item_key` in its
+        `generation`: both are the associated data, so the value opens in that item and generation only."""
         from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
         kid, key = self._subkey(purpose)
         nonce = os.urandom(NONCE_SIZE)
-        sealed = AESGCM(key).encrypt(nonce, text.encode("utf-8"), item_key.encode("utf-8"))
+        sealed = AESGCM(key).encrypt(nonce, text.encode("utf-8"), _associated_data(item_key, generation))
         kid_bytes = kid.encode("utf-8")
         return bytes([SEALED_VERSION, len(kid_bytes)]) + kid_bytes + nonce + sealed
 
-    def open_text(self, purpose: str, item_key: str, blob: bytes) -> str:
+    def open_text(self, purpose: str, item_key: str, generation: str, blob: object) -> str | None:
+        """The text `seal_text` sealed for this item and generation; None for anything else: another item or
+        generation, a tampered or truncated value, an older format, a data key the secret no longer holds. The
+        caller answers that as a stale value (log in again, fetch a new token), never as a fault."""
         from cryptography.exceptions import InvalidTag
         from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-        if len(blob) < 2 or blob[0] != SEALED_VERSION:
-            raise KeysUnavailable()
+        if not isinstance(blob, bytes) or len(blob) < 2 or blob[0] != SEALED_VERSION:
+            return None
         kid_end = 2 + blob[1]
         kid = blob[2:kid_end].decode("utf-8", "replace")
         nonce, sealed = blob[kid_end : kid_end + NONCE_SIZE], blob[kid_end + NONCE_SIZE :]
+        if kid not in self._key_set().materials:
+            return None  # a retired data key: what it sealed is stale (a malformed secret still raises)
         _, key = self._subkey(purpose, kid)
         try:
-            return AESGCM(key).decrypt(nonce, sealed, item_key.encode("utf-8")).decode("utf-8")
+            return AESGCM(key).decrypt(nonce, sealed, _associated_data(item_key, generation)).decode("utf-8")
         except (InvalidTag, ValueError):
-            raise KeysUnavailable() from None
+            return None
 
     def retry_sealing_key(self, kid: str, appid: str, code: str, idempotency_key: str) -> bytes:
         """HKDF over the code and the Idempotency-Key, salted with this deployment's key `kid`."""

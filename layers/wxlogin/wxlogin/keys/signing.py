@@ -12,23 +12,35 @@ module-level regular expressions were most of what access tokens added to a
 cold login (make bench; README, Performance). cryptography and PyJWT are
 imported only when a token is signed or verified, so functions that never do
 pay nothing for them.
+
+A session's access tokens are bounded: its lifetime is cut into SLOTS_PER_LIFETIME slots (offset per
+session, so sessions do not all roll over at once), and every login or refresh of a session within a
+slot gets the same token: iat the slot's start, exp one lifetime later, jti derived from the session
+and the slot. So a session holds at most SLOTS_PER_LIFETIME valid tokens at any moment, however fast
+it refreshes, and each one it gets has at least (1 - 1/SLOTS_PER_LIFETIME) of its lifetime left.
+With RS256 the same claims sign to the same bytes; ES256 signs them anew (the same jti, iat and exp).
+No state: no write, no read beyond the session's.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import secrets
 import time
 
 from wxlogin.errors import InternalError, Unauthorized
 from wxlogin.keys.signing_keys import KeySet, SigningKey, SigningKeys
+from wxlogin.keys.tokens import TokenRef
 
 # RFC 9068's header type: an access token, not an ID token or anything else we might one day sign.
 TOKEN_TYPE = "at+jwt"  # noqa: S105 - a header value, not a secret
 JWKS_PATH = "/.well-known/jwks.json"
 # What verification demands of every token we mint; `unionid` is present only when WeChat gave one.
 REQUIRED_CLAIMS = ("iss", "aud", "sub", "iat", "exp", "jti", "appid", "openid")
+# A session gets a new access token at most this many times per token lifetime (module docstring).
+SLOTS_PER_LIFETIME = 4
 
 
 class InvalidAccessToken(Unauthorized):
@@ -63,8 +75,21 @@ class AccessTokenSigner:
         """The keys to sign with; SigningKeysUnavailable (500, one log line) until the operator has set them."""
         return self.keys.current()
 
-    def answer(self, issuer: str, *, subject: str, appid: str, openid: str, unionid: str | None) -> dict:
-        """`{accessToken, accessTokenExpiresIn}` for an account (`subject`), as login and refresh answer them."""
+    def answer(
+        self,
+        issuer: str,
+        *,
+        session: TokenRef,
+        subject: str,
+        appid: str,
+        openid: str,
+        unionid: str | None,
+        now: float | None = None,
+    ) -> dict:
+        """`{accessToken, accessTokenExpiresIn}` for an account (`subject`), as login and refresh answer them:
+        the session's token of the current slot, and the seconds it has left."""
+        now = time.time() if now is None else now
+        issued_at, jti = session_slot(session, self.ttl_seconds, now)
         token = mint_access_token(
             self.key_set(),
             issuer=issuer,
@@ -74,8 +99,24 @@ class AccessTokenSigner:
             openid=openid,
             unionid=unionid,
             ttl_seconds=self.ttl_seconds,
+            now=issued_at,
+            jti=jti,
         )
-        return {"accessToken": token, "accessTokenExpiresIn": self.ttl_seconds}
+        return {"accessToken": token, "accessTokenExpiresIn": issued_at + self.ttl_seconds - int(now)}
+
+
+def session_slot(session: TokenRef, ttl_seconds: int, now: float) -> tuple[int, str]:
+    """The start of the session's current slot (its token's iat) and that token's jti.
+
+    The slots are a quarter of the lifetime long, shifted by an offset drawn from the session, so that
+    sessions do not all roll over at the same second; the jti is a hash of the session's token hash and
+    the slot, which names neither the session nor its token.
+    """
+    slot = max(1, ttl_seconds // SLOTS_PER_LIFETIME)
+    offset = int.from_bytes(hashlib.sha256(f"slot offset:{session.token_hash}".encode()).digest()[:8], "big") % slot
+    index = (int(now) - offset) // slot
+    jti = _b64url(hashlib.sha256(f"access token:{session.token_hash}:{index}".encode()).digest()[:16])
+    return index * slot + offset, jti
 
 
 def mint_access_token(
@@ -89,6 +130,7 @@ def mint_access_token(
     unionid: str | None,
     ttl_seconds: int,
     now: int | None = None,
+    jti: str | None = None,
 ) -> str:
     """A JWT for the developer's APIs: who the user is, and nothing a third party should hold.
 
@@ -104,7 +146,7 @@ def mint_access_token(
         "openid": openid,
         "iat": issued_at,
         "exp": issued_at + ttl_seconds,
-        "jti": secrets.token_urlsafe(16),
+        "jti": jti or secrets.token_urlsafe(16),
     }
     if unionid:
         claims["unionid"] = unionid

@@ -1,9 +1,10 @@
 """Logging a Mini Program user in: code exchange, user record, session token.
 
-A plain login is one WeChat call and two DynamoDB writes, no read: an UpdateItem of the user that
-answers the user as stored and whether this login created it, then a PutItem of the session under
-the user's generation. In that order, a failure between the two leaves a user with a fresher
-session_key and no session: the client got 503 and no token, nothing it can use.
+A plain login is one WeChat call, one DynamoDB read and two writes: the user's generation (the session_key
+is sealed for it), an UpdateItem of the user conditional on that generation that answers the user as stored
+and whether this login created it, then a PutItem of the session under the user's generation. In that order,
+a failure between the two writes leaves a user with a fresher session_key and no session: the client got 503
+and no token, nothing it can use.
 
 A login with an Idempotency-Key first puts a pending marker for its code (before WeChat sees the
 code), and after its session turns the marker into its answer, sealed under a key only the holder
@@ -119,11 +120,7 @@ class LoginService:
         session = self._code_to_session(appid, request)
         now = self.clock()
         user_id = user_id_for(appid, session.openid)
-        fields = {
-            "appid": appid,
-            "openid": session.openid,
-            "sessionKey": self.keys.seal_text("session_key", user_pk(user_id), session.session_key),
-        }
+        fields = {"appid": appid, "openid": session.openid}
         if session.unionid:
             fields["unionid"] = session.unionid
         claimed_unionid = None
@@ -139,7 +136,14 @@ class LoginService:
         # The key this login replaces still opens data obtained just before it, for a while (session_keys.py).
         grace = self.settings.session_key_grace_seconds
         user, created = self.store.record_login(
-            user_id, fields, login_id, generation, now, claimed_unionid, int(now) + grace if grace else None
+            user_id,
+            fields,
+            login_id,
+            generation,
+            now,
+            self._session_key_sealer(user_id, session),
+            claimed_unionid,
+            previous_key_until=int(now) + grace if grace else None,
         )
 
         token, ref = mint_token(user_id)
@@ -159,6 +163,14 @@ class LoginService:
             sealed = seal(key, json.dumps(answer).encode())
             self.records.finish_login_retry(record_id, marker.key_check, "done", sealed)
         return LoginOutcome(answer, appid, replayed=False, subject=user.sub)
+
+    def _session_key_sealer(self, user_id: str, session: WeChatSession):
+        """Seals the session_key for the user item in the generation the store finds it in."""
+
+        def seal_for(generation: str) -> bytes:
+            return self.keys.seal_text("session_key", user_pk(user_id), generation, session.session_key)
+
+        return seal_for
 
     def _code_to_session(self, appid: str, request: LoginRequest) -> WeChatSession:
         def exchange(secret: str) -> WeChatSession:

@@ -71,11 +71,13 @@ class StoredSessionKeys:
     def open(self, user: User, ref: TokenRef, open_data: Callable[[SessionIdentity], Opened]) -> Opened:
         """`open_data(identity)` with the first stored key it accepts; it raises InvalidEncryptedData for a key
         that does not open the data. Neither: SessionKeyExpired when WeChat says the current key is stale,
-        else InvalidEncryptedData."""
+        else InvalidEncryptedData. A sealed key that does not open (another item or generation, a retired data
+        key) counts as no key: stale, as after a new wx.login, never a fault."""
         now = self.clock()
-        if user.sealed_session_key is None:
+        session_key = self._unseal(user, user.sealed_session_key)
+        if session_key is None:
             raise InvalidEncryptedData()
-        current = self._identity(user, self._unseal(user, user.sealed_session_key))
+        current = self._identity(user, session_key)
         try:
             return open_data(current)
         except InvalidEncryptedData:
@@ -92,17 +94,16 @@ class StoredSessionKeys:
 
     def _previous(self, user: User, now: float) -> SessionIdentity | None:
         until = user.previous_session_key_until
-        if user.sealed_previous_session_key is None or until is None or until <= now:
+        if until is None or until <= now:
             return None
-        try:
-            session_key = self._unseal(user, user.sealed_previous_session_key)
-        except WxLoginError:
-            return None  # sealed under a data key since retired: only the current key can still serve
-        return self._identity(user, session_key)
+        session_key = self._unseal(user, user.sealed_previous_session_key)
+        return None if session_key is None else self._identity(user, session_key)
 
-    def _unseal(self, user: User, sealed: bytes) -> str:
-        # The previous key was sealed exactly as the current one was: same purpose, same item.
-        return self.keys.open_text("session_key", user_pk(user.user_id), sealed)
+    def _unseal(self, user: User, sealed: bytes | None) -> str | None:
+        # The previous key was sealed exactly as the current one was: same purpose, item and generation.
+        if sealed is None or user.generation is None:
+            return None
+        return self.keys.open_text("session_key", user_pk(user.user_id), user.generation, sealed)
 
     @staticmethod
     def _identity(user: User, session_key: str) -> SessionIdentity:

@@ -18,9 +18,13 @@ from wxlogin.models import StoredAccessToken
 from wxlogin.storage.dynamodb import ConditionFailed, Table, to_attr
 
 ACCESS_TOKEN_SK = "ACCESS_TOKEN"  # noqa: S105 - a sort key, not a credential
+# The app's item is never erased and made anew, so it has one generation; a token written back from a backup is
+# one WeChat has long expired (they live two hours).
+ACCESS_TOKEN_GENERATION = "1"  # noqa: S105 - a generation, not a credential
 
 
-def _token_id(token: str) -> str:
+def token_id(token: str) -> str:
+    """The token's SHA-256: what conditions compare, since a sealed value differs at every write."""
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
@@ -39,17 +43,20 @@ class AccessTokenStore(Table):
         # A token stored in clear by an earlier version (no tokenId) counts as none: the next refresh seals one.
         if not item or "tokenId" not in item:
             return None
-        token = self.keys.open_text("access_token", f"APP#{appid}", item["accessToken"]["B"])
-        return StoredAccessToken(token, int(item["expiresAt"]["N"]))
+        token = self.keys.open_text(
+            "access_token", f"APP#{appid}", ACCESS_TOKEN_GENERATION, item["accessToken"].get("B")
+        )
+        return StoredAccessToken(token, int(item["expiresAt"]["N"]), item["tokenId"]["S"])
 
-    def acquire_lease(self, appid: str, owner: str, now: float, lease_seconds: int, stale: str | None) -> bool:
-        """Take the refresh lease, but only if nobody holds it and the token is still the stale one we saw."""
+    def acquire_lease(self, appid: str, owner: str, now: float, lease_seconds: int, stale_id: str | None) -> bool:
+        """Take the refresh lease, but only if nobody holds it and the token is still the stale one we saw (by its
+        id; None: there was none)."""
         values = {":owner": {"S": owner}, ":until": to_attr(int(now) + lease_seconds), ":now": to_attr(int(now))}
-        if stale is None:
+        if stale_id is None:
             unchanged = "attribute_not_exists(tokenId)"
         else:
             unchanged = "tokenId = :stale"
-            values[":stale"] = {"S": _token_id(stale)}
+            values[":stale"] = {"S": stale_id}
         try:
             self.call(
                 "update_item",
@@ -68,8 +75,8 @@ class AccessTokenStore(Table):
         # expiresAt is also the table's TTL attribute: an expired token is removed, never served.
         expression = "SET accessToken = :token, tokenId = :id, expiresAt = :expires REMOVE leaseOwner, leaseUntil"
         values = {
-            ":token": {"B": self.keys.seal_text("access_token", f"APP#{appid}", token)},
-            ":id": {"S": _token_id(token)},
+            ":token": {"B": self.keys.seal_text("access_token", f"APP#{appid}", ACCESS_TOKEN_GENERATION, token)},
+            ":id": {"S": token_id(token)},
             ":expires": to_attr(expires_at),
         }
         self._update_if_owner(appid, owner, expression, values)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from collections.abc import Callable
 
 from wxlogin.errors import InvalidEncryptedData, ServiceUnavailable, Unauthorized
 from wxlogin.keys.tokens import TokenRef
@@ -24,6 +25,9 @@ from wxlogin.records import record
 from wxlogin.storage.dynamodb import ConditionFailed, Table, iso_time, plain, set_expression, to_attr
 
 USER_SK = "USER"
+# A login reads the user's generation and writes on that condition; each lost race (an erasure, another login
+# creating the user) costs one more try, and three in a row is DynamoDB being too contended to answer now.
+LOGIN_WRITE_ATTEMPTS = 3
 UNIONID_INDEX = "unionid-index"
 
 
@@ -78,7 +82,8 @@ class UserStore(Table):
         login_id: str,
         generation: str,
         now: float,
-        claimed_unionid=None,
+        seal_session_key: Callable[[str], bytes],
+        claimed_unionid: str | None = None,
         previous_key_until: int | None = None,
     ) -> tuple[User, bool]:
         """Upsert the user from a login; (the user as stored, whether this login created it).
@@ -90,29 +95,66 @@ class UserStore(Table):
         login whose first attempt landed but whose answer botocore lost, learns it created the user. The
         account's `sub` is set once too: a new random id, so a user made anew after an erasure is a new account.
 
-        With `previous_key_until`, the session_key `fields` replaces is kept, sealed as it was, as
-        previousSessionKey until then, copied inside this one write (DynamoDB reads every operand of an
-        update expression from the item as it was before it)."""
-        expression, names, values = set_expression({**fields, "lastLoginAt": iso_time(now)})
-        if previous_key_until is not None:
-            names.update({"#key": "sessionKey", "#previousKey": "previousSessionKey", "#keyUntil": "previousKeyUntil"})
-            values.update({":noKey": {"NULL": True}, ":keyUntil": to_attr(previous_key_until)})
-            # First, for a reader that applies the actions in order: the old key is copied before it is replaced.
-            expression = f"#previousKey = if_not_exists(#key, :noKey), #keyUntil = :keyUntil, {expression}"
-        once = {"createdAt": iso_time(now), "gen": generation, "createdBy": login_id, "sub": new_account_id()}
-        for i, (name, value) in enumerate(once.items()):
-            names[f"#once{i}"], values[f":once{i}"] = name, to_attr(value)
-            expression += f", #once{i} = if_not_exists(#once{i}, :once{i})"
-        condition = None
-        if claimed_unionid is not None:
-            names["#unionid"], values[":unionid"] = "unionid", to_attr(claimed_unionid)
-            expression += ", #unionid = :unionid"
-            condition = "attribute_not_exists(#unionid) OR #unionid = :unionid"
-        try:
-            attributes = self._set_on_user(user_id, expression, names, values, condition)
-        except ConditionFailed:
-            raise InvalidEncryptedData() from None
-        return user_from_item(attributes), attributes["createdBy"]["S"] == login_id
+        The session_key is sealed for the user item's generation (`seal_session_key(generation)`), which a
+        login of a known user reads first: the write is conditional on the item still being what was read
+        (absent, or of that generation), so a login racing an erasure never seals for an account it does not
+        write; one that loses the race reads again.
+
+        With `previous_key_until`, the session_key this login replaces is kept, sealed as it was (for the same
+        item and generation, which the condition holds), as previousSessionKey until then, copied inside the
+        same write: DynamoDB reads every operand of an update expression from the item as it was before it."""
+        for _ in range(LOGIN_WRITE_ATTEMPTS):
+            found, current, unionid = self._login_state(user_id)
+            if claimed_unionid is not None and unionid not in (None, claimed_unionid):
+                raise InvalidEncryptedData()
+            sealed_for = current or generation
+            expression, names, values = set_expression(
+                {**fields, "sessionKey": seal_session_key(sealed_for), "lastLoginAt": iso_time(now)}
+            )
+            if previous_key_until is not None:
+                names.update(
+                    {"#key": "sessionKey", "#previousKey": "previousSessionKey", "#keyUntil": "previousKeyUntil"}
+                )
+                values.update({":noKey": {"NULL": True}, ":keyUntil": to_attr(previous_key_until)})
+                # First, for a reader that applies the actions in order: the old key is copied before it is replaced.
+                expression = f"#previousKey = if_not_exists(#key, :noKey), #keyUntil = :keyUntil, {expression}"
+            once = {"createdAt": iso_time(now), "gen": generation, "createdBy": login_id, "sub": new_account_id()}
+            for i, (name, value) in enumerate(once.items()):
+                names[f"#once{i}"], values[f":once{i}"] = name, to_attr(value)
+                expression += f", #once{i} = if_not_exists(#once{i}, :once{i})"
+            if not found:
+                condition = "attribute_not_exists(pk)"
+            elif current is None:  # an item from before generations: this login gives it one
+                condition = "attribute_exists(pk) AND attribute_not_exists(#gen)"
+                names["#gen"] = "gen"
+            else:
+                condition = "#gen = :readgen"
+                names["#gen"], values[":readgen"] = "gen", to_attr(current)
+            if claimed_unionid is not None:
+                names["#unionid"], values[":unionid"] = "unionid", to_attr(claimed_unionid)
+                expression += ", #unionid = :unionid"
+                condition = f"({condition}) AND (attribute_not_exists(#unionid) OR #unionid = :unionid)"
+            try:
+                attributes = self._set_on_user(user_id, expression, names, values, condition)
+            except ConditionFailed:
+                continue  # created, erased or given a unionid meanwhile (or our own lost write landed): read again
+            return user_from_item(attributes), attributes["createdBy"]["S"] == login_id
+        raise ServiceUnavailable()
+
+    def _login_state(self, user_id: str) -> tuple[bool, str | None, str | None]:
+        """(whether the user item exists, its generation, its unionid), read consistently."""
+        response = self.call(
+            "get_item",
+            TableName=self.table_name,
+            Key={"pk": {"S": user_pk(user_id)}, "sk": {"S": USER_SK}},
+            ProjectionExpression="#gen, unionid",
+            ExpressionAttributeNames={"#gen": "gen"},
+            ConsistentRead=True,
+        )
+        item = response.get("Item")
+        if item is None:
+            return False, None, None
+        return True, item.get("gen", {}).get("S"), item.get("unionid", {}).get("S")
 
     def _set_on_user(self, user_id: str, expression: str, names: dict, values: dict, condition: str | None) -> dict:
         """`SET expression` on the user item (under `condition`, if any); the item's attributes afterwards."""

@@ -19,7 +19,7 @@ import time
 
 from wxlogin.errors import WeChatUnavailable
 from wxlogin.keys.appsecrets import AppSecrets
-from wxlogin.storage.access_token_store import AccessTokenStore
+from wxlogin.storage.access_token_store import AccessTokenStore, token_id
 from wxlogin.wechat.client import WeChatClient
 from wxlogin.wechat.errors import ACCESS_TOKEN_REJECTED, WeChatApiError, contract_error
 
@@ -58,11 +58,12 @@ class AccessTokens:
         if held is not None and held[1] - REFRESH_MARGIN_SECONDS > now:
             return held[0]
         stored = self.store.get(appid)
-        if stored is not None and stored.expires_at - REFRESH_MARGIN_SECONDS > now:
+        usable = stored is not None and stored.token is not None
+        if usable and stored.expires_at - REFRESH_MARGIN_SECONDS > now:
             self._held[appid] = (stored.token, stored.expires_at)
             return stored.token
-        still_valid = stored.token if stored is not None and stored.expires_at > now + 1 else None
-        return self._refresh(appid, stale=stored.token if stored else None, fallback=still_valid)
+        still_valid = stored.token if usable and stored.expires_at > now + 1 else None
+        return self._refresh(appid, stale_id=stored.token_id if stored else None, fallback=still_valid)
 
     def call(self, appid: str, api):
         """`api(token)` with the app's token; a token WeChat rejects is refreshed once and the call repeated."""
@@ -73,15 +74,17 @@ class AccessTokens:
             if exc.errcode not in ACCESS_TOKEN_REJECTED:
                 raise
         self._held.pop(appid, None)  # revoked (another instance forced a refresh, or WeChat reset it)
-        return api(self._refresh(appid, stale=token, fallback=None, rejected=True))
+        return api(self._refresh(appid, stale_id=token_id(token), fallback=None, rejected=token))
 
-    def _refresh(self, appid: str, stale: str | None, fallback: str | None, rejected: bool = False) -> str:
+    def _refresh(self, appid: str, stale_id: str | None, fallback: str | None, rejected: str | None = None) -> str:
+        """A new token in place of the one with `stale_id` (None: there was none); `rejected`: the token WeChat
+        just refused."""
         owner = secrets.token_hex(8)
-        if not self.store.acquire_lease(appid, owner, self.clock(), LEASE_SECONDS, stale):
-            return self._await_refresh(appid, stale, fallback)
+        if not self.store.acquire_lease(appid, owner, self.clock(), LEASE_SECONDS, stale_id):
+            return self._await_refresh(appid, stale_id, fallback)
         try:
             token, expires_in = self._fetch(appid, force=False)
-            if rejected and token == stale:
+            if rejected is not None and token == rejected:
                 # Normal mode handed back the token WeChat just refused: only a forced refresh replaces it.
                 token, expires_in = self._fetch(appid, force=True)
         except BaseException:
@@ -100,12 +103,13 @@ class AccessTokens:
         except WeChatApiError as exc:
             raise contract_error(exc.errcode) from None
 
-    def _await_refresh(self, appid: str, stale: str | None, fallback: str | None) -> str:
+    def _await_refresh(self, appid: str, stale_id: str | None, fallback: str | None) -> str:
         """Another instance holds the lease: use its new token as soon as it lands."""
         deadline = self.clock() + self.wait_seconds
         while True:
             stored = self.store.get(appid)
-            if stored is not None and stored.token != stale and stored.expires_at > self.clock():
+            fresh = stored is not None and stored.token is not None and stored.token_id != stale_id
+            if fresh and stored.expires_at > self.clock():
                 self._held[appid] = (stored.token, stored.expires_at)
                 return stored.token
             if fallback is not None:
