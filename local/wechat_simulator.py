@@ -231,6 +231,8 @@ class _PhoneCode:
     appid: str
     phone: str
     issued_at: float
+    # The user whose button gave the code; None for a code the dev route made for nobody in particular.
+    openid: str | None = None
     used: bool = False
 
 
@@ -353,7 +355,7 @@ class WeChatSimulator:
             "checksession": self._checksession,
             "getuserriskrank": self._getuserriskrank,
         }
-        # Each dev route with its body and what it does: GET /_sim/ lists them, the README repeats them.
+        # Each dev route with its body and what it does: GET /_sim/ lists them, docs/local-stack.md repeats them.
         self._dev_routes: dict[tuple[str, str], _DevRoute] = {
             (route.method, route.path): route
             for route in (
@@ -384,8 +386,9 @@ class WeChatSimulator:
                     "POST",
                     "/_sim/phone-code",
                     self._sim_phone_code,
-                    '{"appid"?, "openid"?, "phone"?: "13800138000" | "+852 61234567"}',
-                    "the getPhoneNumber button's code, for getuserphonenumber",
+                    '{"appid"?, "openid"? | "user"?, "phone"?: "13800138000" | "+852 61234567"}',
+                    "the getPhoneNumber button's code of that user (`user`: as /_sim/login names them), "
+                    "for getuserphonenumber",
                 ),
                 _DevRoute(
                     "POST",
@@ -598,6 +601,13 @@ class WeChatSimulator:
             raise _WeChatError(40029)
         if phone_code.appid != appid:
             raise _WeChatError(40013)
+        openid = data.get("openid")
+        if openid is not None and (not isinstance(openid, str) or not openid):
+            raise _WeChatError(40097)
+        if openid is not None and openid != phone_code.openid:
+            # WeChat checks the binding when given the openid but documents no errcode for a mismatch; the code
+            # is invalid for that user, so 40029, and it stays unused (docs/wechat.md, Phone numbers).
+            raise _WeChatError(40029)
         phone_code.used = True
         info = _phone_info(phone_code.phone) | {"watermark": {"timestamp": int(now), "appid": appid}}
         return {"errcode": 0, "errmsg": "ok", "phone_info": info}
@@ -712,6 +722,11 @@ class WeChatSimulator:
     def _sim_phone_code(self, data: dict) -> dict:
         appid = self._appid(data)
         openid = _optional_str(data, "openid")
+        name = _optional_str(data, "user")
+        if name is not None:
+            if openid is not None:
+                raise _DevError(400, "give openid or user, not both")
+            openid = _b64url_id(f"{appid}\n{name}")
         phone = _optional_str(data, "phone")
         if phone is not None:
             _phone_info(phone)
@@ -719,7 +734,7 @@ class WeChatSimulator:
         if phone is not None:
             user.phone = phone
         code = secrets.token_hex(32)
-        self._phone_codes[code] = _PhoneCode(appid, phone or user.phone or DEFAULT_PHONE, self._clock())
+        self._phone_codes[code] = _PhoneCode(appid, phone or user.phone or DEFAULT_PHONE, self._clock(), openid)
         return {"code": code}
 
     def _sim_risk_rank(self, data: dict) -> dict:

@@ -74,6 +74,20 @@ def test_the_readme_is_a_page_a_newcomer_reads_in_minutes():
     assert re.search(r"`make test` takes about \d+ minutes", readme)
 
 
+def test_the_readmes_api_at_a_glance_lists_every_route_of_the_template():
+    """The one-page API table stays true as routes come and go (the example API is the docs' own)."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    listed = set()
+    for cell in re.findall(r"^\| (`[^|]+) \|", readme, flags=re.MULTILINE):
+        methods = re.findall(r"`((?:GET|POST|PATCH|PUT|DELETE) [^`?]+)", cell)
+        listed |= {tuple(method.split(" ", 1)) for method in methods}
+    routes = {
+        (method, path) for method, path, logical_id, _, _ in function_routes(load_template(ROOT / "template.yaml"))
+    }
+    assert routes - listed <= {("GET", "/v1/examples/whoami")}
+    assert listed <= routes
+
+
 # Words that tell the project's own history or review process, which mean nothing to a reader of the docs;
 # that history belongs in CHANGELOG.md.
 HISTORY = re.compile(

@@ -76,10 +76,10 @@ def stable_token(sim, appid=APPID, secret=SECRET, force_refresh=False, grant_typ
     return requests.post(sim.base_url + "/cgi-bin/stable_token", json=body, timeout=5).json()
 
 
-def phone_number(sim, token, code) -> dict:
+def phone_number(sim, token, code, **body) -> dict:
     url = sim.base_url + "/wxa/business/getuserphonenumber"
     params = {"access_token": token} if token is not None else {}
-    return requests.post(url, params=params, json={"code": code}, timeout=5).json()
+    return requests.post(url, params=params, json={"code": code, **body}, timeout=5).json()
 
 
 def check_session(sim, token, openid, session_key) -> dict:
@@ -458,6 +458,24 @@ def test_getuserphonenumber(sim, clock):
     stale = dev(sim, "/_sim/phone-code", {})["code"]
     clock.now += 301
     assert_errcode(phone_number(sim, token, stale), 40029)
+
+
+def test_a_phone_code_redeemed_with_another_users_openid_is_refused_and_stays_unused(sim):
+    token = stable_token(sim)["access_token"]
+    code = dev(sim, "/_sim/phone-code", {"appid": APPID, "openid": OPENID, "phone": "13912345678"})["code"]
+    assert_errcode(phone_number(sim, token, code, openid="oSomeoneElse000000000000000"), 40029)
+    assert_errcode(phone_number(sim, token, code, openid=""), 40097)
+    # The owner still redeems it: the refused attempt did not spend it.
+    assert phone_number(sim, token, code, openid=OPENID)["phone_info"]["purePhoneNumber"] == "13912345678"
+    # A code made for a user named as /_sim/login names them is bound to that user's openid.
+    login = exchange(sim, dev(sim, "/_sim/login", {"appid": APPID, "user": "carol"})["code"])
+    named = dev(sim, "/_sim/phone-code", {"appid": APPID, "user": "carol"})["code"]
+    assert_errcode(phone_number(sim, token, named, openid=OPENID), 40029)
+    assert phone_number(sim, token, named, openid=login["openid"])["errcode"] == 0
+    # A code made for nobody belongs to no openid.
+    assert_errcode(
+        phone_number(sim, token, dev(sim, "/_sim/phone-code", {"appid": APPID})["code"], openid=OPENID), 40029
+    )
 
 
 def test_phone_code_of_another_app_is_40013(sim):

@@ -19,7 +19,7 @@ from wxlogin.web.parsing import token_ref
 from wxlogin.web.route_requests import LoginRequest
 from wxlogin.wechat.client import WeChatClient
 
-# Verifiers (API Gateway, JWT libraries) re-read the keys at most this often; rotation waits for it (README).
+# Verifiers (API Gateway, JWT libraries) re-read the keys at most this often; rotation waits for it (docs/operating.md).
 PUBLISHED_MAX_AGE_SECONDS = 300
 
 settings = get_settings()

@@ -74,7 +74,7 @@ def test_refresh_works_until_logout_or_erasure_and_an_issued_token_lives_until_i
     assert call(stack, "GET", WHOAMI, refreshed.json()["accessToken"]).status_code == 200
     assert call(stack, "POST", "/v1/auth/logout", me["token"]).status_code == 204
     assert call(stack, "POST", "/v1/auth/token", me["token"]).status_code == 401
-    # The README's bound: an access token is not revocable; it stays valid until its exp.
+    # The documented bound (docs/access-tokens.md): an access token is not revocable; it stays valid until its exp.
     assert call(stack, "GET", WHOAMI, refreshed.json()["accessToken"]).status_code == 200
 
     erased = login(stack, "cyd")

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from local.stack import DEV_APP_ID, LocalStack, Ports
+from local.stack import DEV_APP_ID, LocalStack, Ports, StartupError
 
 LOGIN, ME, LOGOUT = "/v1/auth/login", "/v1/me", "/v1/auth/logout"
 HANG_SECONDS = 2.0
@@ -175,3 +175,25 @@ def test_a_body_shorter_than_its_content_length_is_answered_400_at_once(stack):
             received += chunk
     assert received.startswith(b"HTTP/1.1 400 ") and received.endswith(b'{"message":"Bad Request"}')
     assert time.monotonic() - started < 1
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        (
+            "LOCAL_INSTANCES",
+            "0",
+            "LOCAL_INSTANCES must be a whole number of instances per function (1 or more), got '0'",
+        ),
+        ("LoginRateLimit", "fast", "LoginRateLimit must be a number, got 'fast'"),
+        ("ReservedConcurrency", "-1", "ReservedConcurrency must be at least 0, got '-1'"),
+    ],
+)
+def test_a_local_setting_or_template_parameter_out_of_range_stops_the_start_before_anything_runs(
+    variable, value, message
+):
+    stack = LocalStack(ports=Ports(0, 0, 0), overrides={variable: value}, quiet=True)
+    with pytest.raises(StartupError) as refused:
+        stack.start()
+    assert str(refused.value) == message
+    assert stack.moto is None and stack.gateway is None

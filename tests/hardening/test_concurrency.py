@@ -246,3 +246,58 @@ def test_junk_codes_racing_valid_logins_from_the_same_address_over_four_instance
         assert after - before == 30
     finally:
         instances.stop()
+
+
+@pytest.fixture(scope="module")
+def profiles(stack):
+    instances = Instances(stack, "ProfileFunction", 2)
+    yield instances
+    instances.stop()
+
+
+def test_a_phone_number_in_flight_through_wechat_retries_never_lands_on_the_account_made_after_an_erasure(
+    stack, logins, accounts, profiles
+):
+    """On separate instances: POST /v1/profile/phone with session S0 while WeChat answers -1 twice (the function
+    backs off and retries), DELETE /v1/me with S0, and the same person's new sign-up. The number lands on no
+    account: the write is conditional on S0's generation, so it answers 401 (before, 12 of 12 tries landed)."""
+    phone_path = ["/wxa/business/getuserphonenumber"]
+    outcomes = []
+    for round_number in range(6):
+        person = f"phone-racer-{round_number}"
+        before = stack.log_in(person)
+        # A first number, so the instance holds a WeChat access token and the race is the phone call itself.
+        code = stack.simulator("/_sim/phone-code", {"appid": DEV_APP_ID, "user": person})["code"]
+        assert (
+            profiles.invoke(round_number, "POST", "/v1/profile/phone", token=before["token"], body={"code": code})[0]
+            == 200
+        )
+        # Busy after a long wait (longer than the erasure and the new sign-up take), then busy again at once.
+        stack.simulator(
+            "/_sim/faults", {"count": 1, "errcode": -1, "mode": "hang", "seconds": 1.5, "paths": phone_path}
+        )
+        stack.simulator("/_sim/faults", {"count": 1, "errcode": -1, "paths": phone_path})
+        code = stack.simulator("/_sim/phone-code", {"appid": DEV_APP_ID, "user": person, "phone": "13700000009"})[
+            "code"
+        ]
+
+        def erase_and_sign_up_again(token=before["token"], person=person, index=round_number):
+            time.sleep(0.1)  # the phone request is waiting on WeChat by now
+            assert accounts.invoke(index, "DELETE", ME, token=token)[0] == 204
+            status, again = logins.invoke(index, "POST", LOGIN, body={"code": stack.code(person)})
+            assert status == 200 and again["isNewUser"], again
+            return again
+
+        (phone_status, phone_body), again = _together(
+            lambda token=before["token"], code=code, index=round_number: profiles.invoke(
+                index + 1, "POST", "/v1/profile/phone", token=token, body={"code": code}
+            ),
+            erase_and_sign_up_again,
+        )
+        assert phone_status == 401 and phone_body["error"]["code"] == "unauthorized", phone_body
+        me = _me(stack, again["token"])
+        assert me.status_code == 200 and me.json()["phone"] is None, f"round {round_number}: {me.json()}"
+        pk = f"USER#{user_id_for(DEV_APP_ID, again['openid'])}"
+        assert all("phoneNumber" not in item for item in _partition(stack, pk))
+        outcomes.append(phone_status)
+    print(f"phone writes racing an erasure and a new sign-up: {outcomes}")

@@ -169,9 +169,10 @@ class Users:
         self.calls.append("session_with_user")
         return self.sessions.get(ref), self.users.get(ref.user_id)
 
-    def update_user(self, user_id, fields):
+    def update_user(self, user, fields):
+        user_id = user.user_id
         existing = self.users.get(user_id)
-        if existing is None:
+        if existing is None or existing.generation != user.generation:
             raise Unauthorized()
         profile = {**(existing.profile or {}), **{k: fields[k] for k in PROFILE_FIELDS if k in fields}}
         phone = {**(existing.phone or {}), **{k: fields[k] for k in PHONE_FIELDS if k in fields}}
@@ -185,7 +186,11 @@ class Users:
         if session is None or session.expires_at <= now:
             raise Unauthorized()
 
-    def delete_user(self, user_id, current):
+    def delete_user(self, user, current):
+        user_id = user.user_id
+        existing = self.users.get(user_id)
+        if existing is None or existing.generation != user.generation:
+            raise Unauthorized()
         self.users.pop(user_id, None)
         self.sessions = {ref: at for ref, at in self.sessions.items() if ref.user_id != user_id}
 
@@ -255,8 +260,8 @@ class WeChat:
     def stable_token(self, appid, secret, force_refresh=False):
         return self._next("stable_token", appid, secret, force_refresh)
 
-    def phone_number(self, access_token, code):
-        return self._next("phone_number", access_token, code)
+    def phone_number(self, access_token, code, openid):
+        return self._next("phone_number", access_token, code, openid)
 
     def check_session_key(self, access_token, openid, session_key):
         self._next("check_session_key", access_token, openid, session_key)

@@ -106,7 +106,7 @@ def phone_service(users: Users, wechat: WeChat, table: AccessTokenTable | None =
 def test_a_button_code_binds_the_number_wechat_gives():
     users, wechat = Users(user()), WeChat(phones=[{**PHONE, "watermark": WATERMARK}])
     assert phone_service(users, wechat).bind(users.users["u1"], REF, PhoneRequest(code="pc")) == PHONE
-    assert users.users["u1"].phone == PHONE and wechat.calls == [("phone_number", "token", "pc")]
+    assert users.users["u1"].phone == PHONE and wechat.calls == [("phone_number", "token", "pc", OPENID)]
 
 
 @pytest.mark.parametrize(

@@ -34,7 +34,7 @@ function simulatedWeChat({ url, appid, user }) {
     // the code the getPhoneNumber button would have given.
     async phoneDetail(detail) {
       if (/deny/.test(detail.errMsg || '')) return detail
-      const { code } = await sim('phone-code', {})
+      const { code } = await sim('phone-code', { user })
       return { errMsg: 'getPhoneNumber:ok', code }
     },
   }

@@ -2,7 +2,7 @@
 
 `@dataclass(frozen=True)` compiles each class's methods from source when the
 class is made: about 0.5 ms a class, and a cold login makes about twenty of
-them, some 0.05x of the bench's floor (make bench; README, Performance). A
+them, some 0.05x of the bench's floor (make bench; docs/performance.md). A
 `@record` class behaves the same for everything the layer asks of it (keyword
 or positional construction, defaults, immutability, equality and hashing by
 value, a repr that leaves out the fields marked `hidden()`) with methods shared

@@ -9,7 +9,7 @@ A token is signed with cryptography directly (JWS compact serialization, RFC
 7515: a few lines); PyJWT verifies (verify_access_token, the tests) and writes
 the published JWKs. PyJWT's import loads cryptography's x509 package, whose
 module-level regular expressions were most of what access tokens added to a
-cold login (make bench; README, Performance). cryptography and PyJWT are
+cold login (make bench; docs/performance.md). cryptography and PyJWT are
 imported only when a token is signed or verified, so functions that never do
 pay nothing for them.
 

@@ -9,7 +9,7 @@ a key given only by its public half is published and can sign nothing (a
 retired key kept until its tokens have expired). The algorithm follows the
 key: RSA (2048 bits or more) signs RS256, EC P-256 signs ES256. Rotation adds a
 key, publishes it, then moves `signingKeyId`, then retires and finally removes
-the old key (scripts/signing_keys.py and the README). cryptography and PyJWT are
+the old key (scripts/signing_keys.py and docs/operating.md). cryptography and PyJWT are
 imported only when the keys are read or published.
 """
 

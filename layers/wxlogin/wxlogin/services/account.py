@@ -37,10 +37,10 @@ class AccountService:
         return me_view(user, linked)
 
     def update_me(self, user: User, request: UpdateMeRequest) -> dict:
-        return me_view(self.store.update_user(user.user_id, request.fields))
+        return me_view(self.store.update_user(user, request.fields))
 
     def delete_me(self, user: User, ref: TokenRef) -> None:
-        self.store.delete_user(user.user_id, ref)
+        self.store.delete_user(user, ref)
 
     def logout(self, ref: TokenRef) -> None:
         self.store.revoke_session(ref, self.clock())

@@ -47,7 +47,10 @@ class PhoneService:
 
     def bind_by_code(self, user: User, code: str) -> dict:
         try:
-            info = self.access_tokens.call(user.appid, lambda token: self.wechat.phone_number(token, code))
+            # Redeemed with the session's openid: WeChat refuses a code another user's button gave.
+            info = self.access_tokens.call(
+                user.appid, lambda token: self.wechat.phone_number(token, code, user.openid)
+            )
         except WeChatApiError as exc:
             raise contract_error(exc.errcode, phone_code=True) from None
         try:
@@ -66,5 +69,5 @@ class PhoneService:
         return self._keep(user, fields)
 
     def _keep(self, user: User, fields: dict) -> dict:
-        stored = self.store.update_user(user.user_id, fields)
+        stored = self.store.update_user(user, fields)
         return {name: stored.phone.get(name) for name in PHONE_FIELDS}

@@ -32,5 +32,5 @@ class ProfileService:
         if user.unionid is None and data.unionid:
             fields["unionid"] = data.unionid
         if fields:
-            user = self.store.update_user(user.user_id, fields)
+            user = self.store.update_user(user, fields)
         return {"profile": user.profile, "unionid": user.unionid}

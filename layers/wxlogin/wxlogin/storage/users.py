@@ -239,11 +239,14 @@ class UserStore(Table):
             return False
         return True
 
-    def update_user(self, user_id: str, fields: dict) -> User:
-        """Set fields on an existing user; a deleted user stays deleted (no upsert)."""
+    def update_user(self, user: User, fields: dict) -> User:
+        """Set fields on `user` as a session found it, on the condition that the item is still that user's
+        generation: a write that loses to an erasure (and maybe a new sign-up of the same person) stores
+        nothing and is Unauthorized, like any request of a session that no longer works."""
         expression, names, values = set_expression(fields)
+        names["#gen"], values[":gen"] = "gen", to_attr(user.generation)
         try:
-            return user_from_item(self._set_on_user(user_id, expression, names, values, "attribute_exists(pk)"))
+            return user_from_item(self._set_on_user(user.user_id, expression, names, values, "#gen = :gen"))
         except ConditionFailed:
             raise Unauthorized() from None
 
@@ -259,25 +262,45 @@ class UserStore(Table):
         except ConditionFailed:
             raise Unauthorized() from None
 
-    def delete_user(self, user_id: str, current: TokenRef) -> None:
-        """Erase the user and every session. Other sessions go first, so a failure part-way leaves the
-        caller's token working for a retry; the user and the caller's session then go together."""
-        pk = user_pk(user_id)
+    def delete_user(self, user: User, current: TokenRef) -> None:
+        """Erase `user` (as the caller's session found it) and every session of its generation. Other
+        sessions go first, so a failure part-way leaves the caller's token working for a retry; the user and
+        the caller's session then go together, the user on the condition that it is still that generation:
+        an erasure by a session of an account that was erased and made anew meanwhile erases nothing of the
+        new account (Unauthorized). Sessions of other generations never work and expire by TTL."""
+        pk = user_pk(user.user_id)
         current_sk = _session_sk(current)
-        others = [key for key in self._partition_keys(pk) if key["sk"]["S"] not in (USER_SK, current_sk)]
+        others = [
+            {"pk": item["pk"], "sk": item["sk"]}
+            for item in self._partition_items(pk)
+            if item["sk"]["S"] not in (USER_SK, current_sk) and item.get("gen", {}).get("S") == user.generation
+        ]
         for start in range(0, len(others), 25):
             self._batch_delete(others[start : start + 25])
-        self.call(
-            "transact_write_items",
-            # The same token on botocore's own retries: a retried transaction that already landed succeeds.
-            ClientRequestToken=str(uuid.uuid4()),
-            TransactItems=[
-                {"Delete": {"TableName": self.table_name, "Key": {"pk": {"S": pk}, "sk": {"S": sk}}}}
-                for sk in (USER_SK, current_sk)
-            ],
-        )
+        user_key = {"pk": {"S": pk}, "sk": {"S": USER_SK}}
+        try:
+            self.call(
+                "transact_write_items",
+                # The same token on botocore's own retries: a retried transaction that already landed succeeds.
+                ClientRequestToken=str(uuid.uuid4()),
+                TransactItems=[
+                    {
+                        "Delete": {
+                            "TableName": self.table_name,
+                            "Key": user_key,
+                            "ConditionExpression": "#gen = :gen",
+                            "ExpressionAttributeNames": {"#gen": "gen"},
+                            "ExpressionAttributeValues": {":gen": to_attr(user.generation)},
+                        }
+                    },
+                    {"Delete": {"TableName": self.table_name, "Key": {"pk": {"S": pk}, "sk": {"S": current_sk}}}},
+                ],
+            )
+        except ConditionFailed:
+            raise Unauthorized() from None
 
-    def _partition_keys(self, pk: str) -> list[dict]:
+    def _partition_items(self, pk: str) -> list[dict]:
+        """Every item of the partition: its key and generation."""
         keys, start = [], None
         while True:
             kwargs = {"ExclusiveStartKey": start} if start else {}
@@ -286,7 +309,8 @@ class UserStore(Table):
                 TableName=self.table_name,
                 KeyConditionExpression="pk = :pk",
                 ExpressionAttributeValues={":pk": {"S": pk}},
-                ProjectionExpression="pk, sk",
+                ProjectionExpression="pk, sk, #gen",
+                ExpressionAttributeNames={"#gen": "gen"},
                 ConsistentRead=True,
                 **kwargs,
             )

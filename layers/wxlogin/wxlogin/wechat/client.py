@@ -136,9 +136,16 @@ class WeChatClient:
             raise WeChatError()
         return token, expires_in
 
-    def phone_number(self, access_token: str, code: str) -> dict:
-        """The phone_info WeChat gives for a getPhoneNumber button code."""
-        reply = self._call("POST", "/wxa/business/getuserphonenumber", {"access_token": access_token}, {"code": code})
+    def phone_number(self, access_token: str, code: str, openid: str) -> dict:
+        """The phone_info WeChat gives for a getPhoneNumber button code of the user `openid`: given the openid,
+        WeChat checks that the code was issued to that user, so a code tapped by someone else is refused
+        (https://developers.weixin.qq.com/miniprogram/dev/server/API/user-info/phone-number/api_getphonenumber.html)."""
+        reply = self._call(
+            "POST",
+            "/wxa/business/getuserphonenumber",
+            {"access_token": access_token},
+            {"code": code, "openid": openid},
+        )
         info = reply.get("phone_info")
         if not isinstance(info, dict):
             raise WeChatError()
