@@ -76,9 +76,15 @@ def http_api_event(
     return event
 
 
+def _epoch_ms() -> int:
+    return int(time.time() * 1000)
+
+
 @dataclass
 class LambdaContext:
-    """The attributes of a Lambda context that Powertools reads."""
+    """The attributes of a Lambda context that Powertools and the handlers read. The invocation ends at
+    `deadline_ms` (epoch milliseconds): its function's timeout after it started (`starting_now`), 10 s
+    unless given."""
 
     function_name: str = "wxlogin-local"
     memory_limit_in_mb: int = 512
@@ -86,10 +92,18 @@ class LambdaContext:
     function_version: str = "$LATEST"
     log_group_name: str = "/aws/lambda/wxlogin-local"
     log_stream_name: str = "local"
+    deadline_ms: int = field(default_factory=lambda: _epoch_ms() + 10_000)
+
+    @classmethod
+    def starting_now(cls, timeout_seconds: float, **attributes) -> LambdaContext:
+        """The context of an invocation starting now, in a function with this timeout."""
+        return cls(deadline_ms=_epoch_ms() + int(timeout_seconds * 1000), **attributes)
 
     @property
     def invoked_function_arn(self) -> str:
         return f"arn:aws:lambda:us-east-1:123456789012:function:{self.function_name}"
 
     def get_remaining_time_in_millis(self) -> int:
-        return 10_000
+        """As Lambda's: the milliseconds left before the invocation times out
+        (https://docs.aws.amazon.com/lambda/latest/dg/python-context.html)."""
+        return max(0, self.deadline_ms - _epoch_ms())

@@ -204,7 +204,7 @@ class Worker:
     def _start(self) -> None:
         env = {"PATH": os.environ.get("PATH", ""), "PYTHONUNBUFFERED": "1", **self.environment}
         self.process = subprocess.Popen(  # noqa: S603 - our own interpreter running our own worker
-            [sys.executable, "-m", "local.worker", self.code_uri, self.handler],
+            [sys.executable, "-m", "local.worker", self.code_uri, self.handler, str(self.timeout)],
             cwd=ROOT,
             env=env,
             stdin=subprocess.PIPE,
@@ -226,6 +226,7 @@ class Worker:
         reader.start()
         reader.join(self.timeout)
         if reader.is_alive():
+            self.process.kill()  # as Lambda ends a timed-out invocation: at once, not after a graceful stop
             self.stop()
             return ""
         return result[0] if result else ""

@@ -135,6 +135,11 @@ def function_property(template: dict, logical_id: str, name: str):
     return props.get(name, template.get("Globals", {}).get("Function", {}).get(name))
 
 
+def function_timeout(template: dict, logical_id: str) -> float:
+    """The function's Timeout in seconds: its own, else the Globals', else Lambda's default (3)."""
+    return float(function_property(template, logical_id, "Timeout") or 3)
+
+
 class ParameterError(ValueError):
     """A template parameter given from the shell that CloudFormation would refuse; the message says why."""
 

@@ -5,8 +5,8 @@ errcode answers, single-use login codes that expire, a session_key that rotates
 on every wx.login (checksession then refuses the old one), stable access tokens,
 and user risk ranks a test chooses (61010 for a user not seen in two hours). The dev routes under /_sim/ play the
 Mini Program's part (wx.login, getUserProfile, the getPhoneNumber button) and
-inject the faults a real WeChat shows: busy, hanging, dropped connections, HTML
-error pages.
+inject the faults a real WeChat shows: busy, hanging, slow, dropped connections,
+HTML error pages.
 
     python -m local.wechat_simulator --port 3001 --app wx0123456789abcdef=SECRET
 
@@ -77,7 +77,7 @@ WECHAT_ROUTES = {
     ("POST", "/wxa/getuserriskrank"): "getuserriskrank",
 }
 
-FAULT_MODES = ("hang", "drop", "http500", "garbage")
+FAULT_MODES = ("hang", "slow", "drop", "http500", "garbage")
 
 ERRMSG = {
     -1: "system error",
@@ -401,9 +401,10 @@ class WeChatSimulator:
                     "POST",
                     "/_sim/faults",
                     self._sim_faults,
-                    '{"count"?: 1, "errcode"?: -1, "mode"?: "hang" | "drop" | "http500" | "garbage", '
+                    '{"count"?: 1, "errcode"?: -1, "mode"?: "hang" | "slow" | "drop" | "http500" | "garbage", '
                     '"seconds"?: 30, "paths"?: ["/sns/jscode2session", ...]}',
-                    "the next count WeChat calls (on those paths) answer the errcode, or fail in that mode",
+                    "the next count WeChat calls (on those paths) answer the errcode (hang: after its seconds), "
+                    "answer as WeChat would after its seconds (slow), or fail in that mode",
                 ),
                 _DevRoute(
                     "POST",
@@ -502,10 +503,7 @@ class WeChatSimulator:
             self._stats[name] += 1
             fault = self._take_fault(name, path)
             if fault is None:
-                try:
-                    return _Reply.json(200, self._wechat_routes[name](query, body))
-                except _WeChatError as error:
-                    return _Reply.json(200, _errcode_answer(error.errcode))
+                return self._answer(name, query, body)
         # Outside the lock: a hang must not stall the other requests.
         if fault.mode == "drop":
             return None
@@ -513,9 +511,19 @@ class WeChatSimulator:
             return _Reply(500, _HTML_500, "text/html")
         if fault.mode == "garbage":
             return _Reply(200, _GARBAGE, "text/html; charset=utf-8")
-        if fault.mode == "hang":
+        if fault.mode in ("hang", "slow"):
             self._release.wait(fault.seconds)
+        if fault.mode == "slow":  # WeChat's own answer, late
+            with self._lock:
+                return self._answer(name, query, body)
         return _Reply.json(200, _errcode_answer(fault.errcode))
+
+    def _answer(self, name: str, query: dict, body: bytes) -> _Reply:
+        """What WeChat answers the call (called with the lock held)."""
+        try:
+            return _Reply.json(200, self._wechat_routes[name](query, body))
+        except _WeChatError as error:
+            return _Reply.json(200, _errcode_answer(error.errcode))
 
     def _take_fault(self, name: str, path: str) -> _Fault | None:
         for index, fault in enumerate(self._faults):

@@ -1,4 +1,4 @@
-"""One function's Lambda sandbox, for the local gateway: `python -m local.worker <CodeUri> <Handler>`.
+"""One function's Lambda sandbox, for the local gateway: `python -m local.worker <CodeUri> <Handler> <Timeout>`.
 
 Each function runs in its own process, as on Lambda, so each gets exactly the
 environment the template gives it and imports its handler once (a cold start),
@@ -9,8 +9,9 @@ The worker's first line is {"ready": true}, or {"refused": message} when the
 function refuses its settings at cold start (the message names the variable,
 with no traceback around it). Then the gateway writes one JSON line per
 invocation, {"event", "context"}, and reads one JSON line back, {"result"} or
-{"error"}. The handler's own output (Powertools logs) goes to stderr so it
-cannot corrupt that channel.
+{"error"}. Each invocation's context counts down from the function's Timeout,
+as Lambda's does; the gateway ends a worker that outlasts it. The handler's own
+output (Powertools logs) goes to stderr so it cannot corrupt that channel.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ def load_handler(code_uri: str, handler: str):
     return getattr(module, function_name)
 
 
-def serve(code_uri: str, handler_name: str) -> int:
+def serve(code_uri: str, handler_name: str, timeout_seconds: float) -> int:
     from local.http_events import LambdaContext
 
     channel = os.fdopen(os.dup(sys.stdout.fileno()), "w", encoding="utf-8", buffering=1)
@@ -52,7 +53,7 @@ def serve(code_uri: str, handler_name: str) -> int:
     channel.write(json.dumps({"ready": True}) + "\n")
     for line in sys.stdin:
         request = json.loads(line)
-        context = LambdaContext(**request["context"])
+        context = LambdaContext.starting_now(timeout_seconds, **request["context"])
         try:
             reply = {"result": handler(request["event"], context)}
         except Exception as exc:  # noqa: BLE001 - Lambda reports an unhandled error, the gateway answers 500
@@ -62,9 +63,9 @@ def serve(code_uri: str, handler_name: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    code_uri, handler_name = (argv if argv is not None else sys.argv[1:])[:2]
+    code_uri, handler_name, timeout = (argv if argv is not None else sys.argv[1:])[:3]
     try:
-        return serve(code_uri, handler_name)
+        return serve(code_uri, handler_name, float(timeout))
     except KeyboardInterrupt:  # Ctrl-C reaches the whole process group; the gateway does the reporting
         return 0
 

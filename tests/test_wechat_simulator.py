@@ -328,6 +328,15 @@ def test_hang_answers_busy_after_its_seconds(sim):
     assert exchange(sim, code)["openid"] == OPENID
 
 
+def test_slow_answers_as_wechat_after_its_seconds(sim):
+    code = register(sim)
+    dev(sim, "/_sim/faults", {"mode": "slow", "seconds": 0.3})
+    started = time.monotonic()
+    assert exchange(sim, code)["openid"] == OPENID
+    assert 0.3 <= time.monotonic() - started < 2
+    assert_errcode(exchange(sim, code), 40163)  # the slow answer spent the code
+
+
 def test_hang_outlasting_the_client_timeout(sim):
     code = register(sim)
     dev(sim, "/_sim/faults", {"mode": "hang", "seconds": 0.5})

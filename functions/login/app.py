@@ -59,8 +59,7 @@ def login():
     request = LoginRequest.from_event(function.event)
     # Before the code exchange: a login that cannot sign must fail while its code is still unused.
     signer.key_set()
-    seconds_left = function.context.get_remaining_time_in_millis() / 1000
-    outcome = service.login(request, seconds_left)
+    outcome = service.login(request, function.deadline)
     answer = outcome.answer
     issuer = signer.issuer(function.event)
     # The session's access token of the moment: a replayed login gets the same one as its first answer.

@@ -34,14 +34,16 @@ phone = PhoneService(store, access_tokens, wechat, session_keys, settings.waterm
 def decrypt_profile():
     ref = token_ref(function.event)
     user = auth.user(ref)
-    return api.json_response(200, service.decrypt_profile(user, ref, DecryptRequest.from_event(function.event)))
+    return api.json_response(
+        200, service.decrypt_profile(user, ref, DecryptRequest.from_event(function.event), function.deadline)
+    )
 
 
 @function.route("POST /v1/profile/phone")
 def bind_phone():
     ref = token_ref(function.event)
     user = auth.user(ref)
-    return api.json_response(200, phone.bind(user, ref, PhoneRequest.from_event(function.event)))
+    return api.json_response(200, phone.bind(user, ref, PhoneRequest.from_event(function.event), function.deadline))
 
 
 lambda_handler = function.handler

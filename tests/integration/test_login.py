@@ -233,7 +233,7 @@ def test_a_bug_is_500_without_details(api, aws, wechat, monkeypatch, logs):
     module = api.module("LoginFunction", "functions/login")
 
     class Broken:
-        def login(self, _request, _seconds_left):
+        def login(self, _request, _deadline):
             raise RuntimeError("secret=" + APP_SECRET)
 
     monkeypatch.setattr(module, "service", Broken())

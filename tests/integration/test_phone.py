@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 
 import boto3
 import pytest
@@ -177,7 +178,7 @@ def test_concurrent_refreshes_cause_one_wechat_call(aws, wechat):
         )
         barrier.wait()
         try:
-            results.append(tokens.get(APPID))
+            results.append(tokens.get(APPID, time.time() + 10))
         except Exception as exc:  # noqa: BLE001 - collected and asserted below
             errors.append(exc)
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import requests
 
 from local.http_events import LambdaContext, http_api_event
-from local.template import function_routes, load_template
+from local.template import function_routes, function_timeout, load_template
 from tests.support.values import APP_SECRET, APPID
 from wxlogin.keys.appsecrets import AppSecrets
 from wxlogin.keys.serverkeys import ServerKeys
@@ -141,8 +141,18 @@ class Api:
                 module.access_tokens.clear_cache()
 
     def call(
-        self, method: str, path: str, json_body=None, body=None, token=None, headers=None, source_ip="127.0.0.1"
+        self,
+        method: str,
+        path: str,
+        json_body=None,
+        body=None,
+        token=None,
+        headers=None,
+        source_ip="127.0.0.1",
+        timeout: float | None = None,
     ) -> Answer:
+        """The function's answer to the request, invoked as Lambda would with `timeout` seconds left (the
+        function's Timeout in template.yaml unless given)."""
         headers = dict(headers or {})
         if token is not None:
             headers["Authorization"] = f"Bearer {token}"
@@ -152,7 +162,9 @@ class Api:
         path, _, query = path.partition("?")
         logical_id, code_uri = self.routes[(method, path)]
         event = http_api_event(method, path, headers=headers, body=body, query=query, source_ip=source_ip)
-        result = self.module(logical_id, code_uri).lambda_handler(event, LambdaContext(function_name=logical_id))
+        timeout = function_timeout(TEMPLATE, logical_id) if timeout is None else timeout
+        context = LambdaContext.starting_now(timeout, function_name=logical_id)
+        result = self.module(logical_id, code_uri).lambda_handler(event, context)
         text = result.get("body") or ""
         answer = Answer(result["statusCode"], json.loads(text) if text else None, result.get("headers", {}), text)
         self.answers.append(answer)

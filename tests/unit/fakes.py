@@ -26,6 +26,7 @@ from wxlogin.wechat.client import WeChatSession
 from wxlogin.wechat.errors import WeChatApiError
 
 NOW = 1_700_000_000.0
+DEADLINE = NOW + 10  # when the invocation under test must answer
 
 
 class Clock:
@@ -244,6 +245,7 @@ class WeChat:
             "user_risk_rank": list(risk_ranks),
         }
         self.calls: list[tuple] = []
+        self.deadlines: list[float | None] = []  # each call's, in order
 
     def _next(self, api, *args, errcodes=True):
         self.calls.append((api, *args))
@@ -254,19 +256,22 @@ class WeChat:
             raise WeChatApiError(result)
         return result
 
-    def code_to_session(self, appid, secret, code):
+    def code_to_session(self, appid, secret, code, deadline):
+        self.deadlines.append(deadline)
         return self._next("code_to_session", appid, secret, code)
 
-    def stable_token(self, appid, secret, force_refresh=False):
+    def stable_token(self, appid, secret, deadline, force_refresh=False):
+        self.deadlines.append(deadline)
         return self._next("stable_token", appid, secret, force_refresh)
 
-    def phone_number(self, access_token, code, openid):
+    def phone_number(self, access_token, code, openid, deadline):
+        self.deadlines.append(deadline)
         return self._next("phone_number", access_token, code, openid)
 
-    def check_session_key(self, access_token, openid, session_key):
+    def check_session_key(self, access_token, openid, session_key, deadline):
         self._next("check_session_key", access_token, openid, session_key)
 
-    def user_risk_rank(self, access_token, appid, openid, client_ip, scene):
+    def user_risk_rank(self, access_token, appid, openid, client_ip, scene, deadline):
         # A rank is an int too: an errcode is scripted as a WeChatApiError.
         return self._next("user_risk_rank", access_token, appid, openid, client_ip, scene, errcodes=False)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.support.values import APP_SECRET, APPID
-from tests.unit.fakes import NOW, AccessTokenTable, Clock, SecretsProvider, WeChat
+from tests.unit.fakes import DEADLINE, NOW, AccessTokenTable, Clock, SecretsProvider, WeChat
 from wxlogin.errors import RateLimited, WeChatError, WeChatUnavailable
 from wxlogin.keys.appsecrets import AppSecrets
 from wxlogin.wechat.access_token import LEASE_SECONDS, REFRESH_MARGIN_SECONDS, AccessTokens
@@ -22,14 +22,14 @@ def tokens(table: AccessTokenTable, wechat: WeChat, clock: Clock | None = None) 
 
 def test_a_token_far_from_expiry_is_used_without_calling_wechat():
     wechat = WeChat()
-    assert tokens(AccessTokenTable("stored", FRESH), wechat).get(APPID) == "stored"
+    assert tokens(AccessTokenTable("stored", FRESH), wechat).get(APPID, DEADLINE) == "stored"
     assert wechat.calls == []
 
 
 def test_no_token_or_one_in_its_last_minutes_is_refreshed_once_and_stored():
     for table in (AccessTokenTable(), AccessTokenTable("old", int(NOW) + REFRESH_MARGIN_SECONDS - 1)):
         wechat = WeChat(tokens=[("new", 7200)])
-        assert tokens(table, wechat).get(APPID) == "new"
+        assert tokens(table, wechat).get(APPID, DEADLINE) == "new"
         assert wechat.calls == [("stable_token", APPID, APP_SECRET, False)]
         assert table.item == {"accessToken": "new", "expiresAt": FRESH}  # saved, lease released
 
@@ -38,7 +38,7 @@ def test_while_another_instance_refreshes_the_old_still_valid_token_is_used():
     table = AccessTokenTable("old", int(NOW) + 60)
     table.item.update(leaseOwner="other", leaseUntil=int(NOW) + LEASE_SECONDS)
     wechat = WeChat()
-    assert tokens(table, wechat).get(APPID) == "old" and wechat.calls == []
+    assert tokens(table, wechat).get(APPID, DEADLINE) == "old" and wechat.calls == []
 
 
 def test_without_a_usable_token_the_other_instances_new_one_is_awaited():
@@ -52,7 +52,7 @@ def test_without_a_usable_token_the_other_instances_new_one_is_awaited():
 
     table.on_get = lands_after_a_while
     wechat = WeChat()
-    assert tokens(table, wechat, clock).get(APPID) == "theirs" and wechat.calls == []
+    assert tokens(table, wechat, clock).get(APPID, DEADLINE) == "theirs" and wechat.calls == []
 
 
 def test_waiting_too_long_for_another_instance_is_wechat_unavailable():
@@ -60,7 +60,7 @@ def test_waiting_too_long_for_another_instance_is_wechat_unavailable():
     table.item.update(leaseOwner="other", leaseUntil=int(NOW) + LEASE_SECONDS)
     clock = Clock()
     with pytest.raises(WeChatUnavailable):
-        tokens(table, WeChat(), clock).get(APPID)
+        tokens(table, WeChat(), clock).get(APPID, DEADLINE)
     assert 3.0 <= sum(clock.slept) <= 3.1
 
 
@@ -68,7 +68,7 @@ def test_a_failed_refresh_releases_the_lease_and_maps_the_errcode():
     for errcode, error in ((45011, RateLimited), (40013, WeChatError)):
         table = AccessTokenTable()
         with pytest.raises(error):
-            tokens(table, WeChat(tokens=[errcode])).get(APPID)
+            tokens(table, WeChat(tokens=[errcode])).get(APPID, DEADLINE)
         assert "leaseOwner" not in table.item
 
 
@@ -83,7 +83,7 @@ def test_a_rejected_token_is_refreshed_once_forced_when_wechat_hands_it_back():
             raise WeChatApiError(40001)
         return "ok"
 
-    assert tokens(table, wechat).call(APPID, api) == "ok"
+    assert tokens(table, wechat).call(APPID, api, DEADLINE) == "ok"
     assert seen == ["stored", "forced"]
     assert [call[3] for call in wechat.calls] == [False, True] and table.item["accessToken"] == "forced"
 
@@ -95,19 +95,19 @@ def test_a_second_rejection_is_not_retried_again():
         raise WeChatApiError(42001)
 
     with pytest.raises(WeChatApiError):
-        tokens(table, WeChat(tokens=[("new", 7200)])).call(APPID, api)
+        tokens(table, WeChat(tokens=[("new", 7200)])).call(APPID, api, DEADLINE)
 
 
 def test_a_token_held_in_memory_is_used_until_its_refresh_window_then_the_table_is_read():
     table, clock, wechat = AccessTokenTable("stored", FRESH), Clock(), WeChat()
     instance = tokens(table, wechat, clock)
-    assert instance.get(APPID) == "stored"
+    assert instance.get(APPID, DEADLINE) == "stored"
     reads = []
     table.on_get = reads.append
     table.item = {"accessToken": "refreshed-elsewhere", "expiresAt": FRESH + 7200}
-    assert instance.get(APPID) == "stored" and reads == []  # warm: no read of the table
+    assert instance.get(APPID, DEADLINE) == "stored" and reads == []  # warm: no read of the table
     clock.now = FRESH - REFRESH_MARGIN_SECONDS + 1
-    assert instance.get(APPID) == "refreshed-elsewhere" and len(reads) == 1
+    assert instance.get(APPID, DEADLINE) == "refreshed-elsewhere" and len(reads) == 1
     assert wechat.calls == []
 
 
@@ -120,6 +120,6 @@ def test_a_rejected_token_leaves_memory_and_its_replacement_is_held():
             raise WeChatApiError(40001)
         return token
 
-    assert instance.call(APPID, api) == "new"
+    assert instance.call(APPID, api, DEADLINE) == "new"
     table.item = {}  # the table lost it: only memory can answer now
-    assert instance.call(APPID, api) == "new"
+    assert instance.call(APPID, api, DEADLINE) == "new"

@@ -5,7 +5,19 @@ from __future__ import annotations
 import pytest
 
 from tests.support.values import APP_SECRET, APPID, OPENID, SESSION_KEY
-from tests.unit.fakes import KEYS, NOW, WECHAT_PROFILE, Clock, SecretsProvider, Users, WeChat, live, payload, session
+from tests.unit.fakes import (
+    DEADLINE,
+    KEYS,
+    NOW,
+    WECHAT_PROFILE,
+    Clock,
+    SecretsProvider,
+    Users,
+    WeChat,
+    live,
+    payload,
+    session,
+)
 from wxlogin.config import load_settings
 from wxlogin.errors import InvalidCode, InvalidEncryptedData, RateLimited, UserBlocked, WeChatError, WxLoginError
 from wxlogin.keys.appsecrets import AppSecrets
@@ -30,7 +42,9 @@ def service(wechat: WeChat, users: Users | None = None, secret=f'{{"{APPID}": "{
 
 def test_a_first_login_makes_the_user_and_a_session_the_token_opens_with_two_writes_and_no_read():
     users = Users()
-    answer = service(WeChat(sessions=[session(unionid="oUnion")]), users).login(LoginRequest(code="c1"), 10).answer
+    answer = (
+        service(WeChat(sessions=[session(unionid="oUnion")]), users).login(LoginRequest(code="c1"), DEADLINE).answer
+    )
     assert answer["isNewUser"] and answer["openid"] == OPENID and answer["unionid"] == "oUnion"
     assert "profile" not in answer and answer["expiresIn"] == 7 * 24 * 3600
     ref = parse_token(answer["token"])
@@ -46,10 +60,12 @@ def test_a_second_login_keeps_the_known_unionid_and_profile():
     users = Users()
     data = {"openId": OPENID, **WECHAT_PROFILE, "nickName": "Ann", "watermark": {"appid": APPID, "timestamp": int(NOW)}}
     first = (
-        service(WeChat(sessions=[session()]), users).login(LoginRequest(code="c1", encrypted=payload(data)), 10).answer
+        service(WeChat(sessions=[session()]), users)
+        .login(LoginRequest(code="c1", encrypted=payload(data)), DEADLINE)
+        .answer
     )
     assert first["profile"] == {"nickName": "Ann", "gender": 0}
-    again = service(WeChat(sessions=[session()]), users).login(LoginRequest(code="c2"), 10).answer
+    again = service(WeChat(sessions=[session()]), users).login(LoginRequest(code="c2"), DEADLINE).answer
     assert not again["isNewUser"] and users.users[user_id_for(APPID, OPENID)].profile == first["profile"]
 
 
@@ -58,7 +74,7 @@ def test_login_data_from_another_session_is_refused_and_nothing_is_stored():
     data = {"openId": OPENID, "watermark": {"appid": APPID, "timestamp": int(NOW)}}
     stale = payload(data, session_key="ZmZmZmZmZmZmZmZmZmZmZg==")
     with pytest.raises(InvalidEncryptedData):
-        service(WeChat(sessions=[session()]), users).login(LoginRequest(code="c1", encrypted=stale), 10)
+        service(WeChat(sessions=[session()]), users).login(LoginRequest(code="c1", encrypted=stale), DEADLINE)
     assert users.users == {} and users.sessions == {}
 
 
@@ -69,15 +85,15 @@ def test_login_data_from_another_session_is_refused_and_nothing_is_stored():
 def test_wechat_refusals_are_the_contracts_errors_and_store_nothing(errcode, error):
     users = Users()
     with pytest.raises(error):
-        service(WeChat(sessions=[errcode]), users).login(LoginRequest(code="c1"), 10)
+        service(WeChat(sessions=[errcode]), users).login(LoginRequest(code="c1"), DEADLINE)
     assert users.users == {} and users.logins == 0
 
 
 def test_a_retried_login_gets_the_same_answer_back():
     users, clock = Users(), Clock()
     wechat = WeChat(sessions=[session()])
-    first = service(wechat, users, clock=clock).login(LoginRequest(code="c1", idempotency_key=KEY), 10)
-    retried = service(wechat, users, clock=clock).login(LoginRequest(code="c1", idempotency_key=KEY), 10)
+    first = service(wechat, users, clock=clock).login(LoginRequest(code="c1", idempotency_key=KEY), DEADLINE)
+    retried = service(wechat, users, clock=clock).login(LoginRequest(code="c1", idempotency_key=KEY), DEADLINE)
     assert retried.replayed and retried.answer == first.answer
     assert users.logins == 1 and wechat.count("code_to_session") == 1
     # The replay names the same account for its access token as the first answer did.
@@ -89,22 +105,22 @@ def test_a_retried_login_gets_the_same_answer_back():
 
 def test_a_retry_with_another_key_or_none_is_invalid_code():
     users = Users()
-    service(WeChat(sessions=[session()]), users).login(LoginRequest(code="c1", idempotency_key=KEY), 10)
+    service(WeChat(sessions=[session()]), users).login(LoginRequest(code="c1", idempotency_key=KEY), DEADLINE)
     for other in (OTHER_KEY, None):
         with pytest.raises(InvalidCode):
-            service(WeChat(sessions=[40163]), users).login(LoginRequest(code="c1", idempotency_key=other), 10)
+            service(WeChat(sessions=[40163]), users).login(LoginRequest(code="c1", idempotency_key=other), DEADLINE)
 
 
 def test_a_used_code_with_a_random_key_is_invalid_code_at_once():
     """No wait: neither when a keyed login of the code is done, nor when the code was used without a key."""
     users, clock = Users(), Clock()
     keyed = WeChat(sessions=[session()])
-    service(keyed, users, clock=clock).login(LoginRequest(code="keyed", idempotency_key=KEY), 10)
+    service(keyed, users, clock=clock).login(LoginRequest(code="keyed", idempotency_key=KEY), DEADLINE)
     plain = WeChat(sessions=[session(), 40163])
-    service(plain, users, clock=clock).login(LoginRequest(code="plain"), 10)
+    service(plain, users, clock=clock).login(LoginRequest(code="plain"), DEADLINE)
     for code in ("keyed", "plain"):
         with pytest.raises(InvalidCode):
-            service(plain, users, clock=clock).login(LoginRequest(code=code, idempotency_key=OTHER_KEY), 10)
+            service(plain, users, clock=clock).login(LoginRequest(code=code, idempotency_key=OTHER_KEY), DEADLINE)
     assert clock.slept == [] and keyed.count("code_to_session") == 1
     # The marker the refused login put says so: its own retry is answered at once too.
     assert sorted(record.state for record in users.retries.values()) == ["done", "failed"]
@@ -125,7 +141,11 @@ class Finishing(Clock):
 
 def _in_flight(users: Users) -> tuple[str, object, dict]:
     """A keyed login that finished, its record turned back to what it was while it ran."""
-    answer = service(WeChat(sessions=[session()]), users).login(LoginRequest(code="c1", idempotency_key=KEY), 10).answer
+    answer = (
+        service(WeChat(sessions=[session()]), users)
+        .login(LoginRequest(code="c1", idempotency_key=KEY), DEADLINE)
+        .answer
+    )
     ((record_id, done),) = users.retries.items()
     users.retries[record_id] = replace(done, state="pending", sealed=None, deadline=NOW + 1.0)
     return record_id, done, answer
@@ -135,7 +155,7 @@ def test_a_retry_of_a_login_in_flight_waits_for_it_and_gets_its_answer():
     users = Users()
     record_id, done, answer = _in_flight(users)
     clock = Finishing(users, record_id, done)
-    retried = service(WeChat(), users, clock=clock).login(LoginRequest(code="c1", idempotency_key=KEY), 10).answer
+    retried = service(WeChat(), users, clock=clock).login(LoginRequest(code="c1", idempotency_key=KEY), DEADLINE).answer
     assert retried == answer and len(clock.slept) == 3
 
 
@@ -144,16 +164,20 @@ def test_a_retry_never_waits_past_the_deadline_of_the_login_it_waits_for():
     _in_flight(users)
     clock = Clock()
     with pytest.raises(InvalidCode):
-        service(WeChat(), users, clock=clock).login(LoginRequest(code="c1", idempotency_key=KEY), 10)
+        service(WeChat(), users, clock=clock).login(LoginRequest(code="c1", idempotency_key=KEY), DEADLINE)
     assert sum(clock.slept) == pytest.approx(1.0)
 
 
 def test_a_retry_of_a_login_whose_session_was_revoked_gets_no_token():
     users = Users()
-    answer = service(WeChat(sessions=[session()]), users).login(LoginRequest(code="c1", idempotency_key=KEY), 10).answer
+    answer = (
+        service(WeChat(sessions=[session()]), users)
+        .login(LoginRequest(code="c1", idempotency_key=KEY), DEADLINE)
+        .answer
+    )
     users.sessions.pop(parse_token(answer["token"]))  # logged out since
     with pytest.raises(InvalidCode):
-        service(WeChat(), users).login(LoginRequest(code="c1", idempotency_key=KEY), 10)
+        service(WeChat(), users).login(LoginRequest(code="c1", idempotency_key=KEY), DEADLINE)
 
 
 def test_junk_codes_never_cost_a_valid_code_its_login_and_each_refusal_is_counted_without_a_write():
@@ -164,9 +188,9 @@ def test_junk_codes_never_cost_a_valid_code_its_login_and_each_refusal_is_counte
     login.on_refused_code = lambda: refused.append(1)
     for _ in range(100):
         with pytest.raises(InvalidCode):
-            login.login(LoginRequest(code="junk"), 10)
+            login.login(LoginRequest(code="junk"), DEADLINE)
     assert len(refused) == 100 and users.calls == []  # WeChat's refusal costs no DynamoDB request
-    assert login.login(LoginRequest(code="good"), 10).answer["isNewUser"]
+    assert login.login(LoginRequest(code="good"), DEADLINE).answer["isNewUser"]
     assert wechat.count("code_to_session") == 101 and len(refused) == 100
 
 
@@ -176,7 +200,7 @@ def test_only_codes_wechat_refuses_are_counted_as_refused(errcode):
     login = service(WeChat(sessions=[errcode] * 5), Users())
     login.on_refused_code = lambda: refused.append(1)
     with pytest.raises(WxLoginError):
-        login.login(LoginRequest(code="c1"), 10)
+        login.login(LoginRequest(code="c1"), DEADLINE)
     assert refused == []
 
 
@@ -188,12 +212,12 @@ def test_a_rotated_secret_is_read_afresh_once():
     apps.value = f'{{"{APPID}": "new"}}'
     users = Users()
     login = LoginService(load_settings({}), users, users, app_secrets, wechat, KEYS)
-    assert login.login(LoginRequest(code="c1"), 10).answer["isNewUser"]
+    assert login.login(LoginRequest(code="c1"), DEADLINE).answer["isNewUser"]
     assert [call[2] for call in wechat.calls] == ["old", "new"] and apps.fetches == 2
 
 
 def test_an_appsecret_wechat_refuses_twice_is_wechat_error():
     wechat = WeChat(sessions=[40125])
     with pytest.raises(WeChatError):
-        service(wechat).login(LoginRequest(code="c1"), 10)
+        service(wechat).login(LoginRequest(code="c1"), DEADLINE)
     assert wechat.count("code_to_session") == 1  # the re-read found the same secret: no second call

@@ -6,6 +6,7 @@ import pytest
 
 from tests.support.values import APP_SECRET, APPID, OPENID, SESSION_KEY
 from tests.unit.fakes import (
+    DEADLINE,
     KEYS,
     NOW,
     WECHAT_PROFILE,
@@ -52,9 +53,9 @@ class World:
         self.wechat = WeChat(sessions=[session(), session(session_key=NEW_KEY)], key_checks=key_checks)
         apps = AppSecrets("apps", 300, provider=SecretsProvider(f'{{"{APPID}": "{APP_SECRET}"}}'))
         login = LoginService(load_settings(env), self.users, self.users, apps, self.wechat, KEYS, clock=self.clock)
-        login.login(LoginRequest(code="c1"), 10)
+        login.login(LoginRequest(code="c1"), DEADLINE)
         self.clock.now += 30
-        self.ref = parse_token(login.login(LoginRequest(code="c2"), 10).answer["token"])
+        self.ref = parse_token(login.login(LoginRequest(code="c2"), DEADLINE).answer["token"])
         tokens = AccessTokens(AccessTokenTable("token", int(NOW) + 7200), self.wechat, apps, clock=self.clock)
         self.check = SessionKeyCheck(self.users, tokens, self.wechat, interval)
         self.keys = StoredSessionKeys(KEYS, self.check, clock=self.clock)
@@ -66,7 +67,7 @@ class World:
     def decrypt(self, session_key: str, nickname: str = "Ann", ref: TokenRef | None = None) -> dict:
         service = ProfileService(self.users, self.keys, 300, clock=self.clock)
         request = DecryptRequest(payload(_profile(nickname, self.clock.now), session_key=session_key))
-        return service.decrypt_profile(self.user, ref or self.ref, request)
+        return service.decrypt_profile(self.user, ref or self.ref, request, DEADLINE)
 
 
 def test_a_login_keeps_the_key_it_replaces_sealed_as_the_current_one_until_the_grace_ends():
@@ -135,7 +136,7 @@ def test_every_failure_reads_the_same_whichever_check_refused_it():
     ):
         with pytest.raises(InvalidEncryptedData) as refused:
             ProfileService(world.users, world.keys, 300, clock=world.clock).decrypt_profile(
-                world.user, world.ref, request
+                world.user, world.ref, request, DEADLINE
             )
         refusals.append((refused.value.status, refused.value.to_body()))
     assert len(set(map(repr, refusals))) == 1
@@ -178,7 +179,7 @@ def test_the_current_key_is_tried_first_then_the_previous_one():
         raise InvalidEncryptedData()
 
     with pytest.raises(InvalidEncryptedData):
-        world.keys.open(world.user, world.ref, refuse)
+        world.keys.open(world.user, world.ref, refuse, DEADLINE)
     # The same identity (appid, openid, unionid) with either key: every check runs as it does for one key.
     assert [identity.session_key for identity in tried] == [NEW_KEY, SESSION_KEY]
     assert {(i.appid, i.openid, i.unionid) for i in tried} == {(APPID, OPENID, None)}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.support.values import APP_SECRET, APPID, OPENID
-from tests.unit.fakes import KEYS, NOW, AccessTokenTable, Clock, SecretsProvider, Users, WeChat, session
+from tests.unit.fakes import DEADLINE, KEYS, NOW, AccessTokenTable, Clock, SecretsProvider, Users, WeChat, session
 from wxlogin.config import load_settings
 from wxlogin.errors import ServiceUnavailable, SignUpRefused
 from wxlogin.keys.appsecrets import AppSecrets
@@ -30,7 +30,7 @@ def service(wechat: WeChat, users: Users, max_rank: int = 4, ranked: bool = True
 
 
 def login(wechat: WeChat, users: Users, client_ip: str | None = CLIENT_IP, **options) -> dict:
-    return service(wechat, users, **options).login(LoginRequest(code="c1", client_ip=client_ip), 10).answer
+    return service(wechat, users, **options).login(LoginRequest(code="c1", client_ip=client_ip), DEADLINE).answer
 
 
 def test_a_new_user_is_ranked_once_and_the_rank_is_kept_and_shown():

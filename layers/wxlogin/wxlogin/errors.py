@@ -82,10 +82,18 @@ class WeChatUnavailable(WxLoginError):
     status, code, message = 503, "wechat_unavailable", "WeChat is unavailable; retry later."
 
 
+class WeChatOutOfTime(WeChatUnavailable):
+    """WeChat did not answer before the invocation had to: waiting longer would outlast the function's timeout."""
+
+
 class ServiceUnavailable(WxLoginError):
     """A dependency of ours (DynamoDB, Secrets Manager) failed; nothing was changed."""
 
     status, code, message = 503, "service_unavailable", "The service is temporarily unavailable; retry later."
+
+
+class OutOfTime(ServiceUnavailable):
+    """A DynamoDB or Secrets Manager attempt could not end before the invocation had to answer."""
 
 
 class InternalError(WxLoginError):

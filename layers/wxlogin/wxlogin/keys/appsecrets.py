@@ -31,6 +31,8 @@ def unreadable_secret(exc: Exception, operator_error=SecretUnavailable):
     missing or malformed."""
     from botocore.exceptions import BotoCoreError, ClientError
 
+    if isinstance(exc, ServiceUnavailable):  # OutOfTime: the invocation's deadline refused the attempt
+        return exc
     if isinstance(exc, BotoCoreError) or (
         isinstance(exc, ClientError) and exc.response.get("Error", {}).get("Code") in TRANSIENT_SECRET_ERRORS
     ):

@@ -14,6 +14,10 @@ role may make: no BatchWriteItem, which would also let it delete. A retry of tha
 login opens the answer; a retry that arrives while the login still runs waits for it, never past
 the time that login has left; any other use of the code is `invalid_code` at once.
 
+WeChat gets the invocation's time up to its deadline less what storing the answer needs
+(STORE_RESERVE_SECONDS): a code WeChat accepted late is still stored, and a WeChat that does not
+answer in time is 503 `wechat_unavailable`, never a Lambda timeout.
+
 Nothing here refuses a login before WeChat has seen its code: a limit by client address would
 refuse the valid codes of everyone behind the same address (carrier-grade NAT) because of one
 client's junk. A code WeChat refuses costs one WeChat call and no DynamoDB request (a keyed
@@ -28,6 +32,7 @@ import json
 import secrets
 import time
 
+from wxlogin.aws import STORE_RESERVE_SECONDS
 from wxlogin.config import Settings
 from wxlogin.errors import InvalidCode, Unauthorized, WxLoginError
 from wxlogin.keys.appsecrets import AppSecrets
@@ -84,14 +89,15 @@ class LoginService:
         self.on_refused_code = on_refused_code
         self.risk = risk
 
-    def login(self, request: LoginRequest, seconds_left: float) -> LoginOutcome:
-        """`seconds_left`: how long this invocation may still run; a retry never waits for it longer."""
+    def login(self, request: LoginRequest, deadline: float) -> LoginOutcome:
+        """`deadline`: when (epoch seconds) this invocation must answer. WeChat gets the time up to it but
+        what storing its answer needs; a retry never waits past it."""
         appid = self.app_secrets.resolve_appid(request.appid)
         if request.idempotency_key is None:
-            return self._login(appid, request)
-        return self._keyed_login(appid, request, seconds_left)
+            return self._login(appid, request, deadline)
+        return self._keyed_login(appid, request, deadline)
 
-    def _keyed_login(self, appid: str, request: LoginRequest, seconds_left: float) -> LoginOutcome:
+    def _keyed_login(self, appid: str, request: LoginRequest, deadline: float) -> LoginOutcome:
         now = self.clock()
         record_id = self.keys.keyed_hash("login retry", appid, request.code)
         key_check = self.keys.keyed_hash("login retry key", appid, request.code, request.idempotency_key)
@@ -99,15 +105,15 @@ class LoginService:
             key_check=key_check,
             kid=self.keys.current_kid(),
             state="pending",
-            deadline=now + seconds_left,
+            deadline=deadline,
             expires_at=int(now) + self.settings.login_retry_window_seconds,
             sealed=None,
         )
         existing = self.records.claim_login_retry(record_id, marker, now)
         if existing is not None:
-            return self._replay(appid, request, record_id, existing, now + seconds_left)
+            return self._replay(appid, request, record_id, existing, deadline)
         try:
-            return self._login(appid, request, (record_id, marker))
+            return self._login(appid, request, deadline, (record_id, marker))
         except BaseException:
             # A retry of a login that failed must not wait for it: it is answered at once (invalid_code).
             try:
@@ -116,8 +122,11 @@ class LoginService:
                 pass  # best effort: the marker's deadline ends any wait for it anyway
             raise
 
-    def _login(self, appid: str, request: LoginRequest, retry: tuple[str, LoginRetry] | None = None) -> LoginOutcome:
-        session = self._code_to_session(appid, request)
+    def _login(
+        self, appid: str, request: LoginRequest, deadline: float, retry: tuple[str, LoginRetry] | None = None
+    ) -> LoginOutcome:
+        # A code WeChat accepted is spent: its answer must still be stored (user, session, retry record).
+        session = self._code_to_session(appid, request, deadline - STORE_RESERVE_SECONDS)
         now = self.clock()
         user_id = user_id_for(appid, session.openid)
         fields = {"appid": appid, "openid": session.openid}
@@ -131,7 +140,10 @@ class LoginService:
             if session.unionid is None and data.unionid:
                 claimed_unionid = data.unionid
         if self.risk is not None:
-            fields.update(self.risk.fields_at_sign_up(appid, session.openid, user_id, request.client_ip))
+            wechat_deadline = deadline - STORE_RESERVE_SECONDS
+            fields.update(
+                self.risk.fields_at_sign_up(appid, session.openid, user_id, request.client_ip, wechat_deadline)
+            )
         login_id, generation = secrets.token_urlsafe(16), secrets.token_urlsafe(16)
         # The key this login replaces still opens data obtained just before it, for a while (session_keys.py).
         grace = self.settings.session_key_grace_seconds
@@ -172,9 +184,9 @@ class LoginService:
 
         return seal_for
 
-    def _code_to_session(self, appid: str, request: LoginRequest) -> WeChatSession:
+    def _code_to_session(self, appid: str, request: LoginRequest, deadline: float) -> WeChatSession:
         def exchange(secret: str) -> WeChatSession:
-            return self.wechat.code_to_session(appid, secret, request.code)
+            return self.wechat.code_to_session(appid, secret, request.code, deadline)
 
         try:
             return self.app_secrets.call_with_secret(appid, exchange)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 
+from wxlogin.aws import STORE_RESERVE_SECONDS
 from wxlogin.errors import InvalidEncryptedData, WeChatError
 from wxlogin.keys.crypto import check_watermark
 from wxlogin.keys.tokens import TokenRef
@@ -40,16 +41,21 @@ class PhoneService:
         self.watermark_max_age_seconds = watermark_max_age_seconds
         self.clock = clock
 
-    def bind(self, user: User, ref: TokenRef, request: PhoneRequest) -> dict:
+    def bind(self, user: User, ref: TokenRef, request: PhoneRequest, deadline: float) -> dict:
+        """`deadline`: when (epoch seconds) this invocation must answer."""
         if request.code is not None:
-            return self.bind_by_code(user, request.code)
-        return self.bind_by_encrypted_data(user, ref, request.encrypted)
+            return self.bind_by_code(user, request.code, deadline)
+        return self.bind_by_encrypted_data(user, ref, request.encrypted, deadline)
 
-    def bind_by_code(self, user: User, code: str) -> dict:
+    def bind_by_code(self, user: User, code: str, deadline: float) -> dict:
+        # WeChat's share of the time ends early enough to store the number it gave (and a new access token).
+        wechat_deadline = deadline - STORE_RESERVE_SECONDS
         try:
             # Redeemed with the session's openid: WeChat refuses a code another user's button gave.
             info = self.access_tokens.call(
-                user.appid, lambda token: self.wechat.phone_number(token, code, user.openid)
+                user.appid,
+                lambda token: self.wechat.phone_number(token, code, user.openid, wechat_deadline),
+                wechat_deadline,
             )
         except WeChatApiError as exc:
             raise contract_error(exc.errcode, phone_code=True) from None
@@ -61,10 +67,13 @@ class PhoneService:
             raise WeChatError() from None
         return self._keep(user, fields)
 
-    def bind_by_encrypted_data(self, user: User, ref: TokenRef, payload: EncryptedPayload) -> dict:
+    def bind_by_encrypted_data(self, user: User, ref: TokenRef, payload: EncryptedPayload, deadline: float) -> dict:
         now = self.clock()
         fields = self.session_keys.open(
-            user, ref, lambda identity: open_phone_data(identity, payload, self.watermark_max_age_seconds, now)
+            user,
+            ref,
+            lambda identity: open_phone_data(identity, payload, self.watermark_max_age_seconds, now),
+            deadline,
         )
         return self._keep(user, fields)
 

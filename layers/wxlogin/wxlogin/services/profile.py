@@ -21,12 +21,14 @@ class ProfileService:
         self.watermark_max_age_seconds = watermark_max_age_seconds
         self.clock = clock
 
-    def decrypt_profile(self, user: User, ref: TokenRef, request: DecryptRequest) -> dict:
+    def decrypt_profile(self, user: User, ref: TokenRef, request: DecryptRequest, deadline: float) -> dict:
+        """`deadline`: when (epoch seconds) this invocation must answer."""
         now = self.clock()
         data = self.session_keys.open(
             user,
             ref,
             lambda identity: open_profile_data(identity, request.payload, self.watermark_max_age_seconds, now),
+            deadline,
         )
         fields = dict(data.fields)
         if user.unionid is None and data.unionid:

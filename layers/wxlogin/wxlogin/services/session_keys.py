@@ -43,15 +43,18 @@ class SessionKeyCheck:
         self.wechat = wechat
         self.interval_seconds = interval_seconds
 
-    def is_stale(self, user: User, ref: TokenRef, session_key: str, now: float) -> bool:
-        """True only when WeChat answered that `session_key` is not the user's current one (87009)."""
+    def is_stale(self, user: User, ref: TokenRef, session_key: str, now: float, deadline: float) -> bool:
+        """True only when WeChat answered that `session_key` is not the user's current one (87009); WeChat is
+        waited for until `deadline` (epoch seconds) at the latest."""
         if not self.interval_seconds:
             return False
         try:
             if not self.store.claim_key_check(ref, user.generation, now, self.interval_seconds):
                 return False
             self.access_tokens.call(
-                user.appid, lambda token: self.wechat.check_session_key(token, user.openid, session_key)
+                user.appid,
+                lambda token: self.wechat.check_session_key(token, user.openid, session_key, deadline),
+                deadline,
             )
         except WeChatApiError as exc:
             return exc.errcode == WeChatErrcode.INVALID_SIGNATURE
@@ -68,11 +71,14 @@ class StoredSessionKeys:
         self.check = check
         self.clock = clock
 
-    def open(self, user: User, ref: TokenRef, open_data: Callable[[SessionIdentity], Opened]) -> Opened:
+    def open(
+        self, user: User, ref: TokenRef, open_data: Callable[[SessionIdentity], Opened], deadline: float
+    ) -> Opened:
         """`open_data(identity)` with the first stored key it accepts; it raises InvalidEncryptedData for a key
-        that does not open the data. Neither: SessionKeyExpired when WeChat says the current key is stale,
-        else InvalidEncryptedData. A sealed key that does not open (another item or generation, a retired data
-        key) counts as no key: stale, as after a new wx.login, never a fault."""
+        that does not open the data. Neither: SessionKeyExpired when WeChat (asked until `deadline` at the
+        latest) says the current key is stale, else InvalidEncryptedData. A sealed key that does not open
+        (another item or generation, a retired data key) counts as no key: stale, as after a new wx.login,
+        never a fault."""
         now = self.clock()
         session_key = self._unseal(user, user.sealed_session_key)
         if session_key is None:
@@ -88,7 +94,7 @@ class StoredSessionKeys:
                 return open_data(previous)
             except InvalidEncryptedData:
                 pass
-        if self.check is not None and self.check.is_stale(user, ref, current.session_key, now):
+        if self.check is not None and self.check.is_stale(user, ref, current.session_key, now, deadline):
             raise SessionKeyExpired()
         raise InvalidEncryptedData()
 

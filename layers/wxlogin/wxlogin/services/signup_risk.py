@@ -12,11 +12,15 @@ access token, the read) leaves the user unranked and never fails the login.
 
 from __future__ import annotations
 
+import time
+
 from wxlogin.errors import SignUpRefused, WxLoginError
 from wxlogin.storage.users import UserStore
 from wxlogin.wechat.errors import WeChatApiError
 
 SIGN_UP_SCENE = 0
+# The rank is optional: a slow WeChat may delay a sign-up this long at most (then the user stays unranked).
+RISK_RANK_SECONDS = 3.0
 
 
 class SignUpRisk:
@@ -37,23 +41,26 @@ class SignUpRisk:
         access_tokens = AccessTokens(AccessTokenStore(settings.table_name, keys), wechat, app_secrets)
         return cls(store, access_tokens, wechat, settings.signup_max_risk_rank)
 
-    def fields_at_sign_up(self, appid: str, openid: str, user_id: str, client_ip: str | None) -> dict:
-        """`{"riskRank": rank}` for a new user WeChat ranked, `{}` otherwise; SignUpRefused above the limit."""
-        rank = self._rank(appid, openid, user_id, client_ip)
+    def fields_at_sign_up(self, appid: str, openid: str, user_id: str, client_ip: str | None, deadline: float) -> dict:
+        """`{"riskRank": rank}` for a new user WeChat ranked, `{}` otherwise; SignUpRefused above the limit.
+        WeChat is waited for RISK_RANK_SECONDS at most, and never past `deadline` (epoch seconds)."""
+        rank = self._rank(appid, openid, user_id, client_ip, min(deadline, time.time() + RISK_RANK_SECONDS))
         if rank is None:
             return {}
         if rank > self.max_rank:
             raise SignUpRefused()
         return {"riskRank": rank}
 
-    def _rank(self, appid: str, openid: str, user_id: str, client_ip: str | None) -> int | None:
+    def _rank(self, appid: str, openid: str, user_id: str, client_ip: str | None, deadline: float) -> int | None:
         if not client_ip:
             return None  # WeChat requires it; API Gateway always gives one
         try:
             if self.store.is_known(user_id):
                 return None
             return self.access_tokens.call(
-                appid, lambda token: self.wechat.user_risk_rank(token, appid, openid, client_ip, SIGN_UP_SCENE)
+                appid,
+                lambda token: self.wechat.user_risk_rank(token, appid, openid, client_ip, SIGN_UP_SCENE, deadline),
+                deadline,
             )
         except (WeChatApiError, WxLoginError):
             return None

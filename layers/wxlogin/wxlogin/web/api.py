@@ -12,13 +12,18 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import traceback
 import warnings
 
+from wxlogin import aws
 from wxlogin.config import pin_powertools_event_logging_off
 from wxlogin.errors import InternalError, WeChatError, WeChatUnavailable, WxLoginError
 
 JSON_HEADERS = {"Content-Type": "application/json; charset=utf-8", "Cache-Control": "no-store"}
+# Kept back from the invocation's remaining time for answering once the last remote call gave up: the answer,
+# its one log line and the metrics. Every remote wait of a request ends before `HttpFunction.deadline`.
+ANSWER_MARGIN_SECONDS = 0.5
 NOT_FOUND = {"error": {"code": "not_found", "message": "No such route."}}
 
 
@@ -64,10 +69,18 @@ class HttpFunction:
         self.routes: dict[str, object] = {}
         self.event: dict = {}
         self.context = None
+        self.deadline = 0.0
 
         def lambda_handler(event, context):  # its name names the handler's X-Ray subsegment
             self.context = context
-            return self._dispatch(event)
+            # Lambda ends an invocation at the function's timeout, answering nothing of ours; its context says
+            # how long is left (https://docs.aws.amazon.com/lambda/latest/dg/python-context.html).
+            self.deadline = time.time() + context.get_remaining_time_in_millis() / 1000 - ANSWER_MARGIN_SECONDS
+            aws.answer_by(self.deadline)
+            try:
+                return self._dispatch(event)
+            finally:
+                aws.answer_by(None)
 
         handler = self.metrics.log_metrics(lambda_handler)
         if tracing:

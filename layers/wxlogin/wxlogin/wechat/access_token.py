@@ -51,8 +51,9 @@ class AccessTokens:
         """Forget the tokens held in memory: the next request reads the table, as a new instance would."""
         self._held.clear()
 
-    def get(self, appid: str) -> str:
-        """A valid access token for the app, refreshing it when it is close to expiry."""
+    def get(self, appid: str, deadline: float | None) -> str:
+        """A valid access token for the app, refreshing it when it is close to expiry; no wait on WeChat or
+        on another instance's refresh lasts past `deadline` (epoch seconds)."""
         now = self.clock()
         held = self._held.get(appid)
         if held is not None and held[1] - REFRESH_MARGIN_SECONDS > now:
@@ -63,30 +64,37 @@ class AccessTokens:
             self._held[appid] = (stored.token, stored.expires_at)
             return stored.token
         still_valid = stored.token if usable and stored.expires_at > now + 1 else None
-        return self._refresh(appid, stale_id=stored.token_id if stored else None, fallback=still_valid)
+        return self._refresh(appid, deadline, stale_id=stored.token_id if stored else None, fallback=still_valid)
 
-    def call(self, appid: str, api):
+    def call(self, appid: str, api, deadline: float | None):
         """`api(token)` with the app's token; a token WeChat rejects is refreshed once and the call repeated."""
-        token = self.get(appid)
+        token = self.get(appid, deadline)
         try:
             return api(token)
         except WeChatApiError as exc:
             if exc.errcode not in ACCESS_TOKEN_REJECTED:
                 raise
         self._held.pop(appid, None)  # revoked (another instance forced a refresh, or WeChat reset it)
-        return api(self._refresh(appid, stale_id=token_id(token), fallback=None, rejected=token))
+        return api(self._refresh(appid, deadline, stale_id=token_id(token), fallback=None, rejected=token))
 
-    def _refresh(self, appid: str, stale_id: str | None, fallback: str | None, rejected: str | None = None) -> str:
+    def _refresh(
+        self,
+        appid: str,
+        deadline: float | None,
+        stale_id: str | None,
+        fallback: str | None,
+        rejected: str | None = None,
+    ) -> str:
         """A new token in place of the one with `stale_id` (None: there was none); `rejected`: the token WeChat
         just refused."""
         owner = secrets.token_hex(8)
         if not self.store.acquire_lease(appid, owner, self.clock(), LEASE_SECONDS, stale_id):
-            return self._await_refresh(appid, stale_id, fallback)
+            return self._await_refresh(appid, deadline, stale_id, fallback)
         try:
-            token, expires_in = self._fetch(appid, force=False)
+            token, expires_in = self._fetch(appid, deadline, force=False)
             if rejected is not None and token == rejected:
                 # Normal mode handed back the token WeChat just refused: only a forced refresh replaces it.
-                token, expires_in = self._fetch(appid, force=True)
+                token, expires_in = self._fetch(appid, deadline, force=True)
         except BaseException:
             self.store.release(appid, owner)
             raise
@@ -95,17 +103,19 @@ class AccessTokens:
         self._held[appid] = (token, expires_at)
         return token
 
-    def _fetch(self, appid: str, force: bool) -> tuple[str, int]:
+    def _fetch(self, appid: str, deadline: float | None, force: bool) -> tuple[str, int]:
         try:
             return self.app_secrets.call_with_secret(
-                appid, lambda secret: self.wechat.stable_token(appid, secret, force_refresh=force)
+                appid, lambda secret: self.wechat.stable_token(appid, secret, deadline, force_refresh=force)
             )
         except WeChatApiError as exc:
             raise contract_error(exc.errcode) from None
 
-    def _await_refresh(self, appid: str, stale_id: str | None, fallback: str | None) -> str:
+    def _await_refresh(self, appid: str, deadline: float | None, stale_id: str | None, fallback: str | None) -> str:
         """Another instance holds the lease: use its new token as soon as it lands."""
-        deadline = self.clock() + self.wait_seconds
+        give_up = self.clock() + self.wait_seconds
+        if deadline is not None:
+            give_up = min(give_up, deadline)
         while True:
             stored = self.store.get(appid)
             fresh = stored is not None and stored.token is not None and stored.token_id != stale_id
@@ -114,6 +124,6 @@ class AccessTokens:
                 return stored.token
             if fallback is not None:
                 return fallback  # the old token has minutes left; no need to wait for the new one
-            if self.clock() >= deadline:
+            if self.clock() >= give_up:
                 raise WeChatUnavailable()
             self.sleep(0.05)
