@@ -14,7 +14,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+# Where scripts/find-python313 looks besides PATH and pyenv (which the test hides).
 PYTHON_313_PLACES = ["/usr/local/bin/python3.13", "/usr/bin/python3.13", "/opt/homebrew/bin/python3.13"]
+PYTHON_313_PLACES += [str(path) for path in Path("/opt/python").glob("3.13*/bin/python3.13")]
 
 
 @pytest.fixture
