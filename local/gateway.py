@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 from local.http_events import http_api_event
 from local.http_front import Answer, Request, gateway_answer
+from local.iam_authorizer import IamRoutes
 from local.jwt_authorizer import Denied, JwtRoutes
 from local.throttles import TokenBucket
 
@@ -43,6 +44,7 @@ class Gateway:
     routes: dict = field(default_factory=dict)  # (METHOD, path) -> the function (its instances)
     throttles: dict[tuple[str, str], TokenBucket] = field(default_factory=dict)
     jwt_routes: JwtRoutes = field(default_factory=lambda: JwtRoutes({}))
+    iam_routes: IamRoutes = field(default_factory=lambda: IamRoutes(set(), {}, ""))
     quiet: bool = False
 
     def respond(self, request: Request) -> Answer:
@@ -64,6 +66,8 @@ class Gateway:
         headers, cookies = event_headers(request.headers)
         try:
             authorizer = self.jwt_routes.authorize(request.method, path, headers)
+            if authorizer is None:
+                authorizer = self.iam_routes.authorize(request.method, path, query, headers, request.body)
         except Denied as denied:
             return Answer(denied.status, denied.headers, denied.body)
         event = http_api_event(

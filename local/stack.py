@@ -36,8 +36,10 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from local.events import start_local_events
 from local.gateway import Gateway
 from local.http_front import FrontEnd
+from local.iam_authorizer import IamRoutes
 from local.jwt_authorizer import JwtRoutes
 from local.template import (
     ParameterError,
@@ -397,6 +399,25 @@ def local_workers(template: dict, moto_url: str, refs: dict[str, str], overrides
     return workers
 
 
+def one_call_at_a_time(app):
+    """moto's WSGI app with each AWS call served whole before the next starts. DynamoDB applies every single-item
+    read and write atomically; moto does not: an UpdateItem that creates an item puts its bare key first and sets
+    the attributes after, so a read by another thread in between saw a user item with no attributes (and the
+    function answered 500). Calls take milliseconds, so one at a time costs the local stack little.
+    https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/WorkingWithItems.html"""
+    lock = threading.Lock()
+
+    def serve(environ, start_response):
+        with lock:
+            answer = app(environ, start_response)
+            try:
+                return [b"".join(answer)]
+            finally:
+                getattr(answer, "close", lambda: None)()
+
+    return serve
+
+
 @dataclass
 class LocalStack:
     ports: Ports = field(default_factory=Ports)
@@ -414,6 +435,8 @@ class LocalStack:
         self.gateway: FrontEnd | None = None
         self.api = Gateway(quiet=self.quiet)
         self.workers: dict[str, Function] = {}
+        # The stream function and the EventBridge events it published (local/events.py).
+        self.events = None
         self.gateway_serving = False
 
     @property
@@ -456,6 +479,9 @@ class LocalStack:
             self._make_workers(refs)
             resolve = template_resolver(self.template, {**parameters, **refs, "AWS::Region": LOCAL_AWS["AWS_REGION"]})
             self.api.jwt_routes = JwtRoutes.from_template(self.template, resolve)
+            key, secret = LOCAL_AWS["AWS_ACCESS_KEY_ID"], LOCAL_AWS["AWS_SECRET_ACCESS_KEY"]
+            self.api.iam_routes = IamRoutes.from_template(self.template, key, secret, LOCAL_AWS["AWS_REGION"])
+            self.events = start_local_events(self, refs)
             try:
                 self.api.throttles = route_throttles(self.template, resolve)
             except ValueError as exc:
@@ -486,7 +512,7 @@ class LocalStack:
             server = make_server(
                 "127.0.0.1",
                 self.ports.moto,
-                DomainDispatcherApplication(create_backend_app),
+                one_call_at_a_time(DomainDispatcherApplication(create_backend_app)),
                 threaded=True,
                 request_handler=MotoRequestHandler,
             )
@@ -522,6 +548,9 @@ class LocalStack:
             self.gateway, self.gateway_serving = None, False
         for worker in self.workers.values():
             worker.stop()
+        if self.events is not None:
+            self.events.stop()
+            self.events = None
         if self.wechat is not None:
             self.wechat.stop()
             self.wechat = None
@@ -592,6 +621,9 @@ wxlogin local stack is up (Ctrl-C stops it)
   WeChat simulator {stack.wechat.base_url}   appid {app_id}   dev routes: GET {stack.wechat.base_url}/_sim/
   moto (AWS)       {stack.moto_url}           table {LOCAL_TABLE}, secrets {LOCAL_SECRET_ID}, {LOCAL_SIGNING_KEYS_ID}
   access tokens    issuer {stack.api_url}, audience {app_id}; GET /v1/examples/whoami takes one
+  admin API        {stack.api_url}/admin/users/* (IAM-signed: AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local)
+                   e.g. python scripts/admin.py --url {stack.api_url} find --appid {app_id} --openid <openid>
+  events           EventBridge events print here as "event <detail-type> <detail>"
 
 Try it:
   curl -i {stack.api_url}/v1/me

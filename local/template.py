@@ -66,6 +66,8 @@ def table_create_kwargs(template: dict) -> dict:
             {key: index[key] for key in ("IndexName", "KeySchema", "Projection")}
             for index in props["GlobalSecondaryIndexes"]
         ]
+    if props.get("StreamSpecification"):
+        kwargs["StreamSpecification"] = {"StreamEnabled": True, **props["StreamSpecification"]}
     return kwargs
 
 

@@ -21,6 +21,9 @@ RESOURCES = TEMPLATE["Resources"]
 FUNCTIONS = {name: r for name, r in RESOURCES.items() if r["Type"] == "AWS::Serverless::Function"}
 
 
+ADMIN_ACTIONS = ("find", "show", "block", "unblock", "signout", "export", "erase", "trail")
+
+
 def _actions(logical_id: str) -> set[str]:
     actions = set()
     for policy in FUNCTIONS[logical_id]["Properties"].get("Policies", []):
@@ -47,6 +50,7 @@ def test_routes_are_explicit_and_each_belongs_to_one_function():
         ("GET", "/.well-known/jwks.json"): "LoginFunction",
         ("GET", "/.well-known/openid-configuration"): "LoginFunction",
         ("GET", "/v1/examples/whoami"): "WhoAmIFunction",
+        **{("POST", f"/admin/users/{action}"): "AdminFunction" for action in ADMIN_ACTIONS},
     }
     assert all(handler == "app.lambda_handler" for *_, handler in function_routes(TEMPLATE))
 
@@ -61,6 +65,7 @@ def test_every_route_has_its_own_throttle_set_by_template_parameters():
             event["Properties"]["ApiId"]["Ref"]
             for f in FUNCTIONS.values()
             for event in f["Properties"]["Events"].values()
+            if event["Type"] == "HttpApi"
         }
     }
     throttled = {}
@@ -89,17 +94,28 @@ def test_globals_pin_the_runtime_architecture_and_tracing():
     assert function_globals["Environment"]["Variables"]["POWERTOOLS_TRACER_CAPTURE_RESPONSE"] == "false"
 
 
+def _secret_readers(secret: str) -> set[str]:
+    return {
+        name
+        for name, function in FUNCTIONS.items()
+        for policy in function["Properties"].get("Policies", [])
+        if policy.get("AWSSecretsManagerGetSecretValuePolicy", {}).get("SecretArn") == {"Ref": secret}
+    }
+
+
 def test_only_functions_that_call_wechat_read_the_app_secret():
-    readers = {name for name in FUNCTIONS if "secretsmanager:GetSecretValue" in _actions(name)}
+    readers = _secret_readers("AppSecrets")
     assert readers == {"LoginFunction", "ProfileFunction"}  # login: jscode2session; profile: access tokens
+    # The admin function reads the data keys only, for the keyed hash a phone number is found by.
+    assert _secret_readers("DataKeys") == {"LoginFunction", "ProfileFunction", "AdminFunction"}
     for name in readers:
         assert function_environment(TEMPLATE, name)["APP_SECRETS_ID"] == {"Ref": "AppSecrets"}
     assert "APP_SECRETS_ID" not in function_environment(TEMPLATE, "AccountFunction")
 
 
-def test_only_the_account_function_can_delete():
+def test_only_the_account_and_admin_functions_can_delete():
     deleters = {name for name in FUNCTIONS if _actions(name) & {"dynamodb:DeleteItem", "dynamodb:BatchWriteItem"}}
-    assert deleters == {"AccountFunction"}
+    assert deleters == {"AccountFunction", "AdminFunction"}  # DELETE /v1/me and logout; an operator's erasure
     for name in FUNCTIONS:
         assert not any(action.endswith("*") for action in _actions(name)), name
 
@@ -107,7 +123,9 @@ def test_only_the_account_function_can_delete():
 def test_the_table_is_on_demand_with_ttl_recovery_and_a_unionid_index():
     kwargs = table_create_kwargs(TEMPLATE)
     assert kwargs["BillingMode"] == "PAY_PER_REQUEST"
-    assert [index["IndexName"] for index in kwargs["GlobalSecondaryIndexes"]] == ["unionid-index"]
+    assert [index["IndexName"] for index in kwargs["GlobalSecondaryIndexes"]] == ["unionid-index", "phone-index"]
+    # The phone index holds keys and the number's keyed hash only, never the number.
+    assert kwargs["GlobalSecondaryIndexes"][1]["Projection"] == {"ProjectionType": "KEYS_ONLY"}
     assert ttl_attribute(TEMPLATE) == "expiresAt"
     props = RESOURCES["Table"]["Properties"]
     assert props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
@@ -174,13 +192,7 @@ def test_functions_reserve_concurrency_when_the_environment_asks():
 
 
 def test_only_the_login_function_reads_the_signing_keys_and_nothing_writes_a_secret():
-    readers = {
-        name
-        for name, function in FUNCTIONS.items()
-        for policy in function["Properties"].get("Policies", [])
-        if policy.get("AWSSecretsManagerGetSecretValuePolicy", {}).get("SecretArn") == {"Ref": "SigningKeys"}
-    }
-    assert readers == {"LoginFunction"}
+    assert _secret_readers("SigningKeys") == {"LoginFunction"}
     # BatchGetSecretValue reads only what GetSecretValue allows on each secret: the login function's cold read.
     reads = {"secretsmanager:GetSecretValue", "secretsmanager:BatchGetSecretValue"}
     assert not any(
@@ -196,3 +208,46 @@ def test_the_example_function_has_no_permissions_and_sits_behind_the_jwt_authori
     api = TEMPLATE["Resources"][event["Properties"]["ApiId"]["Ref"]]["Properties"]
     assert "JwtConfiguration" in api["Auth"]["Authorizers"][api["Auth"]["DefaultAuthorizer"]]
     assert "Auth" not in event["Properties"]
+
+
+def test_the_admin_api_takes_only_iam_signed_requests():
+    api = RESOURCES["AdminApi"]["Properties"]
+    assert api["Auth"] == {"EnableIamAuthorizer": True, "DefaultAuthorizer": "AWS_IAM"}
+    for event in FUNCTIONS["AdminFunction"]["Properties"]["Events"].values():
+        assert event["Properties"]["ApiId"] == {"Ref": "AdminApi"}
+        assert "Auth" not in event["Properties"]  # no route opts out of the default
+    # No admin route on the Mini Program's API, whatever its authorizer.
+    for name, function in FUNCTIONS.items():
+        for event in function["Properties"].get("Events", {}).values():
+            if event["Type"] == "HttpApi" and event["Properties"]["Path"].startswith("/admin/"):
+                assert name == "AdminFunction"
+
+
+def test_events_come_from_the_stream_of_users_and_sessions_to_the_parameter_bus():
+    [event] = FUNCTIONS["EventsFunction"]["Properties"]["Events"].values()
+    props = event["Properties"]
+    assert event["Type"] == "DynamoDB" and props["Stream"] == {"Fn::GetAtt": ["Table", "StreamArn"]}
+    assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    [pattern] = props["FilterCriteria"]["Filters"]
+    assert json.loads(pattern["Pattern"]) == {"dynamodb": {"Keys": {"pk": {"S": [{"prefix": "USER#"}]}}}}
+    assert props["DestinationConfig"]["OnFailure"]["Type"] == "SQS"
+    assert TEMPLATE["Parameters"]["EventBusName"]["Default"] == "default"
+    assert function_environment(TEMPLATE, "EventsFunction")["EVENT_BUS_NAME"] == {"Ref": "EventBusName"}
+    assert _actions("EventsFunction") == {"dynamodb:PutItem", "events:PutEvents"}
+    assert RESOURCES["Table"]["Properties"]["StreamSpecification"] == {"StreamViewType": "NEW_AND_OLD_IMAGES"}
+
+
+def test_audit_retention_is_a_parameter_of_180_days_by_default():
+    assert TEMPLATE["Parameters"]["AuditRetentionDays"]["Default"] == 180
+    for name in ("AdminFunction", "EventsFunction"):
+        assert function_environment(TEMPLATE, name)["AUDIT_RETENTION_DAYS"] == {"Ref": "AuditRetentionDays"}
+
+
+def test_the_dashboard_shows_what_an_operator_watches():
+    body = RESOURCES["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+    dashboard = json.loads(body)
+    titles = " ".join(widget["properties"]["title"] for widget in dashboard["widgets"])
+    for topic in ("Logins", "error code", "WeChat", "Refused", "Throttles", "duration", "errors", "concurrency"):
+        assert topic in titles, topic
+    for name in FUNCTIONS:
+        assert "${" + name + "}" in body, name

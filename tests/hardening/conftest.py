@@ -166,7 +166,8 @@ class StackClient:
             items.extend(page["Items"])
             start = page.get("LastEvaluatedKey")
             if not start:
-                return items
+                # Not the audit entries and account ids the events function writes a moment after each change.
+                return [item for item in items if not item["pk"]["S"].startswith(("AUDIT#", "SUB#"))]
 
 
 @pytest.fixture(scope="module")

@@ -38,6 +38,10 @@ class Settings:
     access_token_audience: str | None
     # None: https://<the domain the request came in on>, the API's own URL.
     access_token_issuer: str | None
+    # How long an audit entry is kept (the admin and events functions write them).
+    audit_retention_days: int = 180
+    # The EventBridge bus the events function publishes to.
+    event_bus_name: str = "default"
     # How long a login keeps the session_key it replaces, for data encrypted just before (0: not at all).
     session_key_grace_seconds: int = 300
     # A session asks WeChat's checksession at most once in this long (0: never).
@@ -76,6 +80,13 @@ def _issuer(environ) -> str | None:
     if domain and not re.fullmatch(r"[A-Za-z0-9.-]{1,253}", domain):
         raise ConfigurationError(f"API_DOMAIN_NAME must be a host name, got {domain!r}")
     return _url(environ, "ACCESS_TOKEN_ISSUER", f"https://{domain}" if domain else None)
+
+
+def _bus_name(environ) -> str:
+    raw = environ.get("EVENT_BUS_NAME", "").strip() or "default"
+    if not re.fullmatch(r"[A-Za-z0-9._/:-]{1,1600}", raw):
+        raise ConfigurationError(f"EVENT_BUS_NAME must be an EventBridge bus name or ARN, got {raw!r}")
+    return raw
 
 
 _TRUE, _FALSE = ("1", "true", "t", "yes", "y", "on"), ("0", "false", "f", "no", "n", "off")
@@ -129,6 +140,8 @@ def load_settings(environ=None) -> Settings:
         access_token_ttl_seconds=_number(environ, "ACCESS_TOKEN_TTL_SECONDS", 900, int, 60, 24 * 3600),
         access_token_audience=environ.get("ACCESS_TOKEN_AUDIENCE", "").strip() or None,
         access_token_issuer=_issuer(environ),
+        audit_retention_days=_number(environ, "AUDIT_RETENTION_DAYS", 180, int, 1, 3653),
+        event_bus_name=_bus_name(environ),
         session_key_grace_seconds=_grace_seconds(environ, watermark_max_age_seconds),
         session_key_check_interval_seconds=_number(environ, "SESSION_KEY_CHECK_INTERVAL_SECONDS", 300, int, 0, 86400),
         signup_risk_check=_flag(environ, "SIGNUP_RISK_CHECK", False),

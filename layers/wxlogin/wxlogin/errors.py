@@ -47,6 +47,12 @@ class UserBlocked(WxLoginError):
     status, code, message = 403, "user_blocked", "WeChat flags this user as high-risk."
 
 
+class AccountBlocked(UserBlocked):
+    """An operator blocked the account (the same answer as WeChat's 40226, with its own message)."""
+
+    message = "This account is blocked."
+
+
 class SignUpRefused(WxLoginError):
     # Worded like a refusal, not a verdict: the rank that refused it is not told.
     status, code, message = 403, "signup_refused", "This WeChat user cannot sign up now."

@@ -29,6 +29,8 @@ class User:
     # The account's id, the access tokens' `sub`: random, written when the user item is created, so an account
     # made after an erasure is another account to every API behind the tokens, though its openid is the same.
     sub: str | None = None
+    # Set by an operator's block: {"reason", "blockedAt", "blockedBy"}; None while the user may log in.
+    blocked: dict | None = None
     # The session_key the latest login replaced (sealed like the current one), and until when it still opens data.
     sealed_previous_session_key: bytes | None = hidden(None)
     previous_session_key_until: int | None = None

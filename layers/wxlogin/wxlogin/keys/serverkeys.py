@@ -100,6 +100,13 @@ class ServerKeys:
         _, key = self._subkey(f"hash {purpose}")
         return hmac.new(key, "\n".join(parts).encode("utf-8"), hashlib.sha256).hexdigest()
 
+    def keyed_hashes(self, purpose: str, *parts: str) -> list[str]:
+        """`keyed_hash` under every key of the set, current first: finds what was hashed before a rotation."""
+        keys = self._key_set()
+        kids = [keys.current, *sorted(kid for kid in keys.materials if kid != keys.current)]
+        text = "\n".join(parts).encode("utf-8")
+        return [hmac.new(self._subkey(f"hash {purpose}", kid)[1], text, hashlib.sha256).hexdigest() for kid in kids]
+
     def seal_text(self, purpose: str, item_key: str, generation: str, text: str) -> bytes:
         """`text` (a session_key, an access_token) sealed under the current key for the item `item_key` in its
         `generation`: both are the associated data, so the value opens in that item and generation only."""

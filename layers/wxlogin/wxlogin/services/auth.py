@@ -4,13 +4,14 @@ The token names its user's partition (tokens.py) and the session lives there (us
 read brings both; the rules are here: the session must exist and be unexpired (TTL deletes
 lazily, so expiry is checked on read), and its user must exist with the generation the session
 was issued under (a user erased and made anew is another user: no earlier session opens it).
+A blocked user's live session gets 403 user_blocked, not 401: the client then stops retrying a login.
 """
 
 from __future__ import annotations
 
 import time
 
-from wxlogin.errors import Unauthorized
+from wxlogin.errors import AccountBlocked, Unauthorized
 from wxlogin.keys.tokens import TokenRef
 from wxlogin.models import User
 from wxlogin.storage.users import UserStore
@@ -26,6 +27,8 @@ class Authenticator:
         session, user = self.store.session_with_user(ref)
         if session is None or user is None or session.expires_at <= self.clock():
             raise Unauthorized()
+        if user.blocked is not None:
+            raise AccountBlocked()
         if session.generation is None or session.generation != user.generation:
             raise Unauthorized()
         if user.sub is None:

@@ -15,6 +15,7 @@ from wxlogin.errors import InvalidEncryptedData, WeChatError
 from wxlogin.keys.crypto import check_watermark
 from wxlogin.keys.tokens import TokenRef
 from wxlogin.models import PHONE_FIELDS, User
+from wxlogin.services.phone_lookup import phone_hash
 from wxlogin.services.session_keys import StoredSessionKeys
 from wxlogin.services.userdata import EncryptedPayload, open_phone_data, phone_fields
 from wxlogin.storage.users import UserStore
@@ -78,5 +79,6 @@ class PhoneService:
         return self._keep(user, fields)
 
     def _keep(self, user: User, fields: dict) -> dict:
-        stored = self.store.update_user(user, fields)
+        # Its keyed hash too, so an operator finds the user by the number (phone_lookup.py).
+        stored = self.store.update_user(user, {**fields, "phoneHash": phone_hash(self.session_keys.keys, fields)})
         return {name: stored.phone.get(name) for name in PHONE_FIELDS}

@@ -18,7 +18,7 @@ import secrets
 import uuid
 from collections.abc import Callable
 
-from wxlogin.errors import InvalidEncryptedData, ServiceUnavailable, Unauthorized
+from wxlogin.errors import AccountBlocked, InvalidEncryptedData, ServiceUnavailable, Unauthorized
 from wxlogin.keys.tokens import TokenRef
 from wxlogin.models import PHONE_FIELDS, PROFILE_FIELDS, User
 from wxlogin.records import record
@@ -29,6 +29,8 @@ USER_SK = "USER"
 # creating the user) costs one more try, and three in a row is DynamoDB being too contended to answer now.
 LOGIN_WRITE_ATTEMPTS = 3
 UNIONID_INDEX = "unionid-index"
+# An operator's block (storage/operator.py writes it, with a new generation): no login of the user passes.
+BLOCK_ATTRIBUTES = {"reason": "blockedReason", "at": "blockedAt", "by": "blockedBy"}
 
 
 def new_account_id() -> str:
@@ -61,6 +63,7 @@ def user_from_item(item: dict) -> User:
         last_login_at=data["lastLoginAt"],
         generation=data.get("gen"),
         sub=data.get("sub"),
+        blocked={key: data.get(name) for key, name in BLOCK_ATTRIBUTES.items()} if "blockedAt" in data else None,
         # A user's first login had no key to keep: previousSessionKey is NULL then.
         sealed_previous_session_key=previous if isinstance(previous, bytes) else None,
         previous_session_key_until=data.get("previousKeyUntil"),
@@ -104,7 +107,11 @@ class UserStore(Table):
         item and generation, which the condition holds), as previousSessionKey until then, copied inside the
         same write: DynamoDB reads every operand of an update expression from the item as it was before it."""
         for _ in range(LOGIN_WRITE_ATTEMPTS):
-            found, current, unionid = self._login_state(user_id)
+            found, current, unionid, blocked = self._login_state(user_id)
+            if blocked:
+                # Nothing written, not even the session_key. A block made after this read gives the user a new
+                # generation, so the write below fails its condition and the next read sees the block.
+                raise AccountBlocked()
             if claimed_unionid is not None and unionid not in (None, claimed_unionid):
                 raise InvalidEncryptedData()
             sealed_for = current or generation
@@ -141,20 +148,20 @@ class UserStore(Table):
             return user_from_item(attributes), attributes["createdBy"]["S"] == login_id
         raise ServiceUnavailable()
 
-    def _login_state(self, user_id: str) -> tuple[bool, str | None, str | None]:
-        """(whether the user item exists, its generation, its unionid), read consistently."""
+    def _login_state(self, user_id: str) -> tuple[bool, str | None, str | None, bool]:
+        """(whether the user item exists, its generation, its unionid, whether it is blocked), read consistently."""
         response = self.call(
             "get_item",
             TableName=self.table_name,
             Key={"pk": {"S": user_pk(user_id)}, "sk": {"S": USER_SK}},
-            ProjectionExpression="#gen, unionid",
+            ProjectionExpression="#gen, unionid, blockedAt",
             ExpressionAttributeNames={"#gen": "gen"},
             ConsistentRead=True,
         )
         item = response.get("Item")
         if item is None:
-            return False, None, None
-        return True, item.get("gen", {}).get("S"), item.get("unionid", {}).get("S")
+            return False, None, None, False
+        return True, item.get("gen", {}).get("S"), item.get("unionid", {}).get("S"), "blockedAt" in item
 
     def _set_on_user(self, user_id: str, expression: str, names: dict, values: dict, condition: str | None) -> dict:
         """`SET expression` on the user item (under `condition`, if any); the item's attributes afterwards."""
@@ -262,14 +269,15 @@ class UserStore(Table):
         except ConditionFailed:
             raise Unauthorized() from None
 
-    def delete_user(self, user: User, current: TokenRef) -> None:
+    def delete_user(self, user: User, current: TokenRef | None) -> None:
         """Erase `user` (as the caller's session found it) and every session of its generation. Other
         sessions go first, so a failure part-way leaves the caller's token working for a retry; the user and
         the caller's session then go together, the user on the condition that it is still that generation:
         an erasure by a session of an account that was erased and made anew meanwhile erases nothing of the
-        new account (Unauthorized). Sessions of other generations never work and expire by TTL."""
+        new account (Unauthorized). Sessions of other generations never work and expire by TTL.
+        `current` is None when an operator erases: every session of the generation goes first, then the user."""
         pk = user_pk(user.user_id)
-        current_sk = _session_sk(current)
+        current_sk = _session_sk(current) if current is not None else None
         others = [
             {"pk": item["pk"], "sk": item["sk"]}
             for item in self._partition_items(pk)
@@ -293,7 +301,11 @@ class UserStore(Table):
                             "ExpressionAttributeValues": {":gen": to_attr(user.generation)},
                         }
                     },
-                    {"Delete": {"TableName": self.table_name, "Key": {"pk": {"S": pk}, "sk": {"S": current_sk}}}},
+                    *(
+                        [{"Delete": {"TableName": self.table_name, "Key": {"pk": {"S": pk}, "sk": {"S": current_sk}}}}]
+                        if current_sk is not None
+                        else []
+                    ),
                 ],
             )
         except ConditionFailed:
