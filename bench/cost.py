@@ -18,6 +18,8 @@ PRICES = {
     "dynamodb_wru_per_million": 0.625,  # DynamoDB on-demand write request units
     "dynamodb_rru_per_million": 0.125,  # DynamoDB on-demand read request units
     "secrets_per_10k_calls": 0.05,  # Secrets Manager API calls (plus $0.40 per secret-month, not per request)
+    "eventbridge_per_million": 1.00,  # EventBridge custom events published (PutEvents entries of 64 KB)
+    "dynamodb_gb_month": 0.25,  # DynamoDB standard table storage
 }
 # Assumptions of the cost and memory model; the report prints each with the figures it shapes.
 ASSUMPTIONS = {
@@ -53,6 +55,21 @@ def cost_per_million(route: dict, duration_ms: float, memory_mb: int, cold_ms: f
         "dynamodb": route["rru"] * PRICES["dynamodb_rru_per_million"]
         + route["wru"] * PRICES["dynamodb_wru_per_million"],
         "secrets": 1e6 * secrets_calls / 10_000 * PRICES["secrets_per_10k_calls"],
+    }
+    parts["total"] = sum(parts.values())
+    return parts
+
+
+def operating_per_million_logins(invocations_per_login: float = 1.0, events_ms: float = 20.0) -> dict:
+    """What operating adds to a million logins (docs/operating.md): the events function reading the table's
+    stream (one invocation per login at low traffic, fewer as its 1-second batching window fills; stream reads
+    by Lambda are free), the audit entry each login writes, and that entry's storage for the 180 days kept.
+    Sign-ups add EventBridge events and an account-id record on top, per million sign-ups."""
+    entry_gb, months = 200 / 1e9, 180 / 30
+    parts = {
+        "events_function": invocations_per_login * (PRICES["lambda_per_million"] + 1e6 * lambda_cost(events_ms, 512)),
+        "audit_writes": PRICES["dynamodb_wru_per_million"],
+        "audit_storage": 1e6 * entry_gb * months * PRICES["dynamodb_gb_month"],
     }
     parts["total"] = sum(parts.values())
     return parts

@@ -98,7 +98,7 @@ def test_logout_without_a_token_is_401(api):
 
 
 def test_delete_me_erases_the_user_and_every_session(api, aws, login):
-    sessions = [login() for _ in range(30)]  # more than one BatchWriteItem's worth
+    sessions = [login() for _ in range(120)]  # more than one TransactWriteItems holds (100)
     other = login(openid="oSomebodyElse000000000000000")
     answer = api.delete("/v1/me", token=sessions[0].token)
     assert answer.status == 204 and answer.body is None

@@ -25,6 +25,9 @@ from wxlogin.records import record
 from wxlogin.storage.dynamodb import ConditionFailed, Table, iso_time, plain, set_expression, to_attr
 
 USER_SK = "USER"
+# Items one TransactWriteItems may hold
+# (https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactWriteItems.html).
+MAX_TRANSACTION_ITEMS = 100
 # A login reads the user's generation and writes on that condition; each lost race (an erasure, another login
 # creating the user) costs one more try, and three in a row is DynamoDB being too contended to answer now.
 LOGIN_WRITE_ATTEMPTS = 3
@@ -272,44 +275,50 @@ class UserStore(Table):
     def delete_user(self, user: User, current: TokenRef | None) -> None:
         """Erase `user` (as the caller's session found it) and every session of its generation. Other
         sessions go first, so a failure part-way leaves the caller's token working for a retry; the user and
-        the caller's session then go together, the user on the condition that it is still that generation:
-        an erasure by a session of an account that was erased and made anew meanwhile erases nothing of the
-        new account (Unauthorized). Sessions of other generations never work and expire by TTL.
-        `current` is None when an operator erases: every session of the generation goes first, then the user."""
+        the caller's session then go together (with the last of the others), the user on the condition that
+        it is still that generation: an erasure by a session of an account that was erased and made anew
+        meanwhile erases nothing of the new account (Unauthorized). Sessions of other generations never
+        work and expire by TTL. `current` is None when an operator erases: every session of the generation
+        goes first, then the user.
+
+        Every delete is a Delete in a TransactWriteItems, which IAM checks as dynamodb:DeleteItem on each
+        item: the account role needs no BatchWriteItem, which would also let it put items
+        (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/transaction-apis-iam.html)."""
         pk = user_pk(user.user_id)
         current_sk = _session_sk(current) if current is not None else None
         others = [
-            {"pk": item["pk"], "sk": item["sk"]}
+            self._delete({"pk": item["pk"], "sk": item["sk"]})
             for item in self._partition_items(pk)
             if item["sk"]["S"] not in (USER_SK, current_sk) and item.get("gen", {}).get("S") == user.generation
         ]
-        for start in range(0, len(others), 25):
-            self._batch_delete(others[start : start + 25])
-        user_key = {"pk": {"S": pk}, "sk": {"S": USER_SK}}
+        last = [
+            self._delete(
+                {"pk": {"S": pk}, "sk": {"S": USER_SK}},
+                ConditionExpression="#gen = :gen",
+                ExpressionAttributeNames={"#gen": "gen"},
+                ExpressionAttributeValues={":gen": to_attr(user.generation)},
+            ),
+        ]
+        if current_sk is not None:
+            last.append(self._delete({"pk": {"S": pk}, "sk": {"S": current_sk}}))
+        first = len(others) - (MAX_TRANSACTION_ITEMS - len(last))
+        for start in range(0, max(first, 0), MAX_TRANSACTION_ITEMS):
+            self._delete_together(others[start : min(start + MAX_TRANSACTION_ITEMS, first)])
         try:
-            self.call(
-                "transact_write_items",
-                # The same token on botocore's own retries: a retried transaction that already landed succeeds.
-                ClientRequestToken=str(uuid.uuid4()),
-                TransactItems=[
-                    {
-                        "Delete": {
-                            "TableName": self.table_name,
-                            "Key": user_key,
-                            "ConditionExpression": "#gen = :gen",
-                            "ExpressionAttributeNames": {"#gen": "gen"},
-                            "ExpressionAttributeValues": {":gen": to_attr(user.generation)},
-                        }
-                    },
-                    *(
-                        [{"Delete": {"TableName": self.table_name, "Key": {"pk": {"S": pk}, "sk": {"S": current_sk}}}}]
-                        if current_sk is not None
-                        else []
-                    ),
-                ],
-            )
+            self._delete_together(others[max(first, 0) :] + last)
         except ConditionFailed:
             raise Unauthorized() from None
+
+    def _delete(self, key: dict, **condition) -> dict:
+        return {"Delete": {"TableName": self.table_name, "Key": key, **condition}}
+
+    def _delete_together(self, deletes: list[dict]) -> None:
+        self.call(
+            "transact_write_items",
+            # The same token on botocore's own retries: a retried transaction that already landed succeeds.
+            ClientRequestToken=str(uuid.uuid4()),
+            TransactItems=deletes,
+        )
 
     def _partition_items(self, pk: str) -> list[dict]:
         """Every item of the partition: its key and generation."""
@@ -330,15 +339,6 @@ class UserStore(Table):
             start = response.get("LastEvaluatedKey")
             if not start:
                 return keys
-
-    def _batch_delete(self, keys: list[dict]) -> None:
-        requests = [{"DeleteRequest": {"Key": key}} for key in keys]
-        for _ in range(3):
-            response = self.call("batch_write_item", RequestItems={self.table_name: requests})
-            requests = response.get("UnprocessedItems", {}).get(self.table_name, [])
-            if not requests:
-                return
-        raise ServiceUnavailable()
 
     def linked_users(self, user: User) -> list[dict]:
         """The same person's users in the developer's other Mini Programs: those sharing the unionid."""
