@@ -19,7 +19,12 @@ const PHONE_DETAIL = { errMsg: 'getPhoneNumber:ok', code: 'phone-code', encrypte
 test('decryptProfile sends only the encrypted fields, never an openid from the page', async () => {
   const { backend, wx, client } = setup()
   await client.login()
-  assert.deepEqual(await client.decryptProfile(PROFILE_DETAIL), { ok: true, profile: { nickName: '微信用户' }, unionid: null })
+  assert.deepEqual(await client.decryptProfile(PROFILE_DETAIL), {
+    ok: true,
+    profile: { nickName: '微信用户' },
+    unionid: null,
+    claimedUnionid: null,
+  })
   const [sent] = backend.sent(wx, 'POST /v1/profile/decrypt')
   assert.deepEqual(sent.body, {
     encryptedData: PROFILE_DETAIL.encryptedData,
@@ -49,7 +54,12 @@ test('422 while WeChat still holds the key: ask for the data again, without a ne
 
   assert.deepEqual(await client.decryptProfile(PROFILE_DETAIL), { ok: false, reason: 'stale' })
   assert.equal(wx.logins, 1) // wx.checkSession passed: the server already holds the key new data will use
-  assert.deepEqual(await client.decryptProfile(PROFILE_DETAIL), { ok: true, profile: { nickName: '微信用户' }, unionid: null })
+  assert.deepEqual(await client.decryptProfile(PROFILE_DETAIL), {
+    ok: true,
+    profile: { nickName: '微信用户' },
+    unionid: null,
+    claimedUnionid: null,
+  })
 })
 
 test('422 after WeChat dropped the key: log in again, then ask for the data again', async () => {
@@ -73,7 +83,7 @@ test('session_key_expired: one awaited call logs in again and tells the page to 
   assert.equal(wx.logins, 2)
   assert.equal(wx.getStorageSync('wxlogin').token, 'token-2')
   assert.equal(backend.sent(wx, 'POST /v1/profile/decrypt').length, 1) // the data is not sent again
-  assert.deepEqual(await client.decryptProfile(PROFILE_DETAIL), { ok: true, profile: { nickName: '微信用户' }, unionid: null })
+  assert.deepEqual(await client.decryptProfile(PROFILE_DETAIL), { ok: true, profile: { nickName: '微信用户' }, unionid: null, claimedUnionid: null })
   assert.equal(wx.logins, 2)
 })
 
@@ -81,7 +91,7 @@ test('401 on encrypted data: log in again and send the data once more, since the
   const { backend, wx, client } = setup()
   await client.login()
   backend.tokens.clear()
-  assert.deepEqual(await client.decryptProfile(PROFILE_DETAIL), { ok: true, profile: { nickName: '微信用户' }, unionid: null })
+  assert.deepEqual(await client.decryptProfile(PROFILE_DETAIL), { ok: true, profile: { nickName: '微信用户' }, unionid: null, claimedUnionid: null })
   assert.equal(wx.logins, 2)
   const sent = backend.sent(wx, 'POST /v1/profile/decrypt')
   assert.deepEqual(sent.map((req) => req.header.Authorization), ['Bearer token-1', 'Bearer token-2'])

@@ -107,10 +107,12 @@ class Users:
         existing = self.users.get(user_id)
         generation = existing.generation if existing else generation
         previous = existing.sealed_session_key if existing and previous_key_until is not None else None
-        if claimed_unionid is not None and existing and existing.unionid not in (None, claimed_unionid):
+        known = (existing.unionid or existing.claimed_unionid) if existing else None
+        if claimed_unionid is not None and known not in (None, claimed_unionid):
             raise InvalidEncryptedData()
         profile = {**((existing and existing.profile) or {}), **{k: fields[k] for k in PROFILE_FIELDS if k in fields}}
-        unionid = fields.get("unionid") or claimed_unionid or (existing.unionid if existing else None)
+        unionid = fields.get("unionid") or (existing.unionid if existing else None)
+        claimed = None if unionid else (claimed_unionid or (existing.claimed_unionid if existing else None))
         self.users[user_id] = User(
             user_id,
             fields["appid"],
@@ -123,6 +125,7 @@ class Users:
             "now",
             generation,
             existing.sub if existing else f"account-{len(self.users) + 1}-{generation}",
+            claimed,
             sealed_previous_session_key=previous,
             previous_session_key_until=previous_key_until,
             risk_rank=fields.get("riskRank", existing.risk_rank if existing else None),
@@ -177,8 +180,8 @@ class Users:
             raise Unauthorized()
         profile = {**(existing.profile or {}), **{k: fields[k] for k in PROFILE_FIELDS if k in fields}}
         phone = {**(existing.phone or {}), **{k: fields[k] for k in PHONE_FIELDS if k in fields}}
-        unionid = fields.get("unionid", existing.unionid)
-        updated = replace(existing, unionid=unionid, profile=profile or None, phone=phone or None)
+        claimed = fields.get("claimedUnionid", existing.claimed_unionid)
+        updated = replace(existing, claimed_unionid=claimed, profile=profile or None, phone=phone or None)
         self.users[user_id] = updated
         return updated
 

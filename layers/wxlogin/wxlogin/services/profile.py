@@ -32,7 +32,8 @@ class ProfileService:
         )
         fields = dict(data.fields)
         if user.unionid is None and data.unionid:
-            fields["unionid"] = data.unionid
+            # Only the client's relay of WeChat's word: kept apart until a jscode2session answer confirms it.
+            fields["claimedUnionid"] = data.unionid
         if fields:
             user = self.store.update_user(user, fields)
-        return {"profile": user.profile, "unionid": user.unionid}
+        return {"profile": user.profile, "unionid": user.unionid, "claimedUnionid": user.claimed_unionid}

@@ -113,4 +113,5 @@ class StoredSessionKeys:
 
     @staticmethod
     def _identity(user: User, session_key: str) -> SessionIdentity:
-        return SessionIdentity(user.appid, user.openid, user.unionid, session_key)
+        # A claimed unionid is held to as a known one: later data may repeat it, never name another.
+        return SessionIdentity(user.appid, user.openid, user.unionid or user.claimed_unionid, session_key)

@@ -1,9 +1,10 @@
 """The users-and-sessions repository: users and their sessions (login_records.py keeps what a login leaves).
 
 Items (pk, sk):
-- user          USER#<userId>  USER            appid, openid, unionid?, sessionKey (sealed), previousSessionKey
-                                                (sealed) and previousKeyUntil, riskRank?, profile + phone
-                                                fields, gen, sub, createdBy, createdAt, lastLoginAt
+- user          USER#<userId>  USER            appid, openid, unionid? (jscode2session's, indexed),
+                                                claimedUnionid? (decrypted data's only), sessionKey (sealed),
+                                                previousSessionKey (sealed) and previousKeyUntil, riskRank?,
+                                                profile + phone fields, gen, sub, createdBy, createdAt, lastLoginAt
 - session       USER#<userId>  SESSION#<hash>  gen, expiresAt (TTL), createdAt, keyCheckedAt?
 
 A session lives in its user's partition, so one BatchGetItem reads a session with its user
@@ -66,6 +67,7 @@ def user_from_item(item: dict) -> User:
         last_login_at=data["lastLoginAt"],
         generation=data.get("gen"),
         sub=data.get("sub"),
+        claimed_unionid=data.get("claimedUnionid") if data.get("unionid") is None else None,
         blocked={key: data.get(name) for key, name in BLOCK_ATTRIBUTES.items()} if "blockedAt" in data else None,
         # A user's first login had no key to keep: previousSessionKey is NULL then.
         sealed_previous_session_key=previous if isinstance(previous, bytes) else None,
@@ -94,9 +96,10 @@ class UserStore(Table):
     ) -> tuple[User, bool]:
         """Upsert the user from a login; (the user as stored, whether this login created it).
 
-        `fields` are set as given (WeChat's unionid included: WeChat is trusted). `claimed_unionid` comes
-        from decrypted data and is only set when the user has none or the same: a known unionid never
-        changes (InvalidEncryptedData, nothing written). The creator is decided by DynamoDB itself
+        `fields` are set as given (WeChat's unionid included: WeChat is trusted, and its unionid settles any
+        claim). `claimed_unionid` comes from decrypted data only: it is kept apart, as `claimedUnionid` (not in
+        the unionid index, so it links nothing), and only when the user has no unionid or claim yet or the same:
+        a known unionid never changes (InvalidEncryptedData, nothing written). The creator is decided by DynamoDB itself
         (`createdBy` is set once), so exactly one login of a new user, however many race, and also a
         login whose first attempt landed but whose answer botocore lost, learns it created the user. The
         account's `sub` is set once too: a new random id, so a user made anew after an erasure is a new account.
@@ -110,12 +113,12 @@ class UserStore(Table):
         item and generation, which the condition holds), as previousSessionKey until then, copied inside the
         same write: DynamoDB reads every operand of an update expression from the item as it was before it."""
         for _ in range(LOGIN_WRITE_ATTEMPTS):
-            found, current, unionid, blocked = self._login_state(user_id)
+            found, current, unionid, claimed, blocked = self._login_state(user_id)
             if blocked:
                 # Nothing written, not even the session_key. A block made after this read gives the user a new
                 # generation, so the write below fails its condition and the next read sees the block.
                 raise AccountBlocked()
-            if claimed_unionid is not None and unionid not in (None, claimed_unionid):
+            if claimed_unionid is not None and (unionid or claimed) not in (None, claimed_unionid):
                 raise InvalidEncryptedData()
             sealed_for = current or generation
             expression, names, values = set_expression(
@@ -140,39 +143,50 @@ class UserStore(Table):
             else:
                 condition = "#gen = :readgen"
                 names["#gen"], values[":readgen"] = "gen", to_attr(current)
-            if claimed_unionid is not None:
-                names["#unionid"], values[":unionid"] = "unionid", to_attr(claimed_unionid)
-                expression += ", #unionid = :unionid"
-                condition = f"({condition}) AND (attribute_not_exists(#unionid) OR #unionid = :unionid)"
+            remove = None
+            if "unionid" in fields:
+                remove = "claimedUnionid"  # WeChat's own answer: it confirms the claim or overrules it
+            elif claimed_unionid is not None and unionid is None:
+                names["#claimed"], values[":claimed"] = "claimedUnionid", to_attr(claimed_unionid)
+                expression += ", #claimed = :claimed"
+                condition = (
+                    f"({condition}) AND attribute_not_exists(unionid)"
+                    " AND (attribute_not_exists(#claimed) OR #claimed = :claimed)"
+                )
             try:
-                attributes = self._set_on_user(user_id, expression, names, values, condition)
+                attributes = self._set_on_user(user_id, expression, names, values, condition, remove)
             except ConditionFailed:
                 continue  # created, erased or given a unionid meanwhile (or our own lost write landed): read again
             return user_from_item(attributes), attributes["createdBy"]["S"] == login_id
         raise ServiceUnavailable()
 
-    def _login_state(self, user_id: str) -> tuple[bool, str | None, str | None, bool]:
-        """(whether the user item exists, its generation, its unionid, whether it is blocked), read consistently."""
+    def _login_state(self, user_id: str) -> tuple[bool, str | None, str | None, str | None, bool]:
+        """(whether the user item exists, its generation, its unionid, its claimed unionid, whether it is blocked),
+        read consistently."""
         response = self.call(
             "get_item",
             TableName=self.table_name,
             Key={"pk": {"S": user_pk(user_id)}, "sk": {"S": USER_SK}},
-            ProjectionExpression="#gen, unionid, blockedAt",
+            ProjectionExpression="#gen, unionid, claimedUnionid, blockedAt",
             ExpressionAttributeNames={"#gen": "gen"},
             ConsistentRead=True,
         )
         item = response.get("Item")
         if item is None:
-            return False, None, None, False
-        return True, item.get("gen", {}).get("S"), item.get("unionid", {}).get("S"), "blockedAt" in item
+            return False, None, None, None, False
+        data = plain(item)
+        return True, data.get("gen"), data.get("unionid"), data.get("claimedUnionid"), "blockedAt" in data
 
-    def _set_on_user(self, user_id: str, expression: str, names: dict, values: dict, condition: str | None) -> dict:
-        """`SET expression` on the user item (under `condition`, if any); the item's attributes afterwards."""
+    def _set_on_user(
+        self, user_id: str, expression: str, names: dict, values: dict, condition: str | None, remove: str | None = None
+    ) -> dict:
+        """`SET expression` (and `REMOVE remove`) on the user item (under `condition`, if any); the item's
+        attributes afterwards."""
         response = self.call(
             "update_item",
             TableName=self.table_name,
             Key={"pk": {"S": user_pk(user_id)}, "sk": {"S": USER_SK}},
-            UpdateExpression=f"SET {expression}",
+            UpdateExpression=f"SET {expression}" + (f" REMOVE {remove}" if remove else ""),
             ExpressionAttributeNames=names,
             ExpressionAttributeValues=values,
             ReturnValues="ALL_NEW",
