@@ -1,7 +1,7 @@
 """POST /v1/profile/decrypt and /v1/profile/phone: what the WeChat client gives a logged-in user."""
 
 from wxlogin.config import get_settings
-from wxlogin.keys.appsecrets import AppSecrets
+from wxlogin.keys.appsecrets import AppSecrets, SecretsManagerProvider
 from wxlogin.keys.serverkeys import ServerKeys
 from wxlogin.services.auth import Authenticator
 from wxlogin.services.phone import PhoneService
@@ -20,8 +20,11 @@ function = api.HttpFunction(settings.tracing)
 store = UserStore(settings.table_name)
 auth = Authenticator(store)
 wechat = WeChatClient.from_settings(settings)
-app_secrets = AppSecrets.from_settings(settings)
-keys = ServerKeys.from_settings(settings)
+# A cold instance reads both secrets in one BatchGetSecretValue, as the login function does: its first phone
+# number may need a new access token (the AppSecret) as well as the data keys.
+secrets = SecretsManagerProvider(read_together=(settings.app_secrets_id, settings.data_keys_secret_id))
+app_secrets = AppSecrets.from_settings(settings, secrets)
+keys = ServerKeys.from_settings(settings, secrets)
 access_tokens = AccessTokens(AccessTokenStore(settings.table_name, keys), wechat, app_secrets)
 session_keys = StoredSessionKeys(
     keys, SessionKeyCheck(store, access_tokens, wechat, settings.session_key_check_interval_seconds)
