@@ -229,3 +229,25 @@ def levers(route: dict, memory_mb: int, region_id: str, cold: dict, cold_secrets
             )
     rows = [{"lever": name, "total": c["total"], "change": c["total"] - base} for name, c in changes]
     return sorted(rows, key=lambda r: r["change"])
+
+
+# What operating adds (docs/operating.md), at us-east-1's prices: the events function reading the table's stream
+# and the audit trail. EventBridge custom events (PutEvents entries of 64 KB) and DynamoDB standard storage.
+OPERATING_PRICES = {"eventbridge_per_million": 1.00, "dynamodb_gb_month": 0.25}
+
+
+def operating_per_million_logins(invocations_per_login: float = 1.0, events_ms: float = 20.0) -> dict:
+    """What operating adds to a million logins (docs/operating.md): the events function reading the table's
+    stream (one invocation per login at low traffic, fewer as its 1-second batching window fills; stream reads
+    by Lambda are free), the audit entry each login writes, and that entry's storage for the 180 days kept.
+    Sign-ups add EventBridge events and an account-id record on top, per million sign-ups."""
+    prices = REGIONS["us-east-1"]["prices"]
+    entry_gb, months = 200 / 1e9, 180 / 30
+    parts = {
+        "events_function": invocations_per_login
+        * (prices["lambda_per_million"] + 1e6 * gb_seconds_cost(events_ms, 512, prices)),
+        "audit_writes": prices["dynamodb_wru_per_million"],
+        "audit_storage": 1e6 * entry_gb * months * OPERATING_PRICES["dynamodb_gb_month"],
+    }
+    parts["total"] = sum(parts.values())
+    return parts

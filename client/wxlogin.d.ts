@@ -90,7 +90,10 @@ export interface Phone {
 /** The user, as `GET /v1/me` answers. */
 export interface User {
   openid: string
+  /** jscode2session's: WeChat vouches for it. */
   unionid: string | null
+  /** Named only by decrypted data, not yet confirmed by jscode2session: it links nothing. */
+  claimedUnionid: string | null
   appid: string
   profile: Profile | null
   phone: Phone | null
@@ -142,7 +145,9 @@ export interface WxLoginClient {
   callApi<T = any>(options: ApiCallOptions): Promise<T>
   /** The current access token (refreshed first when it has under a minute left), for your APIs only. */
   accessToken(): Promise<string>
-  decryptProfile(detail: UserDataDetail): Promise<{ ok: true; profile: Profile; unionid: string | null } | Refusal>
+  decryptProfile(
+    detail: UserDataDetail,
+  ): Promise<{ ok: true; profile: Profile; unionid: string | null; claimedUnionid: string | null } | Refusal>
   bindPhoneNumber(detail: UserDataDetail): Promise<{ ok: true; phone: Phone } | Refusal>
   /** `avatarUrl` must be https: upload chooseAvatar's temporary file first. */
   updateProfile(fields: { nickName?: string; avatarUrl?: string }): Promise<User>

@@ -3,7 +3,7 @@
 h11 (https://h11.readthedocs.io) parses and frames the messages; this module adds API Gateway's limits:
 
 - the body is read whole before the route sees it, framed by Content-Length or `Transfer-Encoding: chunked`;
-  a message framed both ways, or twice, is refused 400 (h11's RFC 9112 rules);
+  a message framed both ways (RFC 9112 6.3: an error, smuggling's framing) or with two lengths is refused 400;
 - a request whose body stops short of its Content-Length is answered 400 `{"message":"Bad Request"}` as soon
   as the client half-closes, or after STALL_SECONDS without a byte, and the connection is closed, so no such
   request holds the gateway; bytes beyond a Content-Length start the next request, which is malformed: 400;
@@ -125,6 +125,11 @@ class _Connection(socketserver.BaseRequestHandler):
         request_line = len(head.method) + len(head.target) + len(b"HTTP/1.1") + 2
         if request_line + sum(len(value) for _, value in head.headers) > HEAD_LIMIT_BYTES:
             raise _Refused(gateway_answer(431, "Request Header Fields Too Large"))
+        names = {name for name, _ in head.headers}
+        if {b"content-length", b"transfer-encoding"} <= names:
+            # h11 lets the chunks win (RFC 9112 6.3), which also says such a message "ought to be handled as an
+            # error": a proxy that reads the length instead would start the next request elsewhere (smuggling).
+            raise _Refused(gateway_answer(400, "Bad Request"))
         declared = next((int(value) for name, value in head.headers if name == b"content-length"), 0)
         if declared > MAX_BODY_BYTES:
             raise _Refused(gateway_answer(413, "Request Entity Too Large"))
@@ -135,7 +140,7 @@ class _Connection(socketserver.BaseRequestHandler):
             body += event.data
             if len(body) > MAX_BODY_BYTES:  # chunked: no length to refuse up front
                 raise _Refused(gateway_answer(413, "Request Entity Too Large"))
-        framed = declared or any(name == b"transfer-encoding" for name, _ in head.headers)
+        framed = declared or b"transfer-encoding" in names
         return Request(
             method=head.method.decode("ascii"),
             target=head.target.decode("latin-1"),

@@ -399,6 +399,25 @@ def local_workers(template: dict, moto_url: str, refs: dict[str, str], overrides
     return workers
 
 
+def one_call_at_a_time(app):
+    """moto's WSGI app with each AWS call served whole before the next starts. DynamoDB applies every single-item
+    read and write atomically; moto does not: an UpdateItem that creates an item puts its bare key first and sets
+    the attributes after, so a read by another thread in between saw a user item with no attributes (and the
+    function answered 500). Calls take milliseconds, so one at a time costs the local stack little.
+    https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/WorkingWithItems.html"""
+    lock = threading.Lock()
+
+    def serve(environ, start_response):
+        with lock:
+            answer = app(environ, start_response)
+            try:
+                return [b"".join(answer)]
+            finally:
+                getattr(answer, "close", lambda: None)()
+
+    return serve
+
+
 @dataclass
 class LocalStack:
     ports: Ports = field(default_factory=Ports)
@@ -493,7 +512,7 @@ class LocalStack:
             server = make_server(
                 "127.0.0.1",
                 self.ports.moto,
-                DomainDispatcherApplication(create_backend_app),
+                one_call_at_a_time(DomainDispatcherApplication(create_backend_app)),
                 threaded=True,
                 request_handler=MotoRequestHandler,
             )

@@ -19,7 +19,12 @@ const PHONE_DETAIL = { errMsg: 'getPhoneNumber:ok', code: 'phone-code', encrypte
 test('decryptProfile sends only the encrypted fields, never an openid from the page', async () => {
   const { backend, wx, client } = setup()
   await client.login()
-  assert.deepEqual(await client.decryptProfile(PROFILE_DETAIL), { ok: true, profile: { nickName: '微信用户' }, unionid: null })
+  assert.deepEqual(await client.decryptProfile(PROFILE_DETAIL), {
+    ok: true,
+    profile: { nickName: '微信用户' },
+    unionid: null,
+    claimedUnionid: null,
+  })
   const [sent] = backend.sent(wx, 'POST /v1/profile/decrypt')
   assert.deepEqual(sent.body, {
     encryptedData: PROFILE_DETAIL.encryptedData,
@@ -49,7 +54,12 @@ test('422: the data is stale; the client logs in again and asks the page for the
 
   assert.deepEqual(await client.decryptProfile(PROFILE_DETAIL), { ok: false, reason: 'stale' })
   assert.equal(wx.logins, 2) // the server now holds the session_key the next data will use
-  assert.deepEqual(await client.decryptProfile(PROFILE_DETAIL), { ok: true, profile: { nickName: '微信用户' }, unionid: null })
+  assert.deepEqual(await client.decryptProfile(PROFILE_DETAIL), {
+    ok: true,
+    profile: { nickName: '微信用户' },
+    unionid: null,
+    claimedUnionid: null,
+  })
 })
 
 test('401 on encrypted data: log in again, and the data (now stale) is not sent again', async () => {

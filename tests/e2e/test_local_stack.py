@@ -81,7 +81,7 @@ def test_a_second_login_is_the_same_user(client):
     assert len(users) == 1
 
 
-def test_unionid_arrives_later_by_decryption_and_is_kept(client):
+def test_a_unionid_from_decryption_is_a_claim_until_jscode2session_names_it(client):
     login = client.login(client.code("carol")).json()
     assert login["unionid"] is None
     data = client.sim(
@@ -89,11 +89,14 @@ def test_unionid_arrives_later_by_decryption_and_is_kept(client):
         {"appid": DEV_APP_ID, "openid": login["openid"], "kind": "profile", "unionid": "oUnionCarol01"},
     )
     fields = {name: data[name] for name in ("encryptedData", "iv", "rawData", "signature")}
-    decrypted = client.call("POST", "/v1/profile/decrypt", login["token"], json=fields)
-    assert decrypted.status_code == 200 and decrypted.json()["unionid"] == "oUnionCarol01"
+    decrypted = client.call("POST", "/v1/profile/decrypt", login["token"], json=fields).json()
+    assert (decrypted["unionid"], decrypted["claimedUnionid"]) == (None, "oUnionCarol01")
     again = client.login(client.code("carol")).json()
-    assert again["unionid"] == "oUnionCarol01"
-    assert client.call("GET", "/v1/me", again["token"]).json()["unionid"] == "oUnionCarol01"
+    assert (again["unionid"], again["claimedUnionid"]) == (None, "oUnionCarol01")
+    confirmed = client.login(client.code("carol", unionid="oUnionCarol01")).json()
+    assert (confirmed["unionid"], confirmed["claimedUnionid"]) == ("oUnionCarol01", None)
+    me = client.call("GET", "/v1/me", confirmed["token"]).json()
+    assert (me["unionid"], me["claimedUnionid"]) == ("oUnionCarol01", None)
 
 
 def test_a_used_code_is_refused(client):

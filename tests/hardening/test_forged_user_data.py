@@ -26,7 +26,7 @@ REFUSED = {
         "message": "The encrypted data does not match this session; log in again and fetch the data anew.",
     }
 }
-KEPT = (*PROFILE_FIELDS, *PHONE_FIELDS, "unionid")
+KEPT = (*PROFILE_FIELDS, *PHONE_FIELDS, "unionid", "claimedUnionid")
 # One key of each kind of check, for the search through the routes.
 ROUTE_KEYS = ("openId", "nickName", "gender", "phoneNumber", "watermark")
 
@@ -36,7 +36,8 @@ def _expected(genuine: Genuine, route: str) -> dict | None:
     content = genuine.content
     if "openId" in content and route in (LOGIN, DECRYPT):
         kept = {name: content[name] for name in PROFILE_FIELDS if content.get(name, "") != ""}
-        return kept | ({"unionid": content["unionId"]} if "unionId" in content else {})
+        # The user has no unionid from jscode2session: a decrypted unionId is kept as a claim.
+        return kept | ({"claimedUnionid": content["unionId"]} if "unionId" in content else {})
     if "phoneNumber" in content and route == PHONE:
         return {name: content[name] for name in PHONE_FIELDS}
     return None
@@ -92,8 +93,9 @@ class Target:
             assert answer.body == expected
         else:
             profile = {name: value for name, value in expected.items() if name in PROFILE_FIELDS} or None
-            shown = {"profile": answer.body["profile"], "unionid": answer.body["unionid"]}
-            assert shown == {"profile": profile, "unionid": expected.get("unionid")}
+            shown = {"profile": answer.body["profile"], "claimedUnionid": answer.body["claimedUnionid"]}
+            assert shown == {"profile": profile, "claimedUnionid": expected.get("claimedUnionid")}
+            assert answer.body["unionid"] is None
         self._blank()
         return 200
 

@@ -141,6 +141,22 @@ def _with_failing_store(monkeypatch, api, logical_id: str, operation: str, call)
     return answers
 
 
+def _blocked(aws, login, openid: str):
+    """A user an operator blocked (the attributes the admin function sets), still holding its session token."""
+    me = login(openid=openid)
+    aws.dynamodb.update_item(
+        TableName=aws.table,
+        Key={"pk": {"S": f"USER#{tokens.user_id_for(APPID, openid)}"}, "sk": {"S": "USER"}},
+        UpdateExpression="SET blockedAt = :at, blockedReason = :reason, blockedBy = :by",
+        ExpressionAttributeValues={
+            ":at": {"S": "2026-01-01T00:00:00Z"},
+            ":reason": {"S": "abuse"},
+            ":by": {"S": "arn:aws:iam::123456789012:user/operator"},
+        },
+    )
+    return me
+
+
 def test_every_login_answer_is_documented(api, aws, wechat, login, contract, monkeypatch):
     calls = Recorder(api)
     calls.post(LOGIN, {"code": wechat.login_code("plain")})
@@ -183,6 +199,7 @@ def test_every_decrypt_answer_is_documented(api, aws, wechat, login, contract, m
     calls.post(DECRYPT, {"encryptedData": encrypted, "iv": iv}, token=me.token)  # stale watermark
     calls.post(DECRYPT, {**data, "iv": "AAAA"}, token=me.token)
     calls.post(DECRYPT, data, token="not-a-token")
+    calls.post(DECRYPT, data, token=_blocked(aws, login, "oBlockedDecrypt0000000000000").token)
     _with_failing_store(
         monkeypatch, api, "ProfileFunction", "batch_get_item", lambda: calls.post(DECRYPT, data, token=me.token)
     )
@@ -228,6 +245,14 @@ def test_every_me_answer_is_documented(api, aws, wechat, login, contract, monkey
     calls.post(ME, {"avatarUrl": "http://example.com/b.png"}, token=me.token)
     calls.post(ME, {"nickName": "Nobody"})
     calls.call("DELETE", ME, token="nope")
+    blocked = _blocked(aws, login, "oBlockedMe00000000000000000000").token
+    for method in ("GET", "PATCH", "POST", "DELETE"):
+        assert (
+            calls.call(
+                method, ME, token=blocked, **({"json_body": {"nickName": "x"}} if method in ("PATCH", "POST") else {})
+            ).status
+            == 403
+        )
     update = {"json_body": {"nickName": "Never"}}
     for method, kwargs in (("GET", {}), ("PATCH", update), ("POST", update), ("DELETE", {})):
         _with_failing_store(
@@ -249,6 +274,7 @@ def test_every_refresh_and_published_key_answer_is_documented(api, aws, login, c
     assert calls.post(REFRESH, token=me.token).status == 200
     calls.post(REFRESH, token=me.answer.body["accessToken"])
     calls.post(REFRESH)
+    assert calls.post(REFRESH, token=_blocked(aws, login, "oBlockedRefresh000000000000").token).status == 403
     _with_failing_store(
         monkeypatch, api, "LoginFunction", "batch_get_item", lambda: calls.post(REFRESH, token=me.token)
     )

@@ -90,6 +90,23 @@ def test_two_lengths_or_a_length_and_chunks_are_refused(front):
     assert front.requests == []
 
 
+@pytest.mark.parametrize(
+    "framing",
+    [
+        b"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n",
+        b"Transfer-Encoding: chunked\r\nContent-Length: 5\r\n",
+        b"Transfer-Encoding: chunked\r\nContent-Length: 0\r\n",
+    ],
+)
+def test_a_length_and_well_formed_chunks_together_are_refused_not_read_as_chunks(front, framing):
+    """Smuggling's framing (RFC 9112 6.3: "ought to be handled as an error"): a front end that reads the chunks
+    and one behind it that reads the length disagree on where the next request starts. Refused whole, even
+    when the chunks themselves are well formed."""
+    answer, _ = front.send(b"POST /x HTTP/1.1\r\nHost: h\r\n" + framing + b"\r\n0\r\n\r\n")
+    assert _statuses(answer) == [400]
+    assert front.requests == []
+
+
 def test_repeated_headers_reach_the_gateway_in_order(front):
     front.send(
         b"GET /x HTTP/1.1\r\nHost: h\r\nAuthorization: Bearer a\r\nAuthorization: Bearer b\r\n" + CLOSE + b"\r\n"

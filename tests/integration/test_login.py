@@ -20,7 +20,9 @@ def _error(answer, status: int, code: str):
 def test_new_user_gets_a_token_and_only_its_hash_is_stored(api, aws, login):
     me = login()
     body = me.answer.body
-    assert set(body) == {"token", "expiresIn", "openid", "unionid", "isNewUser", "accessToken", "accessTokenExpiresIn"}
+    assert set(body) == {
+        "token", "expiresIn", "openid", "unionid", "claimedUnionid", "isNewUser", "accessToken", "accessTokenExpiresIn"
+    }  # fmt: skip
     assert 675 < body["accessTokenExpiresIn"] <= 900  # the session's token of the moment (keys/signing.py)
     assert body["openid"] == OPENID and body["unionid"] is None and body["isNewUser"] is True
     assert body["expiresIn"] == 7 * 24 * 3600

@@ -65,3 +65,39 @@ def test_each_app_gets_its_own_access_token(api, aws, wechat):
     keys = {item["pk"]["S"] for item in aws.items() if item["sk"]["S"] == "ACCESS_TOKEN"}
     assert keys == {f"APP#{APPID}", f"APP#{OTHER_APPID}"}
     assert wechat.stats()["stable_token"] == 2
+
+
+def _claims(api, token: str, appid: str) -> dict:
+    from wxlogin.keys.signing import verify_access_token
+
+    jwks = api.get("/.well-known/jwks.json").body
+    return verify_access_token(token, jwks, issuer="https://localhost", audience=appid)
+
+
+def test_a_unionid_only_decrypted_data_claims_links_nothing_and_goes_into_no_access_token(api, aws, wechat):
+    """A client that knows its own session_key (a hooked WeChat client) can make decrypted data name any
+    unionid. Before, the server stored it as the user's: the attacker saw the victim's openids in other apps and
+    its access tokens carried the victim's unionid."""
+    _two_apps(aws, wechat)
+    victim_here = _login(api, wechat, "victim", APPID, unionid=True)
+    victim_there = _login(api, wechat, "victim", OTHER_APPID, unionid=True)
+    unionid = victim_here["unionid"]
+    attacker = _login(api, wechat, "mallory", APPID)  # jscode2session names no unionid for this user
+    forged = wechat.user_data(attacker["openid"], unionid=unionid)  # encrypted with the attacker's own key
+    answer = api.post("/v1/profile/decrypt", forged, token=attacker["token"])
+    assert answer.status == 200 and answer.body["unionid"] is None and answer.body["claimedUnionid"] == unionid
+
+    view = api.get("/v1/me?include=linkedApps", token=attacker["token"]).body
+    assert view["linkedApps"] == [] and view["unionid"] is None
+    refreshed = api.post("/v1/auth/token", token=attacker["token"]).body["accessToken"]
+    assert "unionid" not in _claims(api, refreshed, APPID)
+    # Nor does the claim show the attacker to the victim.
+    assert api.get("/v1/me?include=linkedApps", token=victim_there["token"]).body["linkedApps"] == [
+        {"appid": APPID, "openid": victim_here["openid"]}
+    ]
+    # The same claim through a login with encryptedData: no unionid in the answer or the access token either.
+    code = wechat.login_code("mallory", appid=APPID)
+    forged = wechat.user_data(attacker["openid"], unionid=unionid)  # under the new login's session_key
+    again = api.post("/v1/auth/login", {"code": code, "appid": APPID, **forged}).body
+    assert again["unionid"] is None and again["claimedUnionid"] == unionid
+    assert "unionid" not in _claims(api, again["accessToken"], APPID)

@@ -26,7 +26,7 @@ def test_profile_is_decrypted_stored_and_answered(api, aws, wechat, login):
     data = wechat.user_data(OPENID, profile={"nickName": "Ann", "city": "Shenzhen"})
     answer = api.post(DECRYPT, data, token=me.token)
     assert answer.status == 200, answer.body
-    assert set(answer.body) == {"profile", "unionid"}
+    assert set(answer.body) == {"profile", "unionid", "claimedUnionid"}
     assert answer.body["profile"]["nickName"] == "Ann" and answer.body["profile"]["city"] == "Shenzhen"
     assert set(answer.body["profile"]) <= {"nickName", "avatarUrl", "gender", "country", "province", "city", "language"}
     assert "watermark" not in answer.text and "openId" not in answer.text
@@ -34,14 +34,19 @@ def test_profile_is_decrypted_stored_and_answered(api, aws, wechat, login):
     assert api.get("/v1/me", token=me.token).body["profile"]["nickName"] == "Ann"
 
 
-def test_unionid_arrives_later_through_decryption(api, aws, wechat, login):
+def test_a_unionid_only_decrypted_data_names_is_a_claim_until_jscode2session_confirms_it(api, aws, wechat, login):
     me = login()
-    assert me.answer.body["unionid"] is None
+    assert me.answer.body["unionid"] is None and me.answer.body["claimedUnionid"] is None
     data = wechat.user_data(OPENID, unionid="oUnionLater")
     answer = api.post(DECRYPT, data, token=me.token)
-    assert answer.status == 200 and answer.body["unionid"] == "oUnionLater"
-    assert _user(aws)["unionid"]["S"] == "oUnionLater"
-    assert api.get("/v1/me", token=me.token).body["unionid"] == "oUnionLater"
+    assert answer.status == 200 and (answer.body["unionid"], answer.body["claimedUnionid"]) == (None, "oUnionLater")
+    assert "unionid" not in _user(aws) and _user(aws)["claimedUnionid"]["S"] == "oUnionLater"
+    view = api.get("/v1/me", token=me.token).body
+    assert (view["unionid"], view["claimedUnionid"]) == (None, "oUnionLater")
+    # jscode2session names it: now WeChat vouches for it, and the claim is settled.
+    again = login(unionid="oUnionLater")
+    assert (again.answer.body["unionid"], again.answer.body["claimedUnionid"]) == ("oUnionLater", None)
+    assert _user(aws)["unionid"]["S"] == "oUnionLater" and "claimedUnionid" not in _user(aws)
 
 
 def test_a_disagreeing_unionid_is_rejected(api, aws, wechat, login):

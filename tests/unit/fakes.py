@@ -95,10 +95,12 @@ class Users:
         self.calls.append("record_login")
         existing = self.users.get(user_id)
         generation = existing.generation if existing else generation
-        if claimed_unionid is not None and existing and existing.unionid not in (None, claimed_unionid):
+        known = (existing.unionid or existing.claimed_unionid) if existing else None
+        if claimed_unionid is not None and known not in (None, claimed_unionid):
             raise InvalidEncryptedData()
         profile = {**((existing and existing.profile) or {}), **{k: fields[k] for k in PROFILE_FIELDS if k in fields}}
-        unionid = fields.get("unionid") or claimed_unionid or (existing.unionid if existing else None)
+        unionid = fields.get("unionid") or (existing.unionid if existing else None)
+        claimed = None if unionid else (claimed_unionid or (existing.claimed_unionid if existing else None))
         self.users[user_id] = User(
             user_id,
             fields["appid"],
@@ -111,6 +113,7 @@ class Users:
             "now",
             generation,
             existing.sub if existing else f"account-{len(self.users) + 1}-{generation}",
+            claimed,
         )
         return self.users[user_id], existing is None
 
@@ -150,11 +153,11 @@ class Users:
             raise Unauthorized()
         profile = {**(existing.profile or {}), **{k: fields[k] for k in PROFILE_FIELDS if k in fields}}
         phone = {**(existing.phone or {}), **{k: fields[k] for k in PHONE_FIELDS if k in fields}}
-        unionid = fields.get("unionid", existing.unionid)
+        claimed = fields.get("claimedUnionid", existing.claimed_unionid)
         updated = User(
-            user_id, existing.appid, existing.openid, unionid, existing.sealed_session_key,
+            user_id, existing.appid, existing.openid, existing.unionid, existing.sealed_session_key,
             profile or None, phone or None, existing.created_at, existing.last_login_at, existing.generation,
-            existing.sub,
+            existing.sub, claimed,
         )  # fmt: skip
         self.users[user_id] = updated
         return updated

@@ -59,14 +59,24 @@ def test_an_expired_missing_orphaned_or_earlier_users_session_is_unauthorized(ca
 # --------------------------------------------------------------------------------------- profile
 
 
-def test_decrypted_profile_fields_merge_and_a_missing_unionid_is_filled():
+def test_decrypted_profile_fields_merge_and_a_missing_unionid_is_kept_as_a_claim():
     users = Users(user(profile={"city": "Shenzhen"}))
     data = {"openId": OPENID, **WECHAT_PROFILE, "unionId": "oUnion", "nickName": "Ann", "watermark": WATERMARK}
     answer = ProfileService(users, KEYS, 300, clock=Clock()).decrypt_profile(
         users.users["u1"], DecryptRequest(payload(data))
     )
-    assert answer == {"profile": {"city": "Shenzhen", "nickName": "Ann", "gender": 0}, "unionid": "oUnion"}
-    assert users.users["u1"].unionid == "oUnion"
+    assert answer == {
+        "profile": {"city": "Shenzhen", "nickName": "Ann", "gender": 0},
+        "unionid": None,
+        "claimedUnionid": "oUnion",
+    }
+    assert users.users["u1"].unionid is None and users.users["u1"].claimed_unionid == "oUnion"
+    # Later data names the same unionid or none; another one is refused.
+    other = {**data, "unionId": "oOther"}
+    with pytest.raises(InvalidEncryptedData):
+        ProfileService(users, KEYS, 300, clock=Clock()).decrypt_profile(
+            users.users["u1"], DecryptRequest(payload(other))
+        )
 
 
 @pytest.mark.parametrize(

@@ -49,6 +49,13 @@ def test_a_genuine_profile_keeps_its_filled_in_fields_and_drops_empty_ones():
     }
 
 
+@pytest.mark.parametrize("host", ["wx.qlogo.cn", "thirdwx.qlogo.cn", "WX.QLOGO.CN"])
+def test_an_http_avatar_of_wechats_own_hosts_is_kept_as_https(host):
+    """WeChat's decryption sample and older clients hand http avatars of its image hosts, served over https too."""
+    data = profile_data(IDENTITY, {**PROFILE, "avatarUrl": f"http://{host}/mmopen/vi_32/a/0"})
+    assert data.fields["avatarUrl"] == f"https://{host}/mmopen/vi_32/a/0"
+
+
 def test_language_and_unionid_may_be_absent():
     data = profile_data(IDENTITY, {key: value for key, value in PROFILE.items() if key != "language"})
     assert "language" not in data.fields and data.unionid is None
@@ -78,7 +85,10 @@ def test_every_key_wechat_always_sends_is_required(key):
         {"gender": -1},
         {"gender": 10**400},
         {"avatarUrl": "//13800138000"},
-        {"avatarUrl": "http://thirdwx.qlogo.cn/a.png"},
+        {"avatarUrl": "http://example.com/a.png"},
+        {"avatarUrl": "http://qlogo.cn.example.com/a.png"},
+        {"avatarUrl": "http://evilqlogo.cn/a.png"},
+        {"avatarUrl": "http://user@wx.qlogo.cn/a.png"},
         {"avatarUrl": "javascript:alert(1)"},
         {"avatarUrl": 0},
         {"nickName": "x" * 65},

@@ -270,7 +270,9 @@ function createClient(options) {
       if (!detail || !detail.encryptedData || !detail.iv) return refused(detail)
       const fields = pick(detail, ['encryptedData', 'iv', 'rawData', 'signature'])
       const outcome = await sendEncrypted('/v1/profile/decrypt', fields)
-      return outcome.ok ? { ok: true, profile: outcome.data.profile, unionid: outcome.data.unionid } : outcome
+      if (!outcome.ok) return outcome
+      const { profile, unionid, claimedUnionid } = outcome.data
+      return { ok: true, profile, unionid, claimedUnionid: claimedUnionid || null }
     },
 
     async bindPhoneNumber(detail) {

@@ -29,6 +29,10 @@ class User:
     # The account's id, the access tokens' `sub`: random, written when the user item is created, so an account
     # made after an erasure is another account to every API behind the tokens, though its openid is the same.
     sub: str | None = None
+    # A unionid only decrypted data names (jscode2session gave none yet): the client's relay of WeChat's word, so
+    # it links no accounts and goes into no access token until a jscode2session answer confirms it. None once
+    # `unionid` is known.
+    claimed_unionid: str | None = None
     # Set by an operator's block: {"reason", "blockedAt", "blockedBy"}; None while the user may log in.
     blocked: dict | None = None
 

@@ -14,6 +14,7 @@ def me_view(user: User, linked_apps: list[dict] | None = None) -> dict:
     view = {
         "openid": user.openid,
         "unionid": user.unionid,
+        "claimedUnionid": user.claimed_unionid,
         "appid": user.appid,
         "profile": user.profile,
         "phone": user.phone,

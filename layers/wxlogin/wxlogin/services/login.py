@@ -147,6 +147,7 @@ class LoginService:
             "expiresIn": self.settings.token_ttl_seconds,
             "openid": session.openid,
             "unionid": user.unionid,
+            "claimedUnionid": user.claimed_unionid,
             "isNewUser": created,
         }
         if request.encrypted is not None:

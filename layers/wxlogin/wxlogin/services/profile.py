@@ -21,7 +21,8 @@ def stored_identity(user: User, keys: ServerKeys) -> SessionIdentity:
     if session_key is None:
         # Sealed for another item or generation, or under a retired data key: stale, as after a new wx.login.
         raise InvalidEncryptedData()
-    return SessionIdentity(user.appid, user.openid, user.unionid, session_key)
+    # A claimed unionid is held to as a known one: later data may repeat it, never name another.
+    return SessionIdentity(user.appid, user.openid, user.unionid or user.claimed_unionid, session_key)
 
 
 class ProfileService:
@@ -36,7 +37,8 @@ class ProfileService:
         data = open_profile_data(identity, request.payload, self.watermark_max_age_seconds, self.clock())
         fields = dict(data.fields)
         if user.unionid is None and data.unionid:
-            fields["unionid"] = data.unionid
+            # Only the client's relay of WeChat's word: kept apart until a jscode2session answer confirms it.
+            fields["claimedUnionid"] = data.unionid
         if fields:
             user = self.store.update_user(user, fields)
-        return {"profile": user.profile, "unionid": user.unionid}
+        return {"profile": user.profile, "unionid": user.unionid, "claimedUnionid": user.claimed_unionid}

@@ -23,7 +23,7 @@ from wxlogin.errors import InvalidEncryptedData, InvalidRequest
 from wxlogin.keys.crypto import check_watermark, decrypt_user_data, verify_signature
 from wxlogin.models import PHONE_FIELDS, PROFILE_FIELDS
 from wxlogin.records import hidden, record
-from wxlogin.services.user_fields import avatar_url, nickname, plain_text
+from wxlogin.services.user_fields import nickname, plain_text, wechat_avatar_url
 
 MAX_PLACE_LENGTH = 64
 # getUserInfo / getUserProfile data always has these keys (an empty string for what the user does not share)...
@@ -83,7 +83,7 @@ def _profile_field(name: str, value: object) -> object:
         if name == "nickName":
             return nickname(value)
         if name == "avatarUrl":
-            return avatar_url(value)
+            return wechat_avatar_url(value)
         return plain_text(name, value, MAX_PLACE_LENGTH)
     except InvalidRequest:
         raise InvalidEncryptedData() from None

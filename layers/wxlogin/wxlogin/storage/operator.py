@@ -12,7 +12,15 @@ import secrets
 from wxlogin.errors import WxLoginError
 from wxlogin.models import User
 from wxlogin.storage.dynamodb import ConditionFailed, iso_time, plain, to_attr
-from wxlogin.storage.users import BLOCK_ATTRIBUTES, UNIONID_INDEX, USER_SK, UserStore, user_from_item, user_pk
+from wxlogin.storage.users import (
+    BLOCK_ATTRIBUTES,
+    MAX_TRANSACTION_ITEMS,
+    UNIONID_INDEX,
+    USER_SK,
+    UserStore,
+    user_from_item,
+    user_pk,
+)
 
 
 class NotFound(WxLoginError):
@@ -116,10 +124,12 @@ class OperatorStore(UserStore):
 
     def delete_sessions(self, user_id: str) -> int:
         """Delete every session item of the user (after a new generation they no longer work); how many."""
-        keys = [{"pk": {"S": user_pk(user_id)}, "sk": {"S": item["sk"]}} for item in self.sessions(user_id)]
-        for start in range(0, len(keys), 25):
-            self._batch_delete(keys[start : start + 25])
-        return len(keys)
+        deletes = [
+            self._delete({"pk": {"S": user_pk(user_id)}, "sk": {"S": item["sk"]}}) for item in self.sessions(user_id)
+        ]
+        for start in range(0, len(deletes), MAX_TRANSACTION_ITEMS):
+            self._delete_together(deletes[start : start + MAX_TRANSACTION_ITEMS])
+        return len(deletes)
 
 
 def _generation() -> str:

@@ -1,8 +1,9 @@
 """The users-and-sessions repository: users and their sessions (login_records.py keeps what a login leaves).
 
 Items (pk, sk):
-- user          USER#<userId>  USER            appid, openid, unionid?, sessionKey (sealed), profile + phone
-                                                fields, gen, sub, createdBy, createdAt, lastLoginAt
+- user          USER#<userId>  USER            appid, openid, unionid? (jscode2session's, indexed),
+                                                claimedUnionid? (decrypted data's only), sessionKey (sealed),
+                                                profile + phone fields, gen, sub, createdBy, createdAt, lastLoginAt
 - session       USER#<userId>  SESSION#<hash>  gen, expiresAt (TTL), createdAt
 
 A session lives in its user's partition, so one BatchGetItem reads a session with its user
@@ -24,6 +25,9 @@ from wxlogin.records import record
 from wxlogin.storage.dynamodb import ConditionFailed, Table, iso_time, plain, set_expression, to_attr
 
 USER_SK = "USER"
+# Items one TransactWriteItems may hold
+# (https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactWriteItems.html).
+MAX_TRANSACTION_ITEMS = 100
 # A login reads the user's generation and writes on that condition; each lost race (an erasure, another login
 # creating the user) costs one more try, and three in a row is DynamoDB being too contended to answer now.
 LOGIN_WRITE_ATTEMPTS = 3
@@ -62,6 +66,7 @@ def user_from_item(item: dict) -> User:
         last_login_at=data["lastLoginAt"],
         generation=data.get("gen"),
         sub=data.get("sub"),
+        claimed_unionid=data.get("claimedUnionid") if data.get("unionid") is None else None,
         blocked={key: data.get(name) for key, name in BLOCK_ATTRIBUTES.items()} if "blockedAt" in data else None,
     )
 
@@ -85,9 +90,10 @@ class UserStore(Table):
     ) -> tuple[User, bool]:
         """Upsert the user from a login; (the user as stored, whether this login created it).
 
-        `fields` are set as given (WeChat's unionid included: WeChat is trusted). `claimed_unionid` comes
-        from decrypted data and is only set when the user has none or the same: a known unionid never
-        changes (InvalidEncryptedData, nothing written). The creator is decided by DynamoDB itself
+        `fields` are set as given (WeChat's unionid included: WeChat is trusted, and its unionid settles any
+        claim). `claimed_unionid` comes from decrypted data only: it is kept apart, as `claimedUnionid` (not in
+        the unionid index, so it links nothing), and only when the user has no unionid or claim yet or the same:
+        a known unionid never changes (InvalidEncryptedData, nothing written). The creator is decided by DynamoDB itself
         (`createdBy` is set once), so exactly one login of a new user, however many race, and also a
         login whose first attempt landed but whose answer botocore lost, learns it created the user. The
         account's `sub` is set once too: a new random id, so a user made anew after an erasure is a new account.
@@ -97,12 +103,12 @@ class UserStore(Table):
         (absent, or of that generation), so a login racing an erasure never seals for an account it does not
         write; one that loses the race reads again."""
         for _ in range(LOGIN_WRITE_ATTEMPTS):
-            found, current, unionid, blocked = self._login_state(user_id)
+            found, current, unionid, claimed, blocked = self._login_state(user_id)
             if blocked:
                 # Nothing written, not even the session_key. A block made after this read gives the user a new
                 # generation, so the write below fails its condition and the next read sees the block.
                 raise AccountBlocked()
-            if claimed_unionid is not None and unionid not in (None, claimed_unionid):
+            if claimed_unionid is not None and (unionid or claimed) not in (None, claimed_unionid):
                 raise InvalidEncryptedData()
             sealed_for = current or generation
             expression, names, values = set_expression(
@@ -120,39 +126,50 @@ class UserStore(Table):
             else:
                 condition = "#gen = :readgen"
                 names["#gen"], values[":readgen"] = "gen", to_attr(current)
-            if claimed_unionid is not None:
-                names["#unionid"], values[":unionid"] = "unionid", to_attr(claimed_unionid)
-                expression += ", #unionid = :unionid"
-                condition = f"({condition}) AND (attribute_not_exists(#unionid) OR #unionid = :unionid)"
+            remove = None
+            if "unionid" in fields:
+                remove = "claimedUnionid"  # WeChat's own answer: it confirms the claim or overrules it
+            elif claimed_unionid is not None and unionid is None:
+                names["#claimed"], values[":claimed"] = "claimedUnionid", to_attr(claimed_unionid)
+                expression += ", #claimed = :claimed"
+                condition = (
+                    f"({condition}) AND attribute_not_exists(unionid)"
+                    " AND (attribute_not_exists(#claimed) OR #claimed = :claimed)"
+                )
             try:
-                attributes = self._set_on_user(user_id, expression, names, values, condition)
+                attributes = self._set_on_user(user_id, expression, names, values, condition, remove)
             except ConditionFailed:
                 continue  # created, erased or given a unionid meanwhile (or our own lost write landed): read again
             return user_from_item(attributes), attributes["createdBy"]["S"] == login_id
         raise ServiceUnavailable()
 
-    def _login_state(self, user_id: str) -> tuple[bool, str | None, str | None, bool]:
-        """(whether the user item exists, its generation, its unionid, whether it is blocked), read consistently."""
+    def _login_state(self, user_id: str) -> tuple[bool, str | None, str | None, str | None, bool]:
+        """(whether the user item exists, its generation, its unionid, its claimed unionid, whether it is blocked),
+        read consistently."""
         response = self.call(
             "get_item",
             TableName=self.table_name,
             Key={"pk": {"S": user_pk(user_id)}, "sk": {"S": USER_SK}},
-            ProjectionExpression="#gen, unionid, blockedAt",
+            ProjectionExpression="#gen, unionid, claimedUnionid, blockedAt",
             ExpressionAttributeNames={"#gen": "gen"},
             ConsistentRead=True,
         )
         item = response.get("Item")
         if item is None:
-            return False, None, None, False
-        return True, item.get("gen", {}).get("S"), item.get("unionid", {}).get("S"), "blockedAt" in item
+            return False, None, None, None, False
+        data = plain(item)
+        return True, data.get("gen"), data.get("unionid"), data.get("claimedUnionid"), "blockedAt" in data
 
-    def _set_on_user(self, user_id: str, expression: str, names: dict, values: dict, condition: str | None) -> dict:
-        """`SET expression` on the user item (under `condition`, if any); the item's attributes afterwards."""
+    def _set_on_user(
+        self, user_id: str, expression: str, names: dict, values: dict, condition: str | None, remove: str | None = None
+    ) -> dict:
+        """`SET expression` (and `REMOVE remove`) on the user item (under `condition`, if any); the item's
+        attributes afterwards."""
         response = self.call(
             "update_item",
             TableName=self.table_name,
             Key={"pk": {"S": user_pk(user_id)}, "sk": {"S": USER_SK}},
-            UpdateExpression=f"SET {expression}",
+            UpdateExpression=f"SET {expression}" + (f" REMOVE {remove}" if remove else ""),
             ExpressionAttributeNames=names,
             ExpressionAttributeValues=values,
             ReturnValues="ALL_NEW",
@@ -221,44 +238,50 @@ class UserStore(Table):
     def delete_user(self, user: User, current: TokenRef | None) -> None:
         """Erase `user` (as the caller's session found it) and every session of its generation. Other
         sessions go first, so a failure part-way leaves the caller's token working for a retry; the user and
-        the caller's session then go together, the user on the condition that it is still that generation:
-        an erasure by a session of an account that was erased and made anew meanwhile erases nothing of the
-        new account (Unauthorized). Sessions of other generations never work and expire by TTL.
-        `current` is None when an operator erases: every session of the generation goes first, then the user."""
+        the caller's session then go together (with the last of the others), the user on the condition that
+        it is still that generation: an erasure by a session of an account that was erased and made anew
+        meanwhile erases nothing of the new account (Unauthorized). Sessions of other generations never
+        work and expire by TTL. `current` is None when an operator erases: every session of the generation
+        goes first, then the user.
+
+        Every delete is a Delete in a TransactWriteItems, which IAM checks as dynamodb:DeleteItem on each
+        item: the account role needs no BatchWriteItem, which would also let it put items
+        (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/transaction-apis-iam.html)."""
         pk = user_pk(user.user_id)
         current_sk = _session_sk(current) if current is not None else None
         others = [
-            {"pk": item["pk"], "sk": item["sk"]}
+            self._delete({"pk": item["pk"], "sk": item["sk"]})
             for item in self._partition_items(pk)
             if item["sk"]["S"] not in (USER_SK, current_sk) and item.get("gen", {}).get("S") == user.generation
         ]
-        for start in range(0, len(others), 25):
-            self._batch_delete(others[start : start + 25])
-        user_key = {"pk": {"S": pk}, "sk": {"S": USER_SK}}
+        last = [
+            self._delete(
+                {"pk": {"S": pk}, "sk": {"S": USER_SK}},
+                ConditionExpression="#gen = :gen",
+                ExpressionAttributeNames={"#gen": "gen"},
+                ExpressionAttributeValues={":gen": to_attr(user.generation)},
+            ),
+        ]
+        if current_sk is not None:
+            last.append(self._delete({"pk": {"S": pk}, "sk": {"S": current_sk}}))
+        first = len(others) - (MAX_TRANSACTION_ITEMS - len(last))
+        for start in range(0, max(first, 0), MAX_TRANSACTION_ITEMS):
+            self._delete_together(others[start : min(start + MAX_TRANSACTION_ITEMS, first)])
         try:
-            self.call(
-                "transact_write_items",
-                # The same token on botocore's own retries: a retried transaction that already landed succeeds.
-                ClientRequestToken=str(uuid.uuid4()),
-                TransactItems=[
-                    {
-                        "Delete": {
-                            "TableName": self.table_name,
-                            "Key": user_key,
-                            "ConditionExpression": "#gen = :gen",
-                            "ExpressionAttributeNames": {"#gen": "gen"},
-                            "ExpressionAttributeValues": {":gen": to_attr(user.generation)},
-                        }
-                    },
-                    *(
-                        [{"Delete": {"TableName": self.table_name, "Key": {"pk": {"S": pk}, "sk": {"S": current_sk}}}}]
-                        if current_sk is not None
-                        else []
-                    ),
-                ],
-            )
+            self._delete_together(others[max(first, 0) :] + last)
         except ConditionFailed:
             raise Unauthorized() from None
+
+    def _delete(self, key: dict, **condition) -> dict:
+        return {"Delete": {"TableName": self.table_name, "Key": key, **condition}}
+
+    def _delete_together(self, deletes: list[dict]) -> None:
+        self.call(
+            "transact_write_items",
+            # The same token on botocore's own retries: a retried transaction that already landed succeeds.
+            ClientRequestToken=str(uuid.uuid4()),
+            TransactItems=deletes,
+        )
 
     def _partition_items(self, pk: str) -> list[dict]:
         """Every item of the partition: its key and generation."""
@@ -279,15 +302,6 @@ class UserStore(Table):
             start = response.get("LastEvaluatedKey")
             if not start:
                 return keys
-
-    def _batch_delete(self, keys: list[dict]) -> None:
-        requests = [{"DeleteRequest": {"Key": key}} for key in keys]
-        for _ in range(3):
-            response = self.call("batch_write_item", RequestItems={self.table_name: requests})
-            requests = response.get("UnprocessedItems", {}).get(self.table_name, [])
-            if not requests:
-                return
-        raise ServiceUnavailable()
 
     def linked_users(self, user: User) -> list[dict]:
         """The same person's users in the developer's other Mini Programs: those sharing the unionid."""
