@@ -46,7 +46,7 @@ def test_routes_are_explicit_and_each_belongs_to_one_function():
         ("POST", "/v1/me"): "AccountFunction",
         ("DELETE", "/v1/me"): "AccountFunction",
         ("POST", "/v1/auth/logout"): "AccountFunction",
-        ("POST", "/v1/auth/token"): "LoginFunction",
+        ("POST", "/v1/auth/token"): "RefreshFunction",
         ("GET", "/.well-known/jwks.json"): "PublishedKeysFunction",
         ("GET", "/.well-known/openid-configuration"): "PublishedKeysFunction",
         ("GET", "/v1/examples/whoami"): "WhoAmIFunction",
@@ -185,14 +185,16 @@ def test_every_checkov_skip_says_why():
 def test_functions_reserve_concurrency_when_the_environment_asks():
     for name in FUNCTIONS:
         reserved = FUNCTIONS[name]["Properties"]["ReservedConcurrentExecutions"]
-        # The published keys take milliseconds a request: their routes' burst is all they can ever use.
-        amount = "PublishedKeysBurstLimit" if name == "PublishedKeysFunction" else "ReservedConcurrency"
+        # The published keys and refresh take milliseconds a request: their routes' burst is all they can use.
+        amount = {"PublishedKeysFunction": "PublishedKeysBurstLimit", "RefreshFunction": "RefreshBurstLimit"}.get(
+            name, "ReservedConcurrency"
+        )
         assert reserved == {"Fn::If": ["HasReservedConcurrency", {"Ref": amount}, {"Ref": "AWS::NoValue"}]}
     assert "ReservedConcurrency=" in (ROOT / "samconfig.toml").read_text()
 
 
-def test_only_the_login_function_reads_the_signing_keys_and_nothing_writes_a_secret():
-    assert _secret_readers("SigningKeys") == {"LoginFunction"}
+def test_only_the_functions_that_sign_read_the_signing_keys_and_nothing_writes_a_secret():
+    assert _secret_readers("SigningKeys") == {"LoginFunction", "RefreshFunction"}
     # BatchGetSecretValue reads only what GetSecretValue allows on each secret: the login and profile
     # functions' cold reads.
     reads = {"secretsmanager:GetSecretValue", "secretsmanager:BatchGetSecretValue"}

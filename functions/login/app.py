@@ -1,26 +1,21 @@
-"""POST /v1/auth/login and /v1/auth/token, and the published keys: the one function that signs access tokens.
+"""POST /v1/auth/login: a WeChat login code in, a session token and an access token out.
 
-It alone holds the signing keys (its role alone reads their secret), so the JWKS and the discovery
-document are served here too, from the same cached key set; the account function never imports them.
+Refresh (functions/refresh) and the published keys (functions/published_keys) run apart, so neither a
+refreshing client nor a verifier fetching keys can take this function's reserved concurrency.
 """
 
 from wxlogin.config import get_settings
 from wxlogin.keys.appsecrets import AppSecrets, SecretsManagerProvider
 from wxlogin.keys.serverkeys import ServerKeys
-from wxlogin.keys.signing import AccessTokenSigner, openid_configuration
+from wxlogin.keys.signing import AccessTokenSigner
 from wxlogin.keys.tokens import parse_token
-from wxlogin.services.auth import Authenticator
 from wxlogin.services.login import LoginService
 from wxlogin.services.signup_risk import SignUpRisk
 from wxlogin.storage.login_records import LoginRecords
 from wxlogin.storage.users import UserStore
 from wxlogin.web import api
-from wxlogin.web.parsing import token_ref
 from wxlogin.web.route_requests import LoginRequest
 from wxlogin.wechat.client import WeChatClient
-
-# Verifiers (API Gateway, JWT libraries) re-read the keys at most this often; rotation waits for it (docs/operating.md).
-PUBLISHED_MAX_AGE_SECONDS = 300
 
 settings = get_settings()
 function = api.HttpFunction(settings.tracing)
@@ -33,7 +28,6 @@ app_secrets = AppSecrets.from_settings(settings, secrets)
 keys = ServerKeys.from_settings(settings, secrets)
 wechat = WeChatClient.from_settings(settings)
 store = UserStore(settings.table_name)
-auth = Authenticator(store)
 signer = AccessTokenSigner.from_settings(settings, secrets)
 
 
@@ -78,29 +72,6 @@ def login():
         if answer["isNewUser"]:
             metrics.add_metric(name="NewUsers", unit="Count", value=1)
     return api.json_response(200, answer)
-
-
-@function.route("POST /v1/auth/token")
-def refresh_access_token():
-    session = token_ref(function.event)
-    user = auth.user(session)
-    issuer = signer.issuer(function.event)
-    # While the session's current token is young this is that same token: a refresh loop mints no more.
-    answer = signer.answer(
-        issuer, session=session, subject=user.sub, appid=user.appid, openid=user.openid, unionid=user.unionid
-    )
-    return api.json_response(200, answer)
-
-
-@function.route("GET /.well-known/jwks.json")
-def jwks():
-    return api.public_json_response(signer.keys.published().jwks(), PUBLISHED_MAX_AGE_SECONDS)
-
-
-@function.route("GET /.well-known/openid-configuration")
-def discovery():
-    document = openid_configuration(signer.issuer(function.event), signer.keys.published())
-    return api.public_json_response(document, PUBLISHED_MAX_AGE_SECONDS)
 
 
 lambda_handler = function.handler

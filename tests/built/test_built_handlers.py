@@ -196,7 +196,7 @@ def test_built_handlers_answer_the_samples(stack):
     assert login[0][1]["openid"] == EVENT_OPENID and login[0][1]["isNewUser"] is True
     assert login[1][1]["error"]["code"] == "invalid_request" and login[3][1]["error"]["code"] == "invalid_code"
     _seed_event_session(stack)
-    signing = _invoke(stack, "LoginFunction", ["token-refresh-ok", "token-refresh-bad-token"])
+    signing = _invoke(stack, "RefreshFunction", ["token-refresh-ok", "token-refresh-bad-token"])
     assert _statuses(signing) == [200, 401]
     published = _invoke(stack, "PublishedKeysFunction", ["jwks-ok", "discovery-ok"])
     assert _statuses(published) == [200, 200]
@@ -274,7 +274,7 @@ def test_traces_carry_no_secret(stack):
     )
     bad = http_api_event("GET", "/v1/me", headers={"authorization": f"Bearer {token}x"})
     refresh = http_api_event("POST", "/v1/auth/token", headers={"authorization": f"Bearer {token}"})
-    [(status, refreshed)] = _invoke(stack, "LoginFunction", [refresh], tracing)
+    [(status, refreshed)] = _invoke(stack, "RefreshFunction", [refresh], tracing)
     assert status == 200
     assert _statuses(_invoke(stack, "ProfileFunction", [decrypt], tracing)) == [200]
     assert _statuses(_invoke(stack, "AccountFunction", [bad], tracing)) == [401]

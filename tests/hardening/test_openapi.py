@@ -293,7 +293,7 @@ def test_every_refresh_and_published_key_answer_is_documented(api, aws, login, c
     calls.post(REFRESH)
     assert calls.post(REFRESH, token=_blocked(aws, login, "oBlockedRefresh000000000000").token).status == 403
     _with_failing_store(
-        monkeypatch, api, "LoginFunction", "batch_get_item", lambda: calls.post(REFRESH, token=me.token)
+        monkeypatch, api, "RefreshFunction", "batch_get_item", lambda: calls.post(REFRESH, token=me.token)
     )
     for path in DISCOVERY:
         assert calls.call("GET", path).status == 200

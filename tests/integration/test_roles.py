@@ -290,7 +290,7 @@ class Driver:
 
 def login_scenario(d: Driver) -> None:
     d.api.clear_secret_caches()  # a cold instance: its secrets read together
-    first = d.call("POST", "/v1/auth/login", json_body={"code": d.wechat.login_code()}).body
+    d.call("POST", "/v1/auth/login", json_body={"code": d.wechat.login_code()})
     key = {"Idempotency-Key": "0c6d3f1e9a8b4c2d8e7f6a5b4c3d2e1f"}
     code = d.wechat.login_code()
     d.call("POST", "/v1/auth/login", json_body={"code": code}, headers=key)
@@ -307,7 +307,12 @@ def login_scenario(d: Driver) -> None:
     d.wechat.set_app(APPID, APP_SECRET)
     with d.unrecorded():
         d.aws.set_apps({APPID: APP_SECRET})
-    d.call("POST", "/v1/auth/token", token=first["token"])
+
+
+def refresh_scenario(d: Driver) -> None:
+    me = d.login()
+    d.api.clear_secret_caches()  # a cold instance: the signing keys read
+    d.call("POST", "/v1/auth/token", token=me["token"])
 
 
 def published_keys_scenario(d: Driver) -> None:
@@ -396,6 +401,7 @@ def events_scenario(d: Driver) -> None:
 
 SCENARIOS: dict[str, Callable[[Driver], None]] = {
     "LoginFunction": login_scenario,
+    "RefreshFunction": refresh_scenario,
     "PublishedKeysFunction": published_keys_scenario,
     "ProfileFunction": profile_scenario,
     "AccountFunction": account_scenario,

@@ -266,8 +266,9 @@ def rewire(monkeypatch, module, logical_id: str, dynamodb=None, secrets_provider
                 **{"risk": SignUpRisk.from_settings(settings, store, wechat, app_secrets or module.app_secrets, keys)}
                 | login,
             ),
-            "auth": Authenticator(store),
         }
+    elif logical_id == "RefreshFunction":
+        replaced = {"auth": Authenticator(store)}
     elif logical_id == "AccountFunction":
         replaced = {"auth": Authenticator(store), "service": AccountService(store)}
     else:
