@@ -193,12 +193,14 @@ def test_functions_reserve_concurrency_when_the_environment_asks():
 
 def test_only_the_login_function_reads_the_signing_keys_and_nothing_writes_a_secret():
     assert _secret_readers("SigningKeys") == {"LoginFunction"}
-    # BatchGetSecretValue reads only what GetSecretValue allows on each secret: the login function's cold read.
+    # BatchGetSecretValue reads only what GetSecretValue allows on each secret: the login and profile
+    # functions' cold reads.
     reads = {"secretsmanager:GetSecretValue", "secretsmanager:BatchGetSecretValue"}
     assert not any(
         action.startswith("secretsmanager:") and action not in reads for name in FUNCTIONS for action in _actions(name)
     )
-    assert {name for name in FUNCTIONS if "secretsmanager:BatchGetSecretValue" in _actions(name)} == {"LoginFunction"}
+    batch_readers = {name for name in FUNCTIONS if "secretsmanager:BatchGetSecretValue" in _actions(name)}
+    assert batch_readers == {"LoginFunction", "ProfileFunction"}
     assert TEMPLATE["Resources"]["SigningKeys"]["Properties"]["SecretString"] == "{}"
 
 

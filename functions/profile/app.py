@@ -1,7 +1,7 @@
 """POST /v1/profile/decrypt and /v1/profile/phone: what the WeChat client gives a logged-in user."""
 
 from wxlogin.config import get_settings
-from wxlogin.keys.appsecrets import AppSecrets
+from wxlogin.keys.appsecrets import AppSecrets, SecretsManagerProvider
 from wxlogin.keys.serverkeys import ServerKeys
 from wxlogin.services.auth import Authenticator
 from wxlogin.services.phone import PhoneService
@@ -19,8 +19,11 @@ function = api.HttpFunction(settings.tracing)
 store = UserStore(settings.table_name)
 auth = Authenticator(store)
 wechat = WeChatClient.from_settings(settings, on_call=api.wechat_latency_metric(function.metrics))
-app_secrets = AppSecrets.from_settings(settings)
-keys = ServerKeys.from_settings(settings)
+# A cold instance reads both secrets in one BatchGetSecretValue, as the login function does: its first phone
+# number may need a new access token (the AppSecret) as well as the data keys.
+secrets = SecretsManagerProvider(read_together=(settings.app_secrets_id, settings.data_keys_secret_id))
+app_secrets = AppSecrets.from_settings(settings, secrets)
+keys = ServerKeys.from_settings(settings, secrets)
 service = ProfileService(store, keys, settings.watermark_max_age_seconds)
 access_tokens = AccessTokens(AccessTokenStore(settings.table_name, keys), wechat, app_secrets)
 phone = PhoneService(store, access_tokens, wechat, keys, settings.watermark_max_age_seconds)

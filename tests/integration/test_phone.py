@@ -216,3 +216,20 @@ def test_access_tokens_never_reach_logs_or_answers(api, aws, wechat, login, logs
     assert token not in text and APP_SECRET not in text
     assert all(answer.status == 200 for answer in answers)
     assert json.dumps(answers[0].body).count("phoneNumber") == 1
+
+
+def test_a_cold_instance_reads_the_data_keys_and_the_appsecret_in_one_request(api, aws, wechat, login):
+    """Its first phone number needs the data keys (the stored token is sealed) and the AppSecret (a new token)."""
+    from wxlogin import aws as layer_aws
+
+    me = login()
+    api.clear_secret_caches()
+    calls = []
+    events = layer_aws.client("secretsmanager").meta.events
+    events.register("before-call.secrets-manager", lambda model, **_: calls.append(model.name), unique_id="count")
+    try:
+        answer = api.post(PHONE, {"code": wechat.phone_code(OPENID)}, token=me.token)
+    finally:
+        events.unregister("before-call.secrets-manager", unique_id="count")
+    assert answer.status == 200, answer.body
+    assert calls == ["BatchGetSecretValue"] and wechat.stats()["stable_token"] == 1

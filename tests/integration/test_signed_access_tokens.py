@@ -36,7 +36,7 @@ def test_login_answers_an_access_token_that_says_who_the_user_is_and_nothing_mor
     body = me.answer.body
     claims = verify(api, body["accessToken"])
     assert body["accessTokenExpiresIn"] == claims["exp"] - int(time.time()) > 675
-    assert claims.keys() == {"iss", "aud", "sub", "appid", "openid", "unionid", "iat", "exp", "jti"}
+    assert claims.keys() == {"iss", "aud", "sub", "client_id", "appid", "openid", "unionid", "iat", "exp", "jti"}
     [user] = [
         item
         for item in aws.items()
@@ -102,6 +102,8 @@ def test_the_jwks_and_discovery_are_public_cacheable_and_hold_no_private_key(api
     assert discovery.body == {
         "issuer": ISSUER,
         "jwks_uri": ISSUER + "/.well-known/jwks.json",
+        "response_types_supported": [],
+        "subject_types_supported": ["pairwise"],
         "id_token_signing_alg_values_supported": ["RS256"],
     }
 

@@ -88,7 +88,8 @@ def segments(token: str) -> list[dict | bytes]:
 def test_a_minted_token_verifies_and_says_who_the_user_is_and_nothing_more(document):
     before = int(time.time())
     claims = verify(document, mint(document))
-    assert claims.keys() == {"iss", "aud", "sub", "appid", "openid", "unionid", "iat", "exp", "jti"}
+    assert claims.keys() == {"iss", "aud", "sub", "client_id", "appid", "openid", "unionid", "iat", "exp", "jti"}
+    assert claims["client_id"] == APPID  # RFC 9068, 2.2
     assert claims["sub"] == "account-1" and claims["openid"] == OPENID
     assert claims["iss"] == ISSUER and claims["aud"] == APPID and claims["unionid"] == "u-alice"
     assert before <= claims["iat"] and claims["exp"] == claims["iat"] + 900
@@ -111,14 +112,54 @@ def test_the_jwks_and_discovery_publish_public_keys_only(document):
     jwks = key_set.jwks()
     [jwk] = jwks["keys"]
     assert jwk["kid"] == document["signingKeyId"] and jwk["use"] == "sig" and jwk["alg"] == key_set.algorithms[0]
+    assert "key_ops" not in jwk  # RFC 7517, 4.3: not both
     assert not {"d", "p", "q", "dp", "dq", "qi"} & jwk.keys()
     text = json.dumps(jwks) + json.dumps(openid_configuration(ISSUER, key_set))
     assert not any(line in text for line in key_material(document))
     assert openid_configuration(ISSUER + "/", key_set) == {
         "issuer": ISSUER + "/",
         "jwks_uri": ISSUER + "/.well-known/jwks.json",
+        "response_types_supported": [],
+        "subject_types_supported": ["pairwise"],
         "id_token_signing_alg_values_supported": key_set.algorithms,
     }
+
+
+def test_pyjwt_and_jwcrypto_both_verify_a_genuine_token_from_the_published_jwks(document):
+    """Two independent libraries, each given only the published JWKS, accept the token and its RFC 9068 header
+    and claims; each refuses it under another key set."""
+    import jwt
+    from jwcrypto import jwk as jwcrypto_jwk
+    from jwcrypto import jwt as jwcrypto_jwt
+
+    token = mint(document)
+    published = parse_key_set(json.dumps(document)).jwks()
+    [key] = published["keys"]
+    algorithm = key["alg"]
+    by_pyjwt = jwt.decode(
+        token,
+        jwt.PyJWKSet.from_dict(published)[key["kid"]],
+        algorithms=[algorithm],
+        audience=APPID,
+        issuer=ISSUER,
+        options={"require": ["iss", "aud", "sub", "client_id", "iat", "exp", "jti"]},
+    )
+    verified = jwcrypto_jwt.JWT(
+        jwt=token,
+        key=jwcrypto_jwk.JWKSet.from_json(json.dumps(published)),
+        algs=[algorithm],
+        check_claims={"iss": ISSUER, "aud": APPID, "exp": None, "sub": None, "client_id": APPID, "jti": None},
+    )
+    by_jwcrypto = json.loads(verified.claims)
+    assert by_pyjwt == by_jwcrypto and by_jwcrypto["client_id"] == APPID
+    assert json.loads(verified.token.objects["protected"])["typ"] == "at+jwt"
+    other = parse_key_set(json.dumps(signing_keys.new_key_set(algorithm))).jwks()
+    other["keys"][0]["kid"] = key["kid"]
+    with pytest.raises(jwt.InvalidSignatureError):
+        jwt.decode(token, jwt.PyJWKSet.from_dict(other)[key["kid"]], algorithms=[algorithm], audience=APPID)
+    # With a key set, jwcrypto tries the key of that kid and, its signature refused, finds no key that verifies.
+    with pytest.raises(jwcrypto_jwt.JWTMissingKey):
+        jwcrypto_jwt.JWT(jwt=token, key=jwcrypto_jwk.JWKSet.from_json(json.dumps(other)), algs=[algorithm])
 
 
 def test_no_private_key_material_in_repr(document):

@@ -37,8 +37,14 @@ from wxlogin.keys.tokens import TokenRef
 # RFC 9068's header type: an access token, not an ID token or anything else we might one day sign.
 TOKEN_TYPE = "at+jwt"  # noqa: S105 - a header value, not a secret
 JWKS_PATH = "/.well-known/jwks.json"
-# What verification demands of every token we mint; `unionid` is present only when WeChat gave one.
-REQUIRED_CLAIMS = ("iss", "aud", "sub", "iat", "exp", "jti", "appid", "openid")
+# What verification demands of every token we mint (RFC 9068, 2.2, and ours); `unionid` is present only when
+# WeChat's jscode2session gave one.
+REQUIRED_CLAIMS = ("iss", "aud", "sub", "client_id", "iat", "exp", "jti", "appid", "openid")
+# What the discovery document truthfully says of an issuer that signs access tokens and nothing else: it has no
+# authorization endpoint and serves no OAuth response type, and each Mini Program (the client) knows a person by
+# its own account, so `sub` differs per client (OpenID Connect Discovery 1.0, 3; Core 1.0, 8).
+RESPONSE_TYPES_SUPPORTED: list[str] = []
+SUBJECT_TYPES_SUPPORTED = ["pairwise"]
 # A session gets a new access token at most this many times per token lifetime (module docstring).
 SLOTS_PER_LIFETIME = 4
 
@@ -142,6 +148,8 @@ def mint_access_token(
         "iss": issuer,
         "aud": audience,
         "sub": subject,
+        # RFC 9068, 2.2: the client the token was issued to, here the Mini Program.
+        "client_id": appid,
         "appid": appid,
         "openid": openid,
         "iat": issued_at,
@@ -213,5 +221,7 @@ def openid_configuration(issuer: str, key_set: KeySet) -> dict:
     return {
         "issuer": issuer,
         "jwks_uri": issuer.rstrip("/") + JWKS_PATH,
+        "response_types_supported": RESPONSE_TYPES_SUPPORTED,
+        "subject_types_supported": SUBJECT_TYPES_SUPPORTED,
         "id_token_signing_alg_values_supported": key_set.algorithms,
     }

@@ -40,7 +40,11 @@ class SigningKey:
         from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
         to_jwk = ECAlgorithm.to_jwk if self.algorithm == "ES256" else RSAAlgorithm.to_jwk
-        return {**to_jwk(self.public_key, as_dict=True), "kid": self.kid, "alg": self.algorithm, "use": "sig"}
+        jwk = to_jwk(self.public_key, as_dict=True)
+        # PyJWT adds key_ops; RFC 7517 (4.3) says use and key_ops SHOULD NOT be used together, and `use: sig` is
+        # the member verifiers look for (API Gateway among them).
+        jwk.pop("key_ops", None)
+        return {**jwk, "kid": self.kid, "alg": self.algorithm, "use": "sig"}
 
 
 @record
