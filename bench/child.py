@@ -10,8 +10,10 @@ provides.
   case, the floor included, goes through this same code, so the ratios
   compare only the cases' own imports and first requests.
 - warm: serve every phase of the plan in one process, timing each request and
-  counting its remote calls (botocore's events for AWS, http.client for WeChat)
-  and the DynamoDB capacity units its items cost.
+  counting its remote calls (botocore's events for AWS, http.client for WeChat),
+  the DynamoDB capacity units its items cost and the bytes it writes to stdout
+  and stderr (what Lambda sends to CloudWatch Logs: log lines and the metrics'
+  EMF documents, at the log level the template sets).
 """
 
 import os
@@ -230,10 +232,32 @@ class Capacity:
 CAPACITY_SAMPLES = 20  # sizing written items costs lookups; a route's units are the same request after request
 
 
+class CountingStream:
+    """stdout or stderr as Lambda's runtime sees them: every byte written is a byte CloudWatch Logs ingests."""
+
+    def __init__(self, stream):
+        self.stream = stream
+        self.written = 0
+
+    def write(self, text):
+        self.written += len(text.encode("utf-8", "replace"))
+        return self.stream.write(text)
+
+    def flush(self):
+        self.stream.flush()
+
+    def __getattr__(self, name):
+        return getattr(self.stream, name)
+
+
 def warm():
     counter = Counter(os.environ["WECHAT_API_BASE"].split("://", 1)[1].split("/", 1)[0])
     counter.install()
+    sys.stdout, sys.stderr = CountingStream(sys.stdout), CountingStream(sys.stderr)
     import app
+
+    def logged():
+        return sys.stdout.written + sys.stderr.written
 
     capacity = Capacity()
     phases = []
@@ -241,11 +265,18 @@ def warm():
         samples = []
         for event in phase["events"]:
             counter.reset()
+            logged0 = logged()
             cpu0, t0 = time.process_time(), time.monotonic()
             result = invoke(app.lambda_handler, event)
             wall, cpu = time.monotonic() - t0, time.process_time() - cpu0
             counter.on = False
-            sample = {"wall": wall, "cpu": cpu, "remote": counter.remote_wait, "status": result["statusCode"]}
+            sample = {
+                "wall": wall,
+                "cpu": cpu,
+                "remote": counter.remote_wait,
+                "status": result["statusCode"],
+                "log_bytes": logged() - logged0,
+            }
             for service, _ in counter.calls:
                 sample[service] = sample.get(service, 0) + 1
             sample["operations"] = sorted(op for service, op in counter.calls if service == "dynamodb")

@@ -11,6 +11,7 @@ from wxlogin.keys.signing import AccessTokenSigner, openid_configuration
 from wxlogin.keys.tokens import parse_token
 from wxlogin.services.auth import Authenticator
 from wxlogin.services.login import LoginService
+from wxlogin.services.signup_risk import SignUpRisk
 from wxlogin.storage.login_records import LoginRecords
 from wxlogin.storage.users import UserStore
 from wxlogin.web import api
@@ -49,6 +50,7 @@ service = LoginService(
     wechat,
     keys,
     on_refused_code=count_refused_code,
+    risk=SignUpRisk.from_settings(settings, store, wechat, app_secrets, keys),
 )
 
 

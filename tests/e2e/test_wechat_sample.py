@@ -41,3 +41,41 @@ def test_wechats_documented_decrypt_sample_passes_through_the_stack():
     assert me["openid"] == WECHAT_SAMPLE_OPENID
     assert me["profile"]["nickName"] == "Band" and me["profile"]["city"] == "Guangzhou"
     assert me["profile"]["avatarUrl"].startswith("https://wx.qlogo.cn/mmopen/")
+
+
+# A real user's profile data that another project's test kept (a Java test class, `MinappTest`, decrypting a
+# getUserInfo payload of appid wx86dfbc2c131a5b8f): like WeChat's sample, its avatar is http on wx.qlogo.cn,
+# and its unionId came with the data, not from jscode2session.
+FIXTURE_APPID = "wx86dfbc2c131a5b8f"
+FIXTURE_OPENID = "oDWH50ET2p9WQvV7XWu6qJk1D3Lc"
+FIXTURE_SESSION_KEY = "ba1DGdsllAK3sRaH0HRqmg=="
+FIXTURE_IV = "pw6omspmd8gIowRu2QICcA=="
+FIXTURE_ENCRYPTED_DATA = (
+    "fy1ryK0yf8fiH5YlGjF0wpCbxPOnfOJrsYbVcdP7DSDRxHvrgy9u+InFBum0OmBSaZ7QPWxmK8KINDVaWFqrAV/lOGBkbQDCfH+pYTTRL5Kc"
+    "NgofHRTZapjWnr4oaBBpsxYFchUUoILpocjuolbxUDcLpRkUqePKdpELHampihROz0RBIe/dih8O3Axu2+K5Fp9c33o8c4PTU0vi5V9Vaz0q"
+    "feQzOahsg3+JlDkXbgPRtfizaHkrCEFNmFkG/LQaVv910iVM2IXzIPJAxpa/JUA5pQWuZFAhEotu+fDDdFNxBSTnMLC2dZnfmo1zG1jpKSpo"
+    "MVE9QaHpA2QTSt8DR9NWlvcl2qPPJcUZOyMNTtdJRT/4JYgjtcX6nc9g6er1hUbWirM3vE4IaK2gDpSvhonHa6oy4LIHwNucssOIAtQt6u60"
+    "FES3GzgYNMunkSGDcD9eva4rt65T5PGO9NJY5hCxGRi8SwXkLYcFGLXkXZXmvZrr2hGO3LL/w34NQNgvvgrizKwjU6op3UNUCDi3nHMCauKV"
+    "WXyo5qD1jCsFKzs="
+)
+
+
+def test_a_real_fixture_with_an_http_avatar_passes_login_with_data_decrypt_and_me():
+    """The same path with real data from the field, this time also through a login that carries the data."""
+    overrides = {"WATERMARK_MAX_AGE_SECONDS": "0"}
+    with LocalStack(ports=Ports(0, 0, 0), app_id=FIXTURE_APPID, overrides=overrides, quiet=True) as stack:
+        sim, api = stack.wechat.base_url + "/_sim/sessions", stack.api_url
+        payload = {"encryptedData": FIXTURE_ENCRYPTED_DATA, "iv": FIXTURE_IV}
+        session = {"openid": FIXTURE_OPENID, "session_key": FIXTURE_SESSION_KEY}
+        requests.post(sim, json={"code": "fixture-1", **session}, timeout=5).raise_for_status()
+        login = requests.post(api + "/v1/auth/login", json={"code": "fixture-1", **payload}, timeout=30)
+        assert login.status_code == 200, login.text
+        assert login.json()["profile"]["avatarUrl"].startswith("https://wx.qlogo.cn/mmopen/")
+        headers = {"Authorization": f"Bearer {login.json()['token']}"}
+        decrypt = requests.post(api + "/v1/profile/decrypt", headers=headers, json=payload, timeout=30)
+        assert decrypt.status_code == 200, decrypt.text
+        me = requests.get(api + "/v1/me", headers=headers, timeout=30).json()
+    assert me["openid"] == FIXTURE_OPENID and me["profile"]["city"] == "Haidian"
+    assert me["profile"]["avatarUrl"].startswith("https://wx.qlogo.cn/mmopen/vi_32/")
+    # Its unionId came only with the data: kept as a claim, not as the user's unionid.
+    assert me["unionid"] is None and me["claimedUnionid"] == "oEoEjwSkoftwsyyicEAJAU4vKMiE"

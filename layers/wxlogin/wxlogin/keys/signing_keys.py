@@ -175,5 +175,3 @@ class SigningKeys:
         if key_set.signing_key is None:
             raise SigningKeysUnavailable()
         return key_set
-
-
