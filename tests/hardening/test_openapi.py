@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import os
 
 import schemathesis
 from botocore.stub import Stubber
@@ -296,7 +297,8 @@ def test_every_refresh_and_published_key_answer_is_documented(api, aws, login, c
     )
     for path in DISCOVERY:
         assert calls.call("GET", path).status == 200
-    aws.set_signing_keys({"signingKeyId": "gone", "keys": []})  # a broken key set
+    # A broken published-keys secret (a key without its public half).
+    aws.secrets.put_secret_value(SecretId=os.environ["PUBLISHED_KEYS_ID"], SecretString='{"keys": [{"kid": "k"}]}')
     api.clear_secret_caches()
     for path in DISCOVERY:
         assert calls.call("GET", path).status == 500

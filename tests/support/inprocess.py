@@ -139,6 +139,8 @@ class Api:
                 module.app_secrets.clear_cache()
             if hasattr(module, "access_tokens"):
                 module.access_tokens.clear_cache()
+            if hasattr(module, "secrets"):
+                module.secrets.clear_cache()
 
     def call(
         self,
@@ -214,7 +216,12 @@ class Aws:
         return json.loads(self.secrets.get_secret_value(SecretId=os.environ["SIGNING_KEYS_ID"])["SecretString"])
 
     def set_signing_keys(self, document: dict) -> None:
+        """The key set, and its public halves in the published-keys secret, as an operator's rotation puts them."""
+        from scripts import signing_keys
+
         self.secrets.put_secret_value(SecretId=os.environ["SIGNING_KEYS_ID"], SecretString=json.dumps(document))
+        published = json.dumps(signing_keys.publish(document)) if document else "{}"
+        self.secrets.put_secret_value(SecretId=os.environ["PUBLISHED_KEYS_ID"], SecretString=published)
 
 
 _SIGNING_KEY_SETS: list[dict] = []

@@ -33,6 +33,8 @@ class Settings:
     tracing: bool
     data_keys_secret_id: str
     signing_keys_id: str
+    # The signing keys' public halves, all the published-keys function reads.
+    published_keys_id: str
     access_token_ttl_seconds: int
     # None: the appid the token is for.
     access_token_audience: str | None
@@ -136,6 +138,7 @@ def load_settings(environ=None) -> Settings:
         and not _flag(environ, "POWERTOOLS_TRACE_DISABLED", False),
         data_keys_secret_id=environ.get("DATA_KEYS_SECRET_ID", "").strip() or "wxlogin/data-keys",
         signing_keys_id=environ.get("SIGNING_KEYS_ID", "").strip() or "wxlogin/signing-keys",
+        published_keys_id=environ.get("PUBLISHED_KEYS_ID", "").strip() or "wxlogin/published-keys",
         # The bound on how long a token outlives a logout or an erasure, so at most a day.
         access_token_ttl_seconds=_number(environ, "ACCESS_TOKEN_TTL_SECONDS", 900, int, 60, 24 * 3600),
         access_token_audience=environ.get("ACCESS_TOKEN_AUDIENCE", "").strip() or None,
