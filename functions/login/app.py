@@ -26,7 +26,7 @@ secrets = SecretsManagerProvider(
 )
 app_secrets = AppSecrets.from_settings(settings, secrets)
 keys = ServerKeys.from_settings(settings, secrets)
-wechat = WeChatClient.from_settings(settings)
+wechat = WeChatClient.from_settings(settings, on_call=api.wechat_latency_metric(metrics))
 store = UserStore(settings.table_name)
 signer = AccessTokenSigner.from_settings(settings, secrets)
 

@@ -19,7 +19,7 @@ settings = get_settings()
 function = api.HttpFunction(settings.tracing)
 store = UserStore(settings.table_name)
 auth = Authenticator(store)
-wechat = WeChatClient.from_settings(settings)
+wechat = WeChatClient.from_settings(settings, on_call=api.wechat_latency_metric(function.metrics))
 # A cold instance reads both secrets in one BatchGetSecretValue, as the login function does: its first phone
 # number may need a new access token (the AppSecret) as well as the data keys.
 secrets = SecretsManagerProvider(read_together=(settings.app_secrets_id, settings.data_keys_secret_id))

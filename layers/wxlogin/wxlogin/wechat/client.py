@@ -46,8 +46,11 @@ class WeChatClient:
         busy_retries: int,
         clock=time.time,
         sleep=time.sleep,
+        on_call=None,
     ):
+        """`on_call(milliseconds)`, if given, hears how long each API call took, its retries included."""
         self.base_url = base_url.rstrip("/")
+        self.on_call = on_call
         self.timeout = (connect_timeout, read_timeout)
         self.busy_retries = busy_retries
         self.clock = clock
@@ -55,12 +58,13 @@ class WeChatClient:
         self._http = None
 
     @classmethod
-    def from_settings(cls, settings) -> WeChatClient:
+    def from_settings(cls, settings, on_call=None) -> WeChatClient:
         return cls(
             settings.wechat_api_base,
             settings.wechat_connect_timeout,
             settings.wechat_read_timeout,
             settings.wechat_busy_retries,
+            on_call=on_call,
         )
 
     def _pool(self):
@@ -129,6 +133,14 @@ class WeChatClient:
         return Timeout(connect=min(connect, time_left), read=min(read, time_left), total=time_left)
 
     def _call(self, method: str, path: str, params: dict, json_body: dict | None, deadline: float | None) -> dict:
+        started = time.monotonic()
+        try:
+            return self._attempts(method, path, params, json_body, deadline)
+        finally:
+            if self.on_call is not None:
+                self.on_call((time.monotonic() - started) * 1000)
+
+    def _attempts(self, method: str, path: str, params: dict, json_body: dict | None, deadline: float | None) -> dict:
         for attempt in range(self.busy_retries + 1):
             last = attempt == self.busy_retries
             try:
