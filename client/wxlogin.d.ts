@@ -8,7 +8,9 @@ export type WxLoginErrorCode =
   | 'invalid_request'
   | 'unauthorized'
   | 'invalid_code'
+  | 'session_key_expired'
   | 'user_blocked'
+  | 'signup_refused'
   | 'invalid_encrypted_data'
   | 'rate_limited'
   | 'wechat_error'
@@ -99,10 +101,15 @@ export interface User {
   phone: Phone | null
   createdAt: string
   lastLoginAt: string
+  /** WeChat's risk rank (0 lowest to 4) at sign-up, when the server asks for it; otherwise null. */
+  riskRank: number | null
   linkedApps?: { appid: string; openid: string }[]
 }
 
-/** Why encrypted data was not used: see README.md, "Results ... that are not ok". */
+/**
+ * Why encrypted data was not used: see README.md, "Results ... that are not ok". `stale`: the client has
+ * already logged in again where that was needed; the page asks the user for the data once more.
+ */
 export interface Refusal {
   ok: false
   reason: 'denied' | 'stale' | 'failed'

@@ -6,7 +6,8 @@
   per function at once, one request each, and its reserved concurrency enforced;
 - DynamoDB and Secrets Manager from moto's server mode on 127.0.0.1:$MOTO_PORT (5000),
   the table made from template.yaml, the secret filled with $APP_ID / $APP_SECRET and the
-  signing-keys secret with a fresh RS256 key set (scripts/signing_keys.py);
+  signing-keys secret with a fresh RS256 key set (scripts/signing_keys.py), the published-keys secret with
+  its public halves;
 - the template's JWT authorizers enforced on their routes as API Gateway does (local/jwt_authorizer.py),
   the issuer being this API's own URL (the AccessTokenIssuer parameter, as with a custom domain);
 - the WeChat simulator on 127.0.0.1:$WXSIM_PORT (3001), reached through WECHAT_API_BASE.
@@ -65,6 +66,7 @@ LOCAL_TABLE = "wxlogin-local"
 LOCAL_SECRET_ID = "wxlogin/local/app-secrets"  # noqa: S105 - the name of a secret, not its value
 LOCAL_DATA_KEYS_ID = "wxlogin/local/data-keys"
 LOCAL_SIGNING_KEYS_ID = "wxlogin/local/signing-keys"
+LOCAL_PUBLISHED_KEYS_ID = "wxlogin/local/published-keys"
 # Instances each function may run at once (LOCAL_INSTANCES): Lambda starts another whenever all are busy; here
 # a request past the limit waits for one, unless the function's reserved concurrency refuses it first.
 DEFAULT_INSTANCES = 2
@@ -361,6 +363,7 @@ def local_refs(wechat_url: str, api_url: str | None = None, app_id: str = DEV_AP
         "AppSecrets": LOCAL_SECRET_ID,
         "DataKeys": LOCAL_DATA_KEYS_ID,
         "SigningKeys": LOCAL_SIGNING_KEYS_ID,
+        "PublishedKeys": LOCAL_PUBLISHED_KEYS_ID,
         "WeChatApiBase": wechat_url,
         "ExampleApiAudience": app_id,
     }
@@ -530,7 +533,10 @@ class LocalStack:
         secrets = self.aws_client("secretsmanager")
         secrets.create_secret(Name=LOCAL_SECRET_ID, SecretString=json.dumps({self.app_id: self.app_secret}))
         secrets.create_secret(Name=LOCAL_DATA_KEYS_ID, SecretString=generated_secret_string(self.template, "DataKeys"))
-        secrets.create_secret(Name=LOCAL_SIGNING_KEYS_ID, SecretString=json.dumps(signing_keys.new_key_set()))
+        # The signing keys and their public halves, as an operator puts them (docs/deploying.md, step 4).
+        key_set = signing_keys.new_key_set()
+        secrets.create_secret(Name=LOCAL_SIGNING_KEYS_ID, SecretString=json.dumps(key_set))
+        secrets.create_secret(Name=LOCAL_PUBLISHED_KEYS_ID, SecretString=json.dumps(signing_keys.publish(key_set)))
 
     def _make_workers(self, refs: dict[str, str]) -> None:
         self.workers = local_workers(self.template, self.moto_url, refs, self.overrides)

@@ -2,7 +2,8 @@
 
 The WeChat routes answer as WeChat documents: JSON with HTTP 200 even for
 errcode answers, single-use login codes that expire, a session_key that rotates
-on every wx.login, stable access tokens. The dev routes under /_sim/ play the
+on every wx.login (checksession then refuses the old one), stable access tokens,
+and user risk ranks a test chooses (61010 for a user not seen in two hours). The dev routes under /_sim/ play the
 Mini Program's part (wx.login, getUserProfile, the getPhoneNumber button) and
 inject the faults a real WeChat shows: busy, hanging, slow, dropped connections,
 HTML error pages.
@@ -47,6 +48,10 @@ TOKEN_TTL_SECONDS = 7200
 # force_refresh leaves the old token this long to live, so concurrent callers never see 40001.
 TOKEN_OVERLAP_SECONDS = 300
 PHONE_CODE_TTL_SECONDS = 300
+# getuserriskrank knows only users who used the Mini Program lately: 61010 "用户未在近两小时访问小程序".
+RISK_RANK_SEEN_SECONDS = 2 * 3600
+RISK_RANKS = (0, 1, 2, 3, 4)
+RISK_SCENES = (0, 1, 2)  # sign-up, marketing, UGC
 DEFAULT_HANG_SECONDS = 30.0
 DEFAULT_PHONE = "13800138000"
 MAX_BODY_BYTES = 1 << 20
@@ -69,6 +74,7 @@ WECHAT_ROUTES = {
     ("POST", "/cgi-bin/stable_token"): "stable_token",
     ("POST", "/wxa/business/getuserphonenumber"): "getuserphonenumber",
     ("GET", "/wxa/checksession"): "checksession",
+    ("POST", "/wxa/getuserriskrank"): "getuserriskrank",
 }
 
 FAULT_MODES = ("hang", "slow", "drop", "http500", "garbage")
@@ -77,10 +83,12 @@ ERRMSG = {
     -1: "system error",
     40001: "invalid credential, access_token is invalid or not latest",
     40002: "invalid grant_type",
+    40003: "invalid openid",
     40013: "invalid appid",
     40029: "invalid code",
     40097: "invalid args",
     40125: "invalid appsecret",
+    40129: "invalid scene",
     40163: "code been used",
     40226: "high risk user",
     41001: "access_token missing",
@@ -88,8 +96,11 @@ ERRMSG = {
     41004: "appsecret missing",
     41008: "missing code",
     42001: "access_token expired",
+    43104: "appid does not match openid",
+    44002: "empty post data",
     45011: "api minute-quota reach limit  mustslower  retry next minute",
     47001: "data format error",
+    61010: "user access record expired",
     87009: "invalid signature",
 }
 
@@ -127,6 +138,10 @@ def _b64url_id(text: str) -> str:
     """'o' and 27 characters, the shape of a real openid or unionid."""
     digest = hashlib.sha256(text.encode("utf-8")).digest()
     return "o" + base64.urlsafe_b64encode(digest).decode()[:27]
+
+
+def _request_id() -> int:
+    return secrets.randbelow(10**12)
 
 
 def _rid() -> str:
@@ -200,6 +215,9 @@ class _User:
     session_key: str | None = None
     unionid: str | None = None
     phone: str | None = None
+    # When the user last used the Mini Program (wx.login, or a code exchanged): getuserriskrank's 61010.
+    seen_at: float | None = None
+    risk_rank: int = 0
 
 
 @dataclass
@@ -335,6 +353,7 @@ class WeChatSimulator:
             "stable_token": self._stable_token,
             "getuserphonenumber": self._getuserphonenumber,
             "checksession": self._checksession,
+            "getuserriskrank": self._getuserriskrank,
         }
         # Each dev route with its body and what it does: GET /_sim/ lists them, docs/local-stack.md repeats them.
         self._dev_routes: dict[tuple[str, str], _DevRoute] = {
@@ -370,6 +389,13 @@ class WeChatSimulator:
                     '{"appid"?, "openid"? | "user"?, "phone"?: "13800138000" | "+852 61234567"}',
                     "the getPhoneNumber button's code of that user (`user`: as /_sim/login names them), "
                     "for getuserphonenumber",
+                ),
+                _DevRoute(
+                    "POST",
+                    "/_sim/risk-rank",
+                    self._sim_risk_rank,
+                    '{"openid", "appid"?, "rank"?: 0-4, "seen_seconds_ago"?: 0}',
+                    "what getuserriskrank answers for this user; seen over 7200 s ago: 61010",
                 ),
                 _DevRoute(
                     "POST",
@@ -535,6 +561,7 @@ class WeChatSimulator:
             raise _WeChatError(40163)
         code.used = True
         user = self._user(appid, code.openid)
+        user.seen_at = self._clock()
         if code.activates_key:
             user.session_key = code.session_key
         if code.unionid:
@@ -607,6 +634,26 @@ class WeChatSimulator:
             raise _WeChatError(87009)
         return {"errcode": 0, "errmsg": "ok"}
 
+    def _getuserriskrank(self, query: dict, body: bytes) -> dict:
+        token_appid = self._token_appid(query)
+        data = _wechat_json(body)
+        appid, openid, scene, client_ip = (data.get(name) for name in ("appid", "openid", "scene", "client_ip"))
+        if appid in (None, "") or openid in (None, "") or scene is None or client_ip in (None, ""):
+            raise _WeChatError(44002)
+        if not all(isinstance(value, str) for value in (appid, openid, client_ip)):
+            raise _WeChatError(47001)
+        if isinstance(scene, bool) or scene not in RISK_SCENES:
+            raise _WeChatError(40129)
+        if appid != token_appid:
+            raise _WeChatError(43104)
+        user = self._users.get((appid, openid))
+        if user is None:
+            raise _WeChatError(40003)
+        if user.seen_at is None or self._clock() - user.seen_at > RISK_RANK_SEEN_SECONDS:
+            raise _WeChatError(61010)
+        # "unoin_id" is WeChat's own spelling of the request id.
+        return {"errcode": 0, "errmsg": "getuserriskrank succ", "risk_rank": user.risk_rank, "unoin_id": _request_id()}
+
     # Dev routes (called with the lock held)
 
     def _user(self, appid: str, openid: str) -> _User:
@@ -640,6 +687,7 @@ class WeChatSimulator:
             user.unionid = unionid
         elif unionid not in (None, False):
             raise _DevError(400, "unionid must be true, false, null or a string")
+        user.seen_at = self._clock()
         # wx.login rotates the session_key at once: data the client encrypted earlier goes stale now.
         user.session_key = base64.b64encode(secrets.token_bytes(16)).decode()
         code = "".join(secrets.choice(_CODE_ALPHABET) for _ in range(32))
@@ -696,6 +744,23 @@ class WeChatSimulator:
         code = secrets.token_hex(32)
         self._phone_codes[code] = _PhoneCode(appid, phone or user.phone or DEFAULT_PHONE, self._clock(), openid)
         return {"code": code}
+
+    def _sim_risk_rank(self, data: dict) -> dict:
+        appid = self._appid(data)
+        openid = _required_str(data, "openid")
+        rank, seen_ago = data.get("rank"), data.get("seen_seconds_ago")
+        if rank is not None and (isinstance(rank, bool) or rank not in RISK_RANKS):
+            raise _DevError(400, "rank must be 0, 1, 2, 3 or 4")
+        if seen_ago is not None and (
+            isinstance(seen_ago, bool) or not isinstance(seen_ago, int | float) or seen_ago < 0
+        ):
+            raise _DevError(400, "seen_seconds_ago must be a non-negative number")
+        user = self._user(appid, openid)
+        if rank is not None:
+            user.risk_rank = rank
+        if seen_ago is not None:
+            user.seen_at = self._clock() - seen_ago
+        return {"openid": openid, "rank": user.risk_rank}
 
     def _sim_faults(self, data: dict) -> dict:
         count = data.get("count", 1)

@@ -10,6 +10,10 @@ Run it with the project's environment, which has cryptography and PyJWT
 The first key set: docs/deploying.md#going-live (step 4). A rotation, with the
 AWS CLI commands that carry the key set: docs/operating.md#rotating-the-signing-keys.
 
+Every command that changes the published keys (new, add, remove) is followed by
+`publish`, which writes the set's public halves for the published-keys secret,
+all that the function serving the JWKS and discovery can read.
+
 RS256 is the default because API Gateway's HTTP API JWT authorizer verifies only
 RSA signatures; `--algorithm ES256` makes EC P-256 keys for APIs that verify
 tokens themselves.
@@ -88,21 +92,33 @@ def promote(document: dict, kid: str) -> dict:
     return {**document, "signingKeyId": kid}
 
 
-def retire(document: dict, kid: str) -> dict:
-    """Step 3: keep publishing the key for the tokens it signed, but destroy its private half."""
+def _public_half(entry: dict) -> dict:
+    """A key entry as {"kid", "publicKey"} (SubjectPublicKeyInfo PEM), whichever half it holds."""
     from cryptography.hazmat.primitives import serialization
 
+    if "privateKey" not in entry:
+        return {"kid": entry["kid"], "publicKey": entry["publicKey"]}
+    private_key = serialization.load_pem_private_key(entry["privateKey"].encode(), password=None)
+    public_pem = private_key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return {"kid": entry["kid"], "publicKey": public_pem.decode("ascii")}
+
+
+def retire(document: dict, kid: str) -> dict:
+    """Step 3: keep publishing the key for the tokens it signed, but destroy its private half."""
     if kid == document.get("signingKeyId"):
         raise ValueError(f"key {kid} signs; promote another key first")
     entry = _entry(document, kid)
     if "privateKey" not in entry:
         return document
-    private_key = serialization.load_pem_private_key(entry["privateKey"].encode(), password=None)
-    public_pem = private_key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    keys = [{"kid": kid, "publicKey": public_pem.decode("ascii")} if e is entry else e for e in document["keys"]]
+    keys = [_public_half(e) if e is entry else e for e in document["keys"]]
     return {**document, "keys": keys}
+
+
+def publish(document: dict) -> dict:
+    """The published-keys secret's value: every key's public half, no private key, nothing that signs."""
+    return {"keys": [_public_half(entry) for entry in document["keys"]]}
 
 
 def remove(document: dict, kid: str) -> dict:
@@ -130,8 +146,9 @@ COMMANDS = {
     "retire": "rotation step 3: KID's private half is destroyed; it stays published for the tokens it signed",
     "remove": "rotation step 4: KID is no longer published (wait the token lifetime + 5 minutes after step 2)",
     "show": "key ids, algorithms and roles of the key set on stdin; no key material",
+    "publish": "the public halves of the key set on stdin, to put in the secret the JWKS is served from",
 }
-READS_STDIN = {"add", "promote", "retire", "remove", "show"}
+READS_STDIN = {"add", "promote", "retire", "remove", "show", "publish"}
 WRITES_KEYS = {"new", "add", "promote", "retire", "remove"}
 PROJECT_PYTHON = ".venv/bin/python scripts/signing_keys.py"
 FETCH_KEY_SET = "aws secretsmanager get-secret-value --region REGION --secret-id ID --query SecretString --output text"
@@ -153,7 +170,7 @@ def _parser() -> argparse.ArgumentParser:
         command = commands.add_parser(name, help=what, description=what)
         if name in ("new", "add"):
             command.add_argument("--algorithm", choices=ALGORITHMS, default="RS256", help="default RS256")
-        elif name != "show":
+        elif name not in ("show", "publish"):
             command.add_argument("kid", metavar="KID", help="the key's id, as `show` or the last step printed it")
     return parser
 
@@ -176,7 +193,7 @@ def _read_key_set(command: str, stdin) -> dict:
 
 
 def _run(args, stdin, stdout, stderr) -> dict | None:
-    """The new key set to write, or None when nothing is written (show)."""
+    """The new key set to write, or None when no key set is written (show, publish)."""
     if args.command == "new":
         document = new_key_set(args.algorithm)
         kid = document["signingKeyId"]
@@ -184,15 +201,20 @@ def _run(args, stdin, stdout, stderr) -> dict | None:
             f"new key set: {kid} signs. Next: put it in the signing-keys secret (docs/deploying.md, step 4);",
             file=stderr,
         )
-        print("logins sign with it within 5 minutes of it reaching the secret.", file=stderr)
+        print("and its public halves (`publish`) in the published-keys secret; logins sign with it within", file=stderr)
+        print("5 minutes of it reaching the secret.", file=stderr)
         return document
     document = _read_key_set(args.command, stdin)
     if args.command == "show":
         print("\n".join(describe(document)), file=stdout)
         return None
+    if args.command == "publish":
+        stdout.write(json.dumps(publish(document)))
+        print("public halves only. Next: put them in the published-keys secret.", file=stderr)
+        return None
     if args.command == "add":
         document, kid = add_key(document, args.algorithm)
-        print(f"added {kid}: published, not signing yet. Next, in 10 minutes (the functions' 5-minute", file=stderr)
+        print(f"added {kid}: not signing yet; `publish` it. Next, in 10 minutes (the functions' 5-minute", file=stderr)
         print(f"secret cache, then verifiers' 5-minute JWKS cache): promote {kid}", file=stderr)
     elif args.command == "promote":
         old = document["signingKeyId"]
@@ -208,7 +230,7 @@ def _run(args, stdin, stdout, stderr) -> dict | None:
         print(f"lifetime + 5 minutes have passed since the promotion: remove {args.kid}", file=stderr)
     else:
         document = remove(document, args.kid)
-        print(f"removed {args.kid}: no longer published. The rotation is done.", file=stderr)
+        print(f"removed {args.kid}: `publish` the set without it. The rotation is done.", file=stderr)
     return document
 
 

@@ -33,6 +33,7 @@ os.environ.update(
         "APP_SECRETS_ID": "wxlogin/test/app-secrets",
         "DATA_KEYS_SECRET_ID": "wxlogin/test/data-keys",
         "SIGNING_KEYS_ID": "wxlogin/test/signing-keys",
+        "PUBLISHED_KEYS_ID": "wxlogin/test/published-keys",
         "POWERTOOLS_SERVICE_NAME": "wxlogin",
         "POWERTOOLS_METRICS_NAMESPACE": "wxlogin",
         "POWERTOOLS_TRACE_DISABLED": "true",
@@ -145,6 +146,7 @@ def aws():
     from moto import mock_aws
 
     from local.template import generated_secret_string, table_create_kwargs, ttl_attribute
+    from scripts import signing_keys
     from tests.support.inprocess import TEMPLATE, Aws, signing_key_set
     from tests.support.scan import assert_no_session_key_in_clear
 
@@ -161,6 +163,8 @@ def aws():
         secrets = boto3.client("secretsmanager")
         secrets.create_secret(Name=os.environ["APP_SECRETS_ID"], SecretString=json.dumps({APPID: APP_SECRET}))
         secrets.create_secret(Name=os.environ["SIGNING_KEYS_ID"], SecretString=json.dumps(signing_key_set()))
+        published = json.dumps(signing_keys.publish(signing_key_set()))
+        secrets.create_secret(Name=os.environ["PUBLISHED_KEYS_ID"], SecretString=published)
         data_keys = generated_secret_string(TEMPLATE, "DataKeys")
         secrets.create_secret(Name=os.environ["DATA_KEYS_SECRET_ID"], SecretString=data_keys)
         aws = Aws(dynamodb, secrets, table)

@@ -47,8 +47,8 @@ def test_routes_are_explicit_and_each_belongs_to_one_function():
         ("DELETE", "/v1/me"): "AccountFunction",
         ("POST", "/v1/auth/logout"): "AccountFunction",
         ("POST", "/v1/auth/token"): "LoginFunction",
-        ("GET", "/.well-known/jwks.json"): "LoginFunction",
-        ("GET", "/.well-known/openid-configuration"): "LoginFunction",
+        ("GET", "/.well-known/jwks.json"): "PublishedKeysFunction",
+        ("GET", "/.well-known/openid-configuration"): "PublishedKeysFunction",
         ("GET", "/v1/examples/whoami"): "WhoAmIFunction",
         **{("POST", f"/admin/users/{action}"): "AdminFunction" for action in ADMIN_ACTIONS},
     }
@@ -185,9 +185,9 @@ def test_every_checkov_skip_says_why():
 def test_functions_reserve_concurrency_when_the_environment_asks():
     for name in FUNCTIONS:
         reserved = FUNCTIONS[name]["Properties"]["ReservedConcurrentExecutions"]
-        assert reserved == {
-            "Fn::If": ["HasReservedConcurrency", {"Ref": "ReservedConcurrency"}, {"Ref": "AWS::NoValue"}]
-        }
+        # The published keys take milliseconds a request: their routes' burst is all they can ever use.
+        amount = "PublishedKeysBurstLimit" if name == "PublishedKeysFunction" else "ReservedConcurrency"
+        assert reserved == {"Fn::If": ["HasReservedConcurrency", {"Ref": amount}, {"Ref": "AWS::NoValue"}]}
     assert "ReservedConcurrency=" in (ROOT / "samconfig.toml").read_text()
 
 
@@ -202,6 +202,18 @@ def test_only_the_login_function_reads_the_signing_keys_and_nothing_writes_a_sec
     batch_readers = {name for name in FUNCTIONS if "secretsmanager:BatchGetSecretValue" in _actions(name)}
     assert batch_readers == {"LoginFunction", "ProfileFunction"}
     assert TEMPLATE["Resources"]["SigningKeys"]["Properties"]["SecretString"] == "{}"
+
+
+def test_the_published_keys_are_served_apart_from_login_reading_only_the_public_halves():
+    """Verifiers' traffic never reaches the login function's concurrency, and the function that serves it can
+    sign nothing: it reads one secret, the public halves, and touches nothing else."""
+    function = FUNCTIONS["PublishedKeysFunction"]["Properties"]
+    assert function["Policies"] == [{"AWSSecretsManagerGetSecretValuePolicy": {"SecretArn": {"Ref": "PublishedKeys"}}}]
+    assert _secret_readers("PublishedKeys") == {"PublishedKeysFunction"}
+    assert "SIGNING_KEYS_ID" not in function_environment(TEMPLATE, "PublishedKeysFunction")
+    assert TEMPLATE["Resources"]["PublishedKeys"]["Properties"]["SecretString"] == "{}"
+    paths = {event["Properties"]["Path"] for event in function["Events"].values()}
+    assert paths == {"/.well-known/jwks.json", "/.well-known/openid-configuration"}
 
 
 def test_the_example_function_has_no_permissions_and_sits_behind_the_jwt_authorizer():

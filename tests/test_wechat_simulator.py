@@ -88,6 +88,13 @@ def check_session(sim, token, openid, session_key) -> dict:
     return requests.get(sim.base_url + "/wxa/checksession", params=params, timeout=5).json()
 
 
+def risk_rank(sim, token, user_openid, **change) -> dict:
+    body = {"appid": APPID, "openid": user_openid, "scene": 0, "client_ip": "203.0.113.7", **change}
+    body = {name: value for name, value in body.items() if value is not None}
+    url = sim.base_url + "/wxa/getuserriskrank"
+    return requests.post(url, params={"access_token": token}, json=body, timeout=5).json()
+
+
 def stats(sim) -> dict:
     return requests.get(sim.base_url + "/_sim/stats", timeout=5).json()["calls"]
 
@@ -496,6 +503,75 @@ def test_checksession(sim):
     assert_errcode(check_session(sim, token, "oNobody", KEY), 87009)
 
 
+def test_checksession_signs_with_the_key_text_as_wechat_documents(sim):
+    # WeChat's documented example: hmac_sha256(key = the session_key's base64 text, message = "").
+    token = stable_token(sim)["access_token"]
+    exchange(sim, register(sim, session_key="o0q0otL8aEzpcZL/FT9WsQ=="))
+    expected = hmac.new(b"o0q0otL8aEzpcZL/FT9WsQ==", b"", hashlib.sha256).hexdigest()
+    params = {"access_token": token, "openid": OPENID, "signature": expected, "sig_method": "hmac_sha256"}
+    assert requests.get(sim.base_url + "/wxa/checksession", params=params, timeout=5).json()["errcode"] == 0
+    decoded = hmac.new(base64.b64decode("o0q0otL8aEzpcZL/FT9WsQ=="), b"", hashlib.sha256).hexdigest()
+    params["signature"] = decoded  # keyed with the decoded bytes: not what WeChat checks
+    assert_errcode(requests.get(sim.base_url + "/wxa/checksession", params=params, timeout=5).json(), 87009)
+    params["sig_method"] = "sha1"
+    assert_errcode(requests.get(sim.base_url + "/wxa/checksession", params=params, timeout=5).json(), 40097)
+
+
+def test_getuserriskrank_answers_the_rank_a_test_chose(sim, clock):
+    token = stable_token(sim)["access_token"]
+    session = exchange(sim, login_code(sim, user="bob"))
+    answer = risk_rank(sim, token, session["openid"])
+    assert answer["errcode"] == 0 and answer["errmsg"] == "getuserriskrank succ" and answer["risk_rank"] == 0
+    assert isinstance(answer["unoin_id"], int)  # WeChat's spelling
+    assert dev(sim, "/_sim/risk-rank", {"openid": session["openid"], "rank": 4}) == {
+        "openid": session["openid"],
+        "rank": 4,
+    }
+    assert risk_rank(sim, token, session["openid"])["risk_rank"] == 4
+
+
+def test_getuserriskrank_refuses_a_user_not_seen_in_two_hours(sim, clock):
+    token = stable_token(sim)["access_token"]
+    session = exchange(sim, login_code(sim, user="carol"))
+    clock.now += 2 * 3600 - 1
+    assert risk_rank(sim, token, session["openid"])["errcode"] == 0
+    clock.now += 2
+    token = stable_token(sim)["access_token"]
+    assert_errcode(risk_rank(sim, token, session["openid"]), 61010)
+    exchange(sim, login_code(sim, user="carol"))  # used the Mini Program again
+    assert risk_rank(sim, token, session["openid"])["errcode"] == 0
+    dev(sim, "/_sim/risk-rank", {"openid": session["openid"], "seen_seconds_ago": 7201})
+    assert_errcode(risk_rank(sim, token, session["openid"]), 61010)
+
+
+@pytest.mark.parametrize(
+    "change, errcode",
+    [
+        ({"scene": 7}, 40129),
+        ({"scene": None}, 44002),
+        ({"client_ip": None}, 44002),
+        ({"client_ip": 7}, 47001),
+        ({"openid": "oNobodyAtAll"}, 40003),
+        ({"appid": OTHER_APPID}, 43104),
+    ],
+)
+def test_getuserriskrank_errors(sim, change, errcode):
+    token = stable_token(sim)["access_token"]
+    openid = exchange(sim, login_code(sim))["openid"]
+    assert_errcode(risk_rank(sim, token, openid, **change), errcode)
+
+
+def test_getuserriskrank_needs_a_valid_token(sim):
+    openid = exchange(sim, login_code(sim))["openid"]
+    assert_errcode(risk_rank(sim, "nope", openid), 40001)
+
+
+@pytest.mark.parametrize("body", [{"rank": 5}, {"rank": True}, {"seen_seconds_ago": -1}, {}])
+def test_the_risk_rank_dev_route_checks_its_body(sim, body):
+    answer = requests.post(sim.base_url + "/_sim/risk-rank", json=body, timeout=5)
+    assert answer.status_code == 400
+
+
 # stats, reset, apps
 
 
@@ -507,7 +583,14 @@ def test_stats_count_every_call_and_reset_forgets(sim):
     token = stable_token(sim)["access_token"]
     phone_number(sim, token, "nope")
     check_session(sim, token, OPENID, KEY)
-    assert stats(sim) == {"jscode2session": 2, "stable_token": 1, "getuserphonenumber": 1, "checksession": 1}
+    risk_rank(sim, token, OPENID)
+    assert stats(sim) == {
+        "jscode2session": 2,
+        "stable_token": 1,
+        "getuserphonenumber": 1,
+        "checksession": 1,
+        "getuserriskrank": 1,
+    }
     register(sim, code="code-2")
     dev(sim, "/_sim/faults", {"errcode": -1})
     dev(sim, "/_sim/reset")

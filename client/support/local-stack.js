@@ -103,6 +103,10 @@ function createWeChatUser(stack, user, transport = httpTransport) {
   return {
     wx,
     openid,
+    /** A wx.login whose code never reaches the server (a plugin's, a crashed page's): WeChat's key moves on. */
+    async wxLoginElsewhere() {
+      await sim('login', { user })
+    },
     /** What wx.getUserProfile's success gives, encrypted under the user's current session_key. */
     async profileDetail() {
       const data = await sim('user-data', { openid, kind: 'profile' })

@@ -88,7 +88,7 @@ describe('the client against the local stack', () => {
     assert.equal(wechat.wx.logins, 2)
   })
 
-  test('profile: fresh data decrypts; data from before a new wx.login is stale, and asking again works', async () => {
+  test('profile: data obtained just before a new wx.login still decrypts; older data is stale, and asking again works', async () => {
     const { wechat, client } = phone('erin')
     await client.login()
     const fresh = await client.decryptProfile(await wechat.profileDetail())
@@ -98,11 +98,26 @@ describe('the client against the local stack', () => {
     const old = await wechat.profileDetail()
     await revoke(token(wechat))
     await client.request({ path: '/v1/me' }) // logs in again: a new wx.login, a new session_key
+    assert.equal(wechat.wx.logins, 2)
+    assert.equal((await client.decryptProfile(old)).ok, true) // the server kept the key that login replaced
+
+    await revoke(token(wechat))
+    await client.request({ path: '/v1/me' }) // and again: the data's key is two logins old now
     assert.deepEqual(await client.decryptProfile(old), { ok: false, reason: 'stale' })
-    assert.equal(wechat.wx.logins, 3)
+    assert.equal(wechat.wx.logins, 3) // wx.checkSession passed: no needless login
 
     assert.equal((await client.decryptProfile(await wechat.profileDetail())).ok, true)
     assert.equal((await client.request({ path: '/v1/me' })).profile.nickName, '微信用户')
+  })
+
+  test('a key WeChat dropped: one awaited call logs in again, and the data asked for anew decrypts', async () => {
+    const { wechat, client } = phone('judy')
+    await client.login()
+    await wechat.wxLoginElsewhere() // WeChat now holds a key our server never got
+    assert.deepEqual(await client.decryptProfile(await wechat.profileDetail()), { ok: false, reason: 'stale' })
+    assert.equal(wechat.wx.logins, 2) // session_key_expired: the client logged in again by itself
+    assert.equal((await client.decryptProfile(await wechat.profileDetail())).ok, true)
+    assert.equal(wechat.wx.logins, 2)
   })
 
   test('a user who refuses the profile or the phone number gets a result, not an exception', async () => {
@@ -172,7 +187,7 @@ describe('the client against the local stack', () => {
     assert.equal(wechat.wx.getStorageSync('wxlogin'), '')
     assert.equal(await statusWith(first), 401)
 
-    assert.equal((await client.decryptProfile(await wechat.profileDetail())).reason, 'stale') // no session yet
+    // Obtained before the login it triggers: the server keeps the key that login replaced.
     assert.equal((await client.decryptProfile(await wechat.profileDetail())).ok, true)
     const second = token(wechat)
     await client.deleteAccount()

@@ -47,13 +47,13 @@ test('a user who refuses gets a result the page can act on, and nothing is sent'
   assert.equal(wx.requests.length, 0)
 })
 
-test('422: the data is stale; the client logs in again and asks the page for the data anew', async () => {
+test('422 while WeChat still holds the key: ask for the data again, without a needless login', async () => {
   const { backend, wx, client } = setup()
   await client.login()
   backend.once('POST /v1/profile/decrypt', () => error(422, 'invalid_encrypted_data'))
 
   assert.deepEqual(await client.decryptProfile(PROFILE_DETAIL), { ok: false, reason: 'stale' })
-  assert.equal(wx.logins, 2) // the server now holds the session_key the next data will use
+  assert.equal(wx.logins, 1) // wx.checkSession passed: the server already holds the key new data will use
   assert.deepEqual(await client.decryptProfile(PROFILE_DETAIL), {
     ok: true,
     profile: { nickName: '微信用户' },
@@ -62,20 +62,46 @@ test('422: the data is stale; the client logs in again and asks the page for the
   })
 })
 
-test('401 on encrypted data: log in again, and the data (now stale) is not sent again', async () => {
+test('422 after WeChat dropped the key: log in again, then ask for the data again', async () => {
+  const { backend, wx, client } = setup()
+  await client.login()
+  backend.once('POST /v1/profile/decrypt', () => error(422, 'invalid_encrypted_data'))
+  wx.sessionValid = false
+
+  assert.deepEqual(await client.decryptProfile(PROFILE_DETAIL), { ok: false, reason: 'stale' })
+  assert.equal(wx.logins, 2)
+  assert.equal(wx.getStorageSync('wxlogin').token, 'token-2')
+})
+
+test('session_key_expired: one awaited call logs in again and tells the page to ask once more', async () => {
+  const { backend, wx, client } = setup()
+  await client.login()
+  backend.once('POST /v1/profile/decrypt', () => error(401, 'session_key_expired'))
+
+  // WeChat told the server its key is stale, whatever wx.checkSession says on this device.
+  assert.deepEqual(await client.decryptProfile(PROFILE_DETAIL), { ok: false, reason: 'stale' })
+  assert.equal(wx.logins, 2)
+  assert.equal(wx.getStorageSync('wxlogin').token, 'token-2')
+  assert.equal(backend.sent(wx, 'POST /v1/profile/decrypt').length, 1) // the data is not sent again
+  assert.deepEqual(await client.decryptProfile(PROFILE_DETAIL), { ok: true, profile: { nickName: '微信用户' }, unionid: null, claimedUnionid: null })
+  assert.equal(wx.logins, 2)
+})
+
+test('401 on encrypted data: log in again and send the data once more, since the server keeps the key it replaced', async () => {
   const { backend, wx, client } = setup()
   await client.login()
   backend.tokens.clear()
-  assert.deepEqual(await client.decryptProfile(PROFILE_DETAIL), { ok: false, reason: 'stale' })
+  assert.deepEqual(await client.decryptProfile(PROFILE_DETAIL), { ok: true, profile: { nickName: '微信用户' }, unionid: null, claimedUnionid: null })
   assert.equal(wx.logins, 2)
-  assert.equal(backend.sent(wx, 'POST /v1/profile/decrypt').length, 1)
+  const sent = backend.sent(wx, 'POST /v1/profile/decrypt')
+  assert.deepEqual(sent.map((req) => req.header.Authorization), ['Bearer token-1', 'Bearer token-2'])
 })
 
-test('data fetched before the first login is stale: that wx.login changed the session_key', async () => {
+test('data fetched before the first login is still sent: the server keeps the key that login replaced', async () => {
   const { backend, wx, client } = setup()
-  assert.deepEqual(await client.decryptProfile(PROFILE_DETAIL), { ok: false, reason: 'stale' })
+  assert.equal((await client.decryptProfile(PROFILE_DETAIL)).ok, true)
   assert.equal(wx.logins, 1)
-  assert.equal(backend.sent(wx, 'POST /v1/profile/decrypt').length, 0)
+  assert.equal(backend.sent(wx, 'POST /v1/profile/decrypt').length, 1)
 })
 
 test('data fetched under a stored session that is still alive is used at once', async () => {
@@ -83,6 +109,16 @@ test('data fetched under a stored session that is still alive is used at once', 
   await client.login()
   assert.equal((await restart().decryptProfile(PROFILE_DETAIL)).ok, true)
   assert.equal(wx.logins, 1)
+})
+
+test('a wx.login whose code never reached the server leaves no stored session behind', async () => {
+  const { backend, wx, client, restart } = setup()
+  await client.login()
+  wx.sessionValid = false // the stored session's key has expired: the next start logs in again
+  backend.routes['POST /v1/auth/login'] = () => error(503, 'service_unavailable')
+  await assert.rejects(restart().login(), { code: 'service_unavailable' })
+  // WeChat now holds the key of that wx.login, which the server never got: the old session must not come back.
+  assert.equal(wx.getStorageSync('wxlogin'), '')
 })
 
 test('other errors on encrypted data reach the caller', async () => {
@@ -116,6 +152,9 @@ test('the legacy encryptedData/iv phone flow follows the stale-data rule', async
   assert.deepEqual(backend.sent(wx, 'POST /v1/profile/phone')[0].body, { encryptedData: 'ZW5jcnlwdGVk', iv: 'aXY=' })
 
   backend.once('POST /v1/profile/phone', () => error(422, 'invalid_encrypted_data'))
+  assert.deepEqual(await client.bindPhoneNumber(legacy), { ok: false, reason: 'stale' })
+  assert.equal(wx.logins, 1)
+  backend.once('POST /v1/profile/phone', () => error(401, 'session_key_expired'))
   assert.deepEqual(await client.bindPhoneNumber(legacy), { ok: false, reason: 'stale' })
   assert.equal(wx.logins, 2)
 })

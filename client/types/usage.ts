@@ -27,6 +27,11 @@ function explain(error: unknown): number | undefined {
   return error instanceof WxLoginError && error.code === 'network_error' ? undefined : (error as WxLoginError).statusCode
 }
 
+function refusedSignUp(error: unknown, me: User): boolean {
+  const rank: number | null = me.riskRank
+  return (error instanceof WxLoginError && error.code === 'signup_refused') || (rank !== null && rank > 2)
+}
+
 // @ts-expect-error wx.request has no PATCH
 client.request({ path: '/v1/me', method: 'PATCH' })
 // @ts-expect-error baseUrl is required
@@ -36,4 +41,4 @@ client.callApi({ path: '/v1/orders' })
 // @ts-expect-error only nickName and avatarUrl can be updated
 client.updateProfile({ openid: 'o' })
 
-export { explain, page }
+export { explain, page, refusedSignUp }

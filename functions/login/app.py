@@ -11,6 +11,7 @@ from wxlogin.keys.signing import AccessTokenSigner, openid_configuration
 from wxlogin.keys.tokens import parse_token
 from wxlogin.services.auth import Authenticator
 from wxlogin.services.login import LoginService
+from wxlogin.services.signup_risk import SignUpRisk
 from wxlogin.storage.login_records import LoginRecords
 from wxlogin.storage.users import UserStore
 from wxlogin.web import api
@@ -30,7 +31,7 @@ secrets = SecretsManagerProvider(
 )
 app_secrets = AppSecrets.from_settings(settings, secrets)
 keys = ServerKeys.from_settings(settings, secrets)
-wechat = WeChatClient.from_settings(settings)
+wechat = WeChatClient.from_settings(settings, on_call=api.wechat_latency_metric(metrics))
 store = UserStore(settings.table_name)
 auth = Authenticator(store)
 signer = AccessTokenSigner.from_settings(settings, secrets)
@@ -49,6 +50,7 @@ service = LoginService(
     wechat,
     keys,
     on_refused_code=count_refused_code,
+    risk=SignUpRisk.from_settings(settings, store, wechat, app_secrets, keys),
 )
 
 

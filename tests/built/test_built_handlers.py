@@ -30,6 +30,7 @@ from local.template import (
     table_create_kwargs,
 )
 from local.wechat_simulator import WeChatSimulator
+from scripts import signing_keys
 from tests.support.inprocess import signing_key_set
 from tests.support.values import APP_SECRET, APPID
 from tests.unit.test_signing import private_material
@@ -93,6 +94,8 @@ def stack():
     secrets.create_secret(Name="wxlogin/built", SecretString=json.dumps({APPID: APP_SECRET}))
     secrets.create_secret(Name="wxlogin/built-data-keys", SecretString=generated_secret_string(TEMPLATE, "DataKeys"))
     secrets.create_secret(Name="wxlogin/built-signing-keys", SecretString=json.dumps(SIGNING_KEYS))
+    published = json.dumps(signing_keys.publish(SIGNING_KEYS))
+    secrets.create_secret(Name="wxlogin/built-published-keys", SecretString=published)
     requests.post(
         simulator.base_url + "/_sim/sessions",
         json={"code": EVENT_CODE, "openid": EVENT_OPENID, "session_key": EVENT_SESSION_KEY, "appid": APPID},
@@ -128,6 +131,7 @@ def _invoke(stack, logical_id: str, event_names: list, extra_env: dict | None = 
             "APP_SECRETS_ID": "wxlogin/built",
             "DATA_KEYS_SECRET_ID": "wxlogin/built-data-keys",
             "SIGNING_KEYS_ID": "wxlogin/built-signing-keys",
+            "PUBLISHED_KEYS_ID": "wxlogin/built-published-keys",
             "WECHAT_API_BASE": stack["wechat"],
             "WATERMARK_MAX_AGE_SECONDS": "0",  # the samples carry a fixed watermark time
             "POWERTOOLS_TRACE_DISABLED": "true",
@@ -192,12 +196,12 @@ def test_built_handlers_answer_the_samples(stack):
     assert login[0][1]["openid"] == EVENT_OPENID and login[0][1]["isNewUser"] is True
     assert login[1][1]["error"]["code"] == "invalid_request" and login[3][1]["error"]["code"] == "invalid_code"
     _seed_event_session(stack)
-    signing = _invoke(
-        stack, "LoginFunction", ["token-refresh-ok", "token-refresh-bad-token", "jwks-ok", "discovery-ok"]
-    )
-    assert _statuses(signing) == [200, 401, 200, 200]
-    assert signing[2][1]["keys"][0]["kid"] == SIGNING_KEYS["signingKeyId"]
-    assert signing[3][1]["issuer"] == "https://abc123.execute-api.us-east-1.amazonaws.com"
+    signing = _invoke(stack, "LoginFunction", ["token-refresh-ok", "token-refresh-bad-token"])
+    assert _statuses(signing) == [200, 401]
+    published = _invoke(stack, "PublishedKeysFunction", ["jwks-ok", "discovery-ok"])
+    assert _statuses(published) == [200, 200]
+    assert published[0][1]["keys"][0]["kid"] == SIGNING_KEYS["signingKeyId"]
+    assert published[1][1]["issuer"] == "https://abc123.execute-api.us-east-1.amazonaws.com"
 
     profile = _invoke(
         stack,

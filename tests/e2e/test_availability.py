@@ -6,20 +6,23 @@ behind one carrier-grade NAT address do on a mobile network.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 
 import pytest
 import requests
 
-from local.stack import DEV_APP_ID, LocalStack, Ports
+from local.stack import DEV_APP_ID, LOCAL_SIGNING_KEYS_ID, LocalStack, Ports
+from wxlogin.keys.signing_keys import parse_key_set
 
 LOGIN = "/v1/auth/login"
 
 
 @pytest.fixture(scope="module")
 def stack():
-    overrides = {"WECHAT_READ_TIMEOUT_SECONDS": "2", "WECHAT_CONNECT_TIMEOUT_SECONDS": "1"}
+    # Generous: on a loaded machine a slow simulator must not pass for what these tests look for.
+    overrides = {"WECHAT_READ_TIMEOUT_SECONDS": "10", "WECHAT_CONNECT_TIMEOUT_SECONDS": "5"}
     with LocalStack(ports=Ports(0, 0, 0), overrides=overrides, quiet=True) as running:
         yield running
 
@@ -35,16 +38,20 @@ def _login(stack, code: str) -> requests.Response:
 
 
 class Loop:
-    """One client repeating a request as fast as one connection goes, in the background, until stopped."""
+    """One client repeating a request in the background until stopped: as fast as one connection goes, or at
+    most `per_second`."""
 
-    def __init__(self, send):
+    def __init__(self, send, per_second: float | None = None):
         self.send, self.answers = send, []
+        self.interval = 1 / per_second if per_second else 0.0
         self.running = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self):
         while self.running.is_set():
+            started = time.monotonic()
             self.answers.append(self.send())
+            time.sleep(max(0.0, self.interval - (time.monotonic() - started)))
 
     def __enter__(self) -> Loop:
         self.running.set()
@@ -57,22 +64,25 @@ class Loop:
 
 
 def test_junk_codes_from_one_address_never_cost_its_neighbours_their_logins(stack):
-    """One client sends junk codes without pause, before and while 20 other users behind its address log in.
-    Under the old limit (10 refused codes per address and 10 minutes) all 20 got 429 for 10 minutes."""
+    """One client sends junk codes, before and while 20 other users behind its address log in. Under the old
+    limit (10 refused codes per address and 10 minutes) all 20 got 429 for 10 minutes. Its pace stays under the
+    login route's throttle (LoginRateLimit, 200/s): a flood above that fills the route for everyone, which is the
+    front door's to stop (docs/capacity.md)."""
     counter = iter(range(1_000_000))
 
     def junk() -> requests.Response:
         return _login(stack, f"junk-{next(counter):06}")
 
-    with Loop(junk) as attacker:
+    with Loop(junk, per_second=50) as attacker:
         deadline = time.monotonic() + 3
         while time.monotonic() < deadline or len(attacker.answers) < 20:
             time.sleep(0.05)
         neighbours = [_login(stack, _code(stack, f"neighbour-{i}")) for i in range(20)]
-    assert [answer.status_code for answer in neighbours] == [200] * 20
+    assert [answer.status_code for answer in neighbours] == [200] * 20, [answer.text for answer in neighbours]
     assert all(answer.json()["token"] and answer.json()["accessToken"] for answer in neighbours)
-    refused = {(answer.status_code, answer.json()["error"]["code"]) for answer in attacker.answers}
-    assert refused == {(401, "invalid_code")} and len(attacker.answers) >= 20
+    refused = {(answer.status_code, answer.text) for answer in attacker.answers}
+    assert {status for status, _ in refused} == {401} and len(attacker.answers) >= 20, refused
+    assert {json.loads(text)["error"]["code"] for _, text in refused} == {"invalid_code"}
 
 
 def test_a_refresh_loop_gets_the_same_young_token_and_costs_another_clients_login_nothing(stack):
@@ -96,3 +106,26 @@ def test_a_refresh_loop_gets_the_same_young_token_and_costs_another_clients_logi
     assert len(refreshed) >= 20 and all(answer == {"message": "Too Many Requests"} for answer in throttled)
     tokens = {me["accessToken"]} | {answer["accessToken"] for answer in refreshed}
     assert len(tokens) <= 2, len(tokens)
+
+
+def test_loading_the_published_keys_leaves_the_login_routes_answers_unchanged(stack):
+    """Verifiers' documents come from a function of their own: fetched without pause, they never wait in front
+    of a login, and every login answers as it would alone. The documents stay what the signing keys publish."""
+    jwks_url = stack.api_url + "/.well-known/jwks.json"
+    alone = _login(stack, _code(stack, "alone"))
+    assert alone.status_code == 200
+    with Loop(lambda: requests.get(jwks_url, timeout=30)) as verifiers:
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline or len(verifiers.answers) < 50:
+            time.sleep(0.05)
+        logins = [_login(stack, _code(stack, f"verified-{i}")) for i in range(20)]
+    assert [answer.status_code for answer in logins] == [200] * 20
+    assert all(set(answer.json()) == set(alone.json()) for answer in logins)
+    served = [answer for answer in verifiers.answers if answer.status_code == 200]
+    throttled = [answer.json() for answer in verifiers.answers if answer.status_code != 200]
+    assert served and all(answer == {"message": "Too Many Requests"} for answer in throttled)
+    key_set = json.loads(
+        stack.aws_client("secretsmanager").get_secret_value(SecretId=LOCAL_SIGNING_KEYS_ID)["SecretString"]
+    )
+    assert {answer.text for answer in served} == {json.dumps(parse_key_set(json.dumps(key_set)).jwks())}
+    assert all(answer.headers["Cache-Control"] == "public, max-age=300" for answer in served)

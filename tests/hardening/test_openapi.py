@@ -7,7 +7,9 @@ the template's, and the documented limits the layer's own.
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
+import os
 
 import schemathesis
 from botocore.stub import Stubber
@@ -178,6 +180,13 @@ def test_every_login_answer_is_documented(api, aws, wechat, login, contract, mon
         return calls.post(LOGIN, {"code": wechat.login_code("dynamo")})
 
     _with_failing_store(monkeypatch, api, "LoginFunction", "update_item", dynamo_login)
+    with monkeypatch.context() as patch:
+        module = api.module(*api.function("LoginFunction"))
+        ranked = dataclasses.replace(module.settings, signup_risk_check=True, signup_max_risk_rank=0)
+        rewire(patch, module, "LoginFunction", settings=ranked)
+        code = wechat.login_code("risky")
+        wechat.risk_rank("risky", rank=1)
+        assert calls.post(LOGIN, {"code": code}).body["error"]["code"] == "signup_refused"
     calls.check(contract, "POST", LOGIN)
 
 
@@ -200,6 +209,10 @@ def test_every_decrypt_answer_is_documented(api, aws, wechat, login, contract, m
     calls.post(DECRYPT, {**data, "iv": "AAAA"}, token=me.token)
     calls.post(DECRYPT, data, token="not-a-token")
     calls.post(DECRYPT, data, token=_blocked(aws, login, "oBlockedDecrypt0000000000000").token)
+    dropped = login(unionid="oUnionDecrypt")  # a fresh session: the check above spent the first one's
+    wechat.wx_login_unseen(OPENID, OTHER_KEY)  # WeChat drops the key we hold, for data under the new one
+    newer = wechat.user_data(OPENID, session_key=OTHER_KEY, unionid="oUnionDecrypt")
+    assert calls.post(DECRYPT, newer, token=dropped.token).body["error"]["code"] == "session_key_expired"
     _with_failing_store(
         monkeypatch, api, "ProfileFunction", "batch_get_item", lambda: calls.post(DECRYPT, data, token=me.token)
     )
@@ -214,6 +227,10 @@ def test_every_phone_answer_is_documented(api, aws, wechat, login, contract, mon
     assert calls.post(PHONE, legacy, token=me.token).status == 200
     calls.post(PHONE, {"code": "never-issued"}, token=me.token)
     calls.post(PHONE, wechat.user_data(OPENID, session_key=OTHER_KEY, kind="phone"), token=me.token)
+    dropped = login()
+    wechat.wx_login_unseen(OPENID, OTHER_KEY)
+    newer = wechat.user_data(OPENID, session_key=OTHER_KEY, kind="phone")
+    assert calls.post(PHONE, newer, token=dropped.token).body["error"]["code"] == "session_key_expired"
     calls.post(PHONE, {"code": "abc"})
     for fault in ({"errcode": 40226}, {"errcode": 45011}, {"errcode": 61024}, {"errcode": -1, "count": 5}):
         wechat.fault(paths=[PHONE_PATH], **({"count": 1} | fault))
@@ -280,7 +297,8 @@ def test_every_refresh_and_published_key_answer_is_documented(api, aws, login, c
     )
     for path in DISCOVERY:
         assert calls.call("GET", path).status == 200
-    aws.set_signing_keys({"signingKeyId": "gone", "keys": []})  # a broken key set
+    # A broken published-keys secret (a key without its public half).
+    aws.secrets.put_secret_value(SecretId=os.environ["PUBLISHED_KEYS_ID"], SecretString='{"keys": [{"kid": "k"}]}')
     api.clear_secret_caches()
     for path in DISCOVERY:
         assert calls.call("GET", path).status == 500

@@ -26,9 +26,11 @@ def test_me(api, login):
     answer = api.get("/v1/me", token=me.token)
     assert answer.status == 200
     body = answer.body
-    assert set(body) == {"openid", "unionid", "claimedUnionid", "appid", "profile", "phone", "createdAt", "lastLoginAt"}
+    assert set(body) == {
+        "openid", "unionid", "claimedUnionid", "appid", "profile", "phone", "createdAt", "lastLoginAt", "riskRank"
+    }  # fmt: skip
     assert (body["openid"], body["unionid"], body["appid"]) == (OPENID, "oUnionMe", APPID)
-    assert body["profile"] is None and body["phone"] is None
+    assert body["profile"] is None and body["phone"] is None and body["riskRank"] is None
     assert ISO.match(body["createdAt"]) and ISO.match(body["lastLoginAt"])
 
 

@@ -25,6 +25,7 @@ from wxlogin.aws import ATTEMPT_SECONDS, FAIL_FAST, STORE_RESERVE_SECONDS, bound
 from wxlogin.errors import OutOfTime, WeChatOutOfTime, WeChatUnavailable
 from wxlogin.web.api import ANSWER_MARGIN_SECONDS
 from wxlogin.wechat.client import WeChatClient
+from wxlogin.wechat.errors import WeChatApiError
 
 LOGIN, PHONE = "/v1/auth/login", "/v1/profile/phone"
 # An invocation with this much left gives WeChat one second: what is left after the answer's margin and the
@@ -230,3 +231,17 @@ def test_phone_by_code_answers_503_when_the_access_token_refresh_is_slow_and_bus
     assert answer.status == 503 and answer.body["error"]["code"] == "wechat_unavailable"
     assert _one_error_line(logs)["error_type"] == "WeChatOutOfTime"
     assert wechat.stats()["getuserphonenumber"] == 0
+
+
+def test_each_wechat_call_reports_its_latency_retries_included(wechat):
+    wechat.reset()
+    heard: list[float] = []
+    client = WeChatClient(wechat.base_url, 0.5, 1.0, 2, on_call=heard.append)
+    wechat.fault(mode="slow", seconds=0.2)
+    assert _exchange(client, wechat, time.time() + 5).openid
+    wechat.fault(errcode=-1, count=1)  # one busy answer, then the retry's
+    assert _exchange(client, wechat, time.time() + 5).openid
+    wechat.fault(errcode=40029, count=1)
+    with pytest.raises(WeChatApiError):
+        _exchange(client, wechat, time.time() + 5)
+    assert len(heard) == 3 and heard[0] >= 200  # one figure per call, failed ones too

@@ -40,10 +40,11 @@ def test_legacy_encrypted_phone_number_is_decrypted_with_the_session_key(api, aw
     assert wechat.stats()["stable_token"] == 0  # the legacy flow needs no access token
 
 
-def test_legacy_phone_data_from_before_a_new_login_is_422(api, aws, wechat, login):
+def test_legacy_phone_data_from_two_logins_ago_is_422(api, aws, wechat, login):
     me = login()
     stale = wechat.user_data(OPENID, kind="phone")
-    again = login(session_key="ZmZmZmZmZmZmZmZmZmZmZg==")
+    login(session_key="ZmZmZmZmZmZmZmZmZmZmZg==")  # the grace window keeps the data's key...
+    again = login(session_key="MDEyMzQ1Njc4OWFiY2RlZg==")  # ...until a later login replaces that one too
     answer = api.post(PHONE, {"encryptedData": stale["encryptedData"], "iv": stale["iv"]}, token=again.token)
     assert answer.status == 422 and answer.body["error"]["code"] == "invalid_encrypted_data"
     assert me.token != again.token

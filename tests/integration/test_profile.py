@@ -82,10 +82,11 @@ def test_iv_rewrite_of_the_openid_is_rejected(api, aws, wechat, login):
     _error(api.post(DECRYPT, data, token=me.token), 422, "invalid_encrypted_data")
 
 
-def test_data_from_before_a_new_login_is_stale(api, wechat, login):
+def test_data_from_two_logins_ago_is_stale(api, wechat, login):
     me = login()
     data = wechat.user_data(OPENID)
-    again = login(session_key="ZmZmZmZmZmZmZmZmZmZmZg==")  # wx.login again: a new session_key
+    login(session_key="ZmZmZmZmZmZmZmZmZmZmZg==")  # wx.login again: a new session_key (the old one kept a while)
+    again = login(session_key="MDEyMzQ1Njc4OWFiY2RlZg==")  # and again: the data's key is kept no more
     _error(api.post(DECRYPT, data, token=again.token), 422, "invalid_encrypted_data")
     _error(api.post(DECRYPT, data, token=me.token), 422, "invalid_encrypted_data")
 

@@ -308,6 +308,10 @@ def login_scenario(d: Driver) -> None:
     with d.unrecorded():
         d.aws.set_apps({APPID: APP_SECRET})
     d.call("POST", "/v1/auth/token", token=first["token"])
+
+
+def published_keys_scenario(d: Driver) -> None:
+    d.api.clear_secret_caches()  # a cold instance: the public halves read
     d.call("GET", "/.well-known/jwks.json")
     d.call("GET", "/.well-known/openid-configuration")
 
@@ -392,6 +396,7 @@ def events_scenario(d: Driver) -> None:
 
 SCENARIOS: dict[str, Callable[[Driver], None]] = {
     "LoginFunction": login_scenario,
+    "PublishedKeysFunction": published_keys_scenario,
     "ProfileFunction": profile_scenario,
     "AccountFunction": account_scenario,
     "WhoAmIFunction": whoami_scenario,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 
 import pytest
@@ -124,7 +125,13 @@ def test_an_empty_key_set_fails_login_before_the_code_is_spent_and_logs_once(api
     assert api.get("/.well-known/openid-configuration").body["id_token_signing_alg_values_supported"] == []
     aws.set_signing_keys({"keys": []})  # malformed, unlike the empty `{}`
     api.clear_secret_caches()
-    assert api.get("/.well-known/jwks.json").status == 500
+    assert api.post(REFRESH, token=me.token).status == 500
+    # The published keys' own secret, malformed or holding a private key (the wrong secret put there): 500.
+    for published in ({"keys": [{"kid": "k"}]}, signing_keys.new_key_set()):
+        aws.secrets.put_secret_value(SecretId=os.environ["PUBLISHED_KEYS_ID"], SecretString=json.dumps(published))
+        api.clear_secret_caches()
+        assert api.get("/.well-known/jwks.json").status == 500
+        assert api.get("/.well-known/openid-configuration").status == 500
 
     aws.set_signing_keys(signing_keys.new_key_set())
     api.clear_secret_caches()

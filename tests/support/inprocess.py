@@ -17,7 +17,7 @@ import requests
 
 from local.http_events import LambdaContext, http_api_event
 from local.template import function_routes, function_timeout, load_template
-from tests.support.values import APPID
+from tests.support.values import APP_SECRET, APPID
 from wxlogin.keys.appsecrets import AppSecrets
 from wxlogin.keys.serverkeys import ServerKeys
 from wxlogin.services.account import AccountService
@@ -25,6 +25,8 @@ from wxlogin.services.auth import Authenticator
 from wxlogin.services.login import LoginService
 from wxlogin.services.phone import PhoneService
 from wxlogin.services.profile import ProfileService
+from wxlogin.services.session_keys import SessionKeyCheck, StoredSessionKeys
+from wxlogin.services.signup_risk import SignUpRisk
 from wxlogin.storage.access_token_store import ACCESS_TOKEN_GENERATION, AccessTokenStore
 from wxlogin.storage.login_records import LoginRecords
 from wxlogin.storage.users import UserStore
@@ -56,6 +58,20 @@ class Sim:
         if unionid is not None:
             body["unionid"] = unionid
         return self._post("/_sim/login", body)["code"]
+
+    def wx_login_unseen(self, openid: str, session_key: str, appid: str = APPID, secret: str = APP_SECRET) -> None:
+        """A wx.login whose code never reaches the server: WeChat now holds `session_key` for the user, and
+        no longer the key the server has."""
+        code = f"unseen-{os.urandom(8).hex()}"
+        self.register(code, openid, session_key, appid=appid)
+        params = {"appid": appid, "secret": secret, "js_code": code, "grant_type": "authorization_code"}
+        assert "openid" in requests.get(self.base_url + "/sns/jscode2session", params=params, timeout=5).json()
+
+    def risk_rank(self, user: str, appid: str = APPID, **change) -> None:
+        """What getuserriskrank answers for the user /_sim/login names `user` (rank, seen_seconds_ago)."""
+        from local.wechat_simulator import _b64url_id
+
+        self._post("/_sim/risk-rank", {"appid": appid, "openid": _b64url_id(f"{appid}\n{user}"), **change})
 
     def user_data(self, openid: str, appid: str = APPID, **extra) -> dict:
         return self._post("/_sim/user-data", {"appid": appid, "openid": openid, "kind": "profile", **extra})
@@ -123,6 +139,8 @@ class Api:
                 module.app_secrets.clear_cache()
             if hasattr(module, "access_tokens"):
                 module.access_tokens.clear_cache()
+            if hasattr(module, "secrets"):
+                module.secrets.clear_cache()
 
     def call(
         self,
@@ -198,7 +216,12 @@ class Aws:
         return json.loads(self.secrets.get_secret_value(SecretId=os.environ["SIGNING_KEYS_ID"])["SecretString"])
 
     def set_signing_keys(self, document: dict) -> None:
+        """The key set, and its public halves in the published-keys secret, as an operator's rotation puts them."""
+        from scripts import signing_keys
+
         self.secrets.put_secret_value(SecretId=os.environ["SIGNING_KEYS_ID"], SecretString=json.dumps(document))
+        published = json.dumps(signing_keys.publish(document)) if document else "{}"
+        self.secrets.put_secret_value(SecretId=os.environ["PUBLISHED_KEYS_ID"], SecretString=published)
 
 
 _SIGNING_KEY_SETS: list[dict] = []
@@ -240,7 +263,8 @@ def rewire(monkeypatch, module, logical_id: str, dynamodb=None, secrets_provider
                 app_secrets or module.app_secrets,
                 wechat,
                 keys,
-                **login,
+                **{"risk": SignUpRisk.from_settings(settings, store, wechat, app_secrets or module.app_secrets, keys)}
+                | login,
             ),
             "auth": Authenticator(store),
         }
@@ -249,10 +273,12 @@ def rewire(monkeypatch, module, logical_id: str, dynamodb=None, secrets_provider
     else:
         app_secrets, keys = app_secrets or module.app_secrets, keys or module.keys
         tokens = AccessTokens(AccessTokenStore(table, keys, client=dynamodb), module.wechat, app_secrets)
+        check = SessionKeyCheck(store, tokens, module.wechat, settings.session_key_check_interval_seconds)
+        session_keys = StoredSessionKeys(keys, check)
         replaced = {
             "auth": Authenticator(store),
-            "service": ProfileService(store, keys, settings.watermark_max_age_seconds),
-            "phone": PhoneService(store, tokens, module.wechat, keys, settings.watermark_max_age_seconds),
+            "service": ProfileService(store, session_keys, settings.watermark_max_age_seconds),
+            "phone": PhoneService(store, tokens, module.wechat, session_keys, settings.watermark_max_age_seconds),
         }
     for name, value in replaced.items():
         monkeypatch.setattr(module, name, value)

@@ -86,15 +86,27 @@ class Users:
         self.linked: list[dict] = []
         self.calls: list[str] = []
         self.on_claim = None  # called before a claim: another instance's marker lands meanwhile
+        self.key_checked: dict = {}  # session ref -> when it last asked WeChat's checksession
 
     @property
     def logins(self) -> int:
         return self.calls.count("record_login")
 
-    def record_login(self, user_id, fields, login_id, generation, now, seal_session_key, claimed_unionid=None):
+    def record_login(
+        self,
+        user_id,
+        fields,
+        login_id,
+        generation,
+        now,
+        seal_session_key,
+        claimed_unionid=None,
+        previous_key_until=None,
+    ):
         self.calls.append("record_login")
         existing = self.users.get(user_id)
         generation = existing.generation if existing else generation
+        previous = existing.sealed_session_key if existing and previous_key_until is not None else None
         known = (existing.unionid or existing.claimed_unionid) if existing else None
         if claimed_unionid is not None and known not in (None, claimed_unionid):
             raise InvalidEncryptedData()
@@ -114,8 +126,23 @@ class Users:
             generation,
             existing.sub if existing else f"account-{len(self.users) + 1}-{generation}",
             claimed,
+            sealed_previous_session_key=previous,
+            previous_session_key_until=previous_key_until,
+            risk_rank=fields.get("riskRank", existing.risk_rank if existing else None),
         )
         return self.users[user_id], existing is None
+
+    def is_known(self, user_id):
+        self.calls.append("is_known")
+        return user_id in self.users
+
+    def claim_key_check(self, ref, generation, now, interval):
+        self.calls.append("claim_key_check")
+        session = self.sessions.get(ref)
+        if session is None or session.generation != generation or self.key_checked.get(ref, -interval) > now - interval:
+            return False
+        self.key_checked[ref] = now
+        return True
 
     def put_session(self, user_id, ref, generation, expires_at, now):
         self.calls.append("put_session")
@@ -154,11 +181,7 @@ class Users:
         profile = {**(existing.profile or {}), **{k: fields[k] for k in PROFILE_FIELDS if k in fields}}
         phone = {**(existing.phone or {}), **{k: fields[k] for k in PHONE_FIELDS if k in fields}}
         claimed = fields.get("claimedUnionid", existing.claimed_unionid)
-        updated = User(
-            user_id, existing.appid, existing.openid, existing.unionid, existing.sealed_session_key,
-            profile or None, phone or None, existing.created_at, existing.last_login_at, existing.generation,
-            existing.sub, claimed,
-        )  # fmt: skip
+        updated = replace(existing, claimed_unionid=claimed, profile=profile or None, phone=phone or None)
         self.users[user_id] = updated
         return updated
 
@@ -215,15 +238,24 @@ class AccessTokenTable:
 class WeChat:
     """The WeChat client: each API answers from a script of results (an int is that errcode)."""
 
-    def __init__(self, sessions=(), tokens=(), phones=()):
-        self.script = {"code_to_session": list(sessions), "stable_token": list(tokens), "phone_number": list(phones)}
+    def __init__(self, sessions=(), tokens=(), phones=(), key_checks=(), risk_ranks=()):
+        self.script = {
+            "code_to_session": list(sessions),
+            "stable_token": list(tokens),
+            "phone_number": list(phones),
+            # None: the key is valid; an int: that errcode (87009: stale).
+            "check_session_key": list(key_checks),
+            "user_risk_rank": list(risk_ranks),
+        }
         self.calls: list[tuple] = []
         self.deadlines: list[float | None] = []  # each call's, in order
 
-    def _next(self, api, *args):
+    def _next(self, api, *args, errcodes=True):
         self.calls.append((api, *args))
         result = self.script[api].pop(0)
-        if isinstance(result, int):
+        if isinstance(result, BaseException):
+            raise result
+        if errcodes and isinstance(result, int):
             raise WeChatApiError(result)
         return result
 
@@ -238,6 +270,13 @@ class WeChat:
     def phone_number(self, access_token, code, openid, deadline):
         self.deadlines.append(deadline)
         return self._next("phone_number", access_token, code, openid)
+
+    def check_session_key(self, access_token, openid, session_key, deadline):
+        self._next("check_session_key", access_token, openid, session_key)
+
+    def user_risk_rank(self, access_token, appid, openid, client_ip, scene, deadline):
+        # A rank is an int too: an errcode is scripted as a WeChatApiError.
+        return self._next("user_risk_rank", access_token, appid, openid, client_ip, scene, errcodes=False)
 
     def count(self, api: str) -> int:
         return sum(1 for call in self.calls if call[0] == api)

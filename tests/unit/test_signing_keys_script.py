@@ -111,3 +111,22 @@ def test_the_pages_the_docstring_names_exist():
     assert {page for page, _ in named} == {"deploying.md", "operating.md"}
     for page, anchor in named:
         assert anchor in _anchors(ROOT / "docs" / page), (page, anchor)
+
+
+def test_publish_writes_every_public_half_and_no_private_key_and_serves_the_same_jwks():
+    """The published-keys secret's value: what the JWKS function can read must publish exactly what the
+    signing set publishes, and nothing that signs."""
+    from wxlogin.keys.signing_keys import parse_key_set, parse_published_key_set
+
+    _, created, _ = run("new")
+    _, added, _ = run("add", "--algorithm", "ES256", stdin=io.StringIO(created))
+    old = json.loads(created)["signingKeyId"]
+    _, promoted, _ = run("promote", json.loads(added)["keys"][-1]["kid"], stdin=io.StringIO(added))
+    _, retired, _ = run("retire", old, stdin=io.StringIO(promoted))
+    for key_set in (created, added, retired):
+        status, published, told = run("publish", stdin=io.StringIO(key_set))
+        assert status == 0 and "published-keys secret" in told
+        assert "PRIVATE" not in published and "privateKey" not in published
+        assert parse_published_key_set(published).jwks() == parse_key_set(key_set).jwks()
+    with pytest.raises(ValueError, match="private key"):  # the signing set put in the wrong secret, made loud
+        parse_published_key_set(json.dumps({"keys": json.loads(created)["keys"]}))

@@ -26,6 +26,7 @@ from wxlogin.services.account import AccountService
 from wxlogin.services.auth import Authenticator
 from wxlogin.services.phone import PhoneService
 from wxlogin.services.profile import ProfileService
+from wxlogin.services.session_keys import StoredSessionKeys
 from wxlogin.web.route_requests import DecryptRequest, MeRequest, PhoneRequest, UpdateMeRequest
 from wxlogin.wechat.access_token import AccessTokens
 
@@ -62,8 +63,8 @@ def test_an_expired_missing_orphaned_or_earlier_users_session_is_unauthorized(ca
 def test_decrypted_profile_fields_merge_and_a_missing_unionid_is_kept_as_a_claim():
     users = Users(user(profile={"city": "Shenzhen"}))
     data = {"openId": OPENID, **WECHAT_PROFILE, "unionId": "oUnion", "nickName": "Ann", "watermark": WATERMARK}
-    answer = ProfileService(users, KEYS, 300, clock=Clock()).decrypt_profile(
-        users.users["u1"], DecryptRequest(payload(data))
+    answer = ProfileService(users, StoredSessionKeys(KEYS), 300, clock=Clock()).decrypt_profile(
+        users.users["u1"], REF, DecryptRequest(payload(data)), DEADLINE
     )
     assert answer == {
         "profile": {"city": "Shenzhen", "nickName": "Ann", "gender": 0},
@@ -74,8 +75,8 @@ def test_decrypted_profile_fields_merge_and_a_missing_unionid_is_kept_as_a_claim
     # Later data names the same unionid or none; another one is refused.
     other = {**data, "unionId": "oOther"}
     with pytest.raises(InvalidEncryptedData):
-        ProfileService(users, KEYS, 300, clock=Clock()).decrypt_profile(
-            users.users["u1"], DecryptRequest(payload(other))
+        ProfileService(users, StoredSessionKeys(KEYS), 300, clock=Clock()).decrypt_profile(
+            users.users["u1"], REF, DecryptRequest(payload(other)), DEADLINE
         )
 
 
@@ -90,8 +91,8 @@ def test_decrypted_profile_fields_merge_and_a_missing_unionid_is_kept_as_a_claim
 def test_data_for_another_user_app_or_time_is_refused_and_nothing_changes(data):
     users = Users(user())
     with pytest.raises(InvalidEncryptedData):
-        ProfileService(users, KEYS, 300, clock=Clock()).decrypt_profile(
-            users.users["u1"], DecryptRequest(payload(data))
+        ProfileService(users, StoredSessionKeys(KEYS), 300, clock=Clock()).decrypt_profile(
+            users.users["u1"], REF, DecryptRequest(payload(data)), DEADLINE
         )
     assert users.users["u1"] == user()
 
@@ -104,13 +105,18 @@ def phone_service(users: Users, wechat: WeChat, table: AccessTokenTable | None =
     apps = AppSecrets("apps", 300, provider=SecretsProvider(f'{{"{APPID}": "{APP_SECRET}"}}'))
     table = table or AccessTokenTable("token", int(NOW) + 7200)
     return PhoneService(
-        users, AccessTokens(table, wechat, apps, clock=clock, sleep=clock.sleep), wechat, KEYS, 300, clock
+        users,
+        AccessTokens(table, wechat, apps, clock=clock, sleep=clock.sleep),
+        wechat,
+        StoredSessionKeys(KEYS),
+        300,
+        clock,
     )
 
 
 def test_a_button_code_binds_the_number_wechat_gives():
     users, wechat = Users(user()), WeChat(phones=[{**PHONE, "watermark": WATERMARK}])
-    assert phone_service(users, wechat).bind(users.users["u1"], PhoneRequest(code="pc"), DEADLINE) == PHONE
+    assert phone_service(users, wechat).bind(users.users["u1"], REF, PhoneRequest(code="pc"), DEADLINE) == PHONE
     assert users.users["u1"].phone == PHONE and wechat.calls == [("phone_number", "token", "pc", OPENID)]
 
 
@@ -122,7 +128,7 @@ def test_a_button_code_binds_the_number_wechat_gives():
 def test_a_refused_button_code_is_the_contracts_error_and_binds_nothing(errcode, error):
     users = Users(user())
     with pytest.raises(error):
-        phone_service(users, WeChat(phones=[errcode])).bind(users.users["u1"], PhoneRequest(code="pc"), DEADLINE)
+        phone_service(users, WeChat(phones=[errcode])).bind(users.users["u1"], REF, PhoneRequest(code="pc"), DEADLINE)
     assert users.users["u1"].phone is None
 
 
@@ -130,24 +136,24 @@ def test_a_number_for_another_app_is_wechat_error():
     users = Users(user())
     info = {**PHONE, "watermark": {"appid": "wxother", "timestamp": int(NOW)}}
     with pytest.raises(WeChatError):
-        phone_service(users, WeChat(phones=[info])).bind(users.users["u1"], PhoneRequest(code="pc"), DEADLINE)
+        phone_service(users, WeChat(phones=[info])).bind(users.users["u1"], REF, PhoneRequest(code="pc"), DEADLINE)
 
 
 def test_a_rejected_access_token_is_refreshed_and_the_number_fetched_again():
     users = Users(user())
     wechat = WeChat(tokens=[("fresh", 7200)], phones=[40001, {**PHONE, "watermark": WATERMARK}])
     table = AccessTokenTable("token", int(NOW) + 7200)
-    assert phone_service(users, wechat, table).bind(users.users["u1"], PhoneRequest(code="pc"), DEADLINE) == PHONE
+    assert phone_service(users, wechat, table).bind(users.users["u1"], REF, PhoneRequest(code="pc"), DEADLINE) == PHONE
     assert [call[1] for call in wechat.calls if call[0] == "phone_number"] == ["token", "fresh"]
 
 
 def test_legacy_encrypted_phone_data_binds_after_the_same_checks_as_a_profile():
     users = Users(user())
     legacy = PhoneRequest(encrypted=payload({**PHONE, "watermark": WATERMARK}))
-    assert phone_service(users, WeChat()).bind(users.users["u1"], legacy, DEADLINE) == PHONE
+    assert phone_service(users, WeChat()).bind(users.users["u1"], REF, legacy, DEADLINE) == PHONE
     stale = PhoneRequest(encrypted=payload({**PHONE, "watermark": {"appid": APPID, "timestamp": 0}}))
     with pytest.raises(InvalidEncryptedData):
-        phone_service(users, WeChat()).bind(users.users["u1"], stale, DEADLINE)
+        phone_service(users, WeChat()).bind(users.users["u1"], REF, stale, DEADLINE)
 
 
 # --------------------------------------------------------------------------------------- account

@@ -38,7 +38,6 @@ function createClient(options) {
 
   let pending = null // the login in flight, shared by every caller
   let verified = null // the session this run has already checked, so requests skip wx.checkSession
-  let wxLogins = 0 // each wx.login gives the user a new session_key, making older encrypted data stale
   let refreshing = null // the access-token refresh in flight, shared by every caller
   // The developer's own APIs: the only hosts an access token is ever sent to.
   const apiOrigins = new Set((options.apiOrigins || []).map((url) => originOf(url)))
@@ -162,7 +161,9 @@ function createClient(options) {
   }
 
   async function wxLogin() {
-    wxLogins += 1
+    // From now on WeChat holds a new session_key for this device, which the stored session's server side
+    // learns only if this login completes: kept, that session would send data the server cannot open.
+    api.removeStorageSync(storageKey)
     const res = await wxCall('login').catch((err) => ({ errMsg: err && err.errMsg }))
     if (!res.code) throw new WxLoginError('login_failed', res.errMsg || 'wx.login gave no code')
     return res.code
@@ -238,19 +239,31 @@ function createClient(options) {
     return res.data === '' ? null : res.data
   }
 
-  // For data the WeChat client encrypted under the session_key of the latest wx.login.
+  // For data the WeChat client encrypted under the session_key of a wx.login: the latest one, or the one
+  // before it, which the server keeps for a few minutes after a login replaces it.
   async function sendEncrypted(path, body) {
-    const before = wxLogins
-    const current = await session()
-    if (wxLogins !== before) return STALE // the data predates the wx.login that just ran
-    const res = await send('POST', path, body, bearer(current))
-    if (isUnauthorized(res) || errorCode(res) === 'invalid_encrypted_data') {
-      // Logging in again gives the server the key the next data will be encrypted with.
+    let current = await session()
+    let res = await send('POST', path, body, bearer(current))
+    if (isUnauthorized(res)) {
+      // The session is gone, not the key: the login that replaces it keeps the old key for a while.
+      current = await renew(current.token)
+      res = await send('POST', path, body, bearer(current))
+    }
+    if (res.statusCode === 200) return { ok: true, data: res.data }
+    const code = errorCode(res)
+    if (code === 'session_key_expired') {
+      // WeChat no longer holds the server's key: logging in again gives the server the key new data will use.
       await renew(current.token)
       return STALE
     }
-    if (res.statusCode >= 400) throw failure(res)
-    return { ok: true, data: res.data }
+    if (code === 'invalid_encrypted_data') {
+      // The server holds the key of this device's latest wx.login. While WeChat does too, data fetched
+      // again opens, and a login would only make the user wait.
+      const alive = await wxCall('checkSession').then(() => true, () => false)
+      if (!alive) await renew(current.token)
+      return STALE
+    }
+    throw failure(res)
   }
 
   return {

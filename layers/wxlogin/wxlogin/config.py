@@ -33,6 +33,8 @@ class Settings:
     tracing: bool
     data_keys_secret_id: str
     signing_keys_id: str
+    # The signing keys' public halves, all the published-keys function reads.
+    published_keys_id: str
     access_token_ttl_seconds: int
     # None: the appid the token is for.
     access_token_audience: str | None
@@ -42,6 +44,13 @@ class Settings:
     audit_retention_days: int = 180
     # The EventBridge bus the events function publishes to.
     event_bus_name: str = "default"
+    # How long a login keeps the session_key it replaces, for data encrypted just before (0: not at all).
+    session_key_grace_seconds: int = 300
+    # A session asks WeChat's checksession at most once in this long (0: never).
+    session_key_check_interval_seconds: int = 300
+    # getuserriskrank at sign-up; sign-ups ranked above signup_max_risk_rank are refused.
+    signup_risk_check: bool = False
+    signup_max_risk_rank: int = 4
 
 
 def _number(environ, name: str, default, kind, minimum, maximum):
@@ -102,9 +111,16 @@ def _choice(environ, name: str, default: str, allowed: tuple[str, ...]) -> str:
     return raw
 
 
+def _grace_seconds(environ, watermark_max_age_seconds: int) -> int:
+    """SESSION_KEY_GRACE_SECONDS, at most the watermark age: older data is refused whichever key opens it."""
+    grace = _number(environ, "SESSION_KEY_GRACE_SECONDS", 300, int, 0, 3600)
+    return min(grace, watermark_max_age_seconds) if watermark_max_age_seconds else grace
+
+
 def load_settings(environ=None) -> Settings:
     environ = os.environ if environ is None else environ
     base = _url(environ, "WECHAT_API_BASE", "https://api.weixin.qq.com")
+    watermark_max_age_seconds = _number(environ, "WATERMARK_MAX_AGE_SECONDS", 300, int, 0, 366 * 24 * 3600)
     return Settings(
         table_name=environ.get("TABLE_NAME", "").strip() or "wxlogin",
         app_secrets_id=environ.get("APP_SECRETS_ID", "").strip() or "wxlogin/app-secrets",
@@ -113,7 +129,7 @@ def load_settings(environ=None) -> Settings:
         wechat_read_timeout=_number(environ, "WECHAT_READ_TIMEOUT_SECONDS", 4.0, float, 0.05, 30),
         wechat_busy_retries=_number(environ, "WECHAT_BUSY_RETRIES", 2, int, 0, 5),
         token_ttl_seconds=_number(environ, "TOKEN_TTL_SECONDS", 7 * 24 * 3600, int, 60, 366 * 24 * 3600),
-        watermark_max_age_seconds=_number(environ, "WATERMARK_MAX_AGE_SECONDS", 300, int, 0, 366 * 24 * 3600),
+        watermark_max_age_seconds=watermark_max_age_seconds,
         secret_max_age_seconds=_number(environ, "SECRET_MAX_AGE_SECONDS", 300, int, 0, 24 * 3600),
         login_retry_window_seconds=_number(environ, "LOGIN_RETRY_WINDOW_SECONDS", 300, int, 10, 3600),
         # XRAY_TRACING is the template's XRayTracing parameter (the functions' Tracing mode); Powertools'
@@ -122,12 +138,17 @@ def load_settings(environ=None) -> Settings:
         and not _flag(environ, "POWERTOOLS_TRACE_DISABLED", False),
         data_keys_secret_id=environ.get("DATA_KEYS_SECRET_ID", "").strip() or "wxlogin/data-keys",
         signing_keys_id=environ.get("SIGNING_KEYS_ID", "").strip() or "wxlogin/signing-keys",
+        published_keys_id=environ.get("PUBLISHED_KEYS_ID", "").strip() or "wxlogin/published-keys",
         # The bound on how long a token outlives a logout or an erasure, so at most a day.
         access_token_ttl_seconds=_number(environ, "ACCESS_TOKEN_TTL_SECONDS", 900, int, 60, 24 * 3600),
         access_token_audience=environ.get("ACCESS_TOKEN_AUDIENCE", "").strip() or None,
         access_token_issuer=_issuer(environ),
         audit_retention_days=_number(environ, "AUDIT_RETENTION_DAYS", 180, int, 1, 3653),
         event_bus_name=_bus_name(environ),
+        session_key_grace_seconds=_grace_seconds(environ, watermark_max_age_seconds),
+        session_key_check_interval_seconds=_number(environ, "SESSION_KEY_CHECK_INTERVAL_SECONDS", 300, int, 0, 86400),
+        signup_risk_check=_flag(environ, "SIGNUP_RISK_CHECK", False),
+        signup_max_risk_rank=_number(environ, "SIGNUP_MAX_RISK_RANK", 4, int, 0, 4),
     )
 
 

@@ -34,6 +34,15 @@ class InvalidCode(WxLoginError):
     status, code, message = 401, "invalid_code", "The login code is invalid or was already used; call wx.login again."
 
 
+class SessionKeyExpired(WxLoginError):
+    # Decided by WeChat's checksession of the stored key alone, never by the data: no decryption oracle.
+    status, code, message = (
+        401,
+        "session_key_expired",
+        "WeChat no longer holds this login's session key; call wx.login, log in again, then fetch the data anew.",
+    )
+
+
 class UserBlocked(WxLoginError):
     status, code, message = 403, "user_blocked", "WeChat flags this user as high-risk."
 
@@ -42,6 +51,11 @@ class AccountBlocked(UserBlocked):
     """An operator blocked the account (the same answer as WeChat's 40226, with its own message)."""
 
     message = "This account is blocked."
+
+
+class SignUpRefused(WxLoginError):
+    # Worded like a refusal, not a verdict: the rank that refused it is not told.
+    status, code, message = 403, "signup_refused", "This WeChat user cannot sign up now."
 
 
 class InvalidEncryptedData(WxLoginError):

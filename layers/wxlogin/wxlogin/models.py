@@ -35,6 +35,11 @@ class User:
     claimed_unionid: str | None = None
     # Set by an operator's block: {"reason", "blockedAt", "blockedBy"}; None while the user may log in.
     blocked: dict | None = None
+    # The session_key the latest login replaced (sealed like the current one), and until when it still opens data.
+    sealed_previous_session_key: bytes | None = hidden(None)
+    previous_session_key_until: int | None = None
+    # WeChat's getuserriskrank at sign-up (0 to 4), when the deployment asks for it.
+    risk_rank: int | None = None
 
 
 @record

@@ -131,11 +131,31 @@ def parse_key_set(text: str, validate: bool = True) -> KeySet:
 NOT_YET_SET = KeySet(None, ())
 
 
-class SigningKeys:
-    """The key set; `load()` answers the secret's text, cached by its caller. Parsed once per value."""
+def parse_published_key_set(text: str) -> KeySet:
+    """The published-keys secret, `{"keys": [{"kid", "publicKey"}, ...]}` (`scripts/signing_keys.py publish`):
+    the keys to publish, none of which can sign. A private key there is refused: that secret is read by a
+    function that must never hold one."""
+    try:
+        document = json.loads(text)
+    except (TypeError, ValueError):
+        raise ValueError("the published keys are not JSON") from None
+    if not isinstance(document, dict) or set(document) != {"keys"} or not isinstance(document["keys"], list):
+        raise ValueError('the published keys must be {"keys": [...]}')
+    if any(not isinstance(entry, dict) or "privateKey" in entry for entry in document["keys"]):
+        raise ValueError("the published keys hold a private key: publish only public halves")
+    keys = tuple(_parse_key(entry, validate=False) for entry in document["keys"])
+    if len({key.kid for key in keys}) != len(keys):
+        raise ValueError("two keys share a kid")
+    return KeySet(None, keys)
 
-    def __init__(self, load):
+
+class SigningKeys:
+    """The key set; `load()` answers the secret's text, cached by its caller. Parsed once per value, by `parse`
+    (the signing keys' secret; or the published keys', `parse_published_key_set`)."""
+
+    def __init__(self, load, parse=None):
         self._load = load
+        self._parse = parse or (lambda text: parse_key_set(text, validate=False))
         self._parsed: tuple[str, KeySet] | None = None
 
     @classmethod
@@ -151,6 +171,19 @@ class SigningKeys:
 
         return cls(load)
 
+    @classmethod
+    def published_from_settings(cls, settings, provider=None) -> SigningKeys:
+        """The public halves only, from PUBLISHED_KEYS_ID: what the published-keys function serves."""
+
+        def load() -> str:
+            from wxlogin.keys.appsecrets import shared_provider
+
+            return (provider or shared_provider()).get(
+                settings.published_keys_id, max_age=settings.secret_max_age_seconds
+            )
+
+        return cls(load, parse_published_key_set)
+
     def published(self) -> KeySet:
         """The keys to publish. While the secret is still `{}` that is none, not an error: an issuer with no
         keys yet is what verifiers (API Gateway creating the example's authorizer among them) then find."""
@@ -163,7 +196,7 @@ class SigningKeys:
         if self._parsed is not None and self._parsed[0] == text:
             return self._parsed[1]
         try:
-            key_set = NOT_YET_SET if text.strip() == "{}" else parse_key_set(text, validate=False)
+            key_set = NOT_YET_SET if text.strip() == "{}" else self._parse(text)
         except ValueError:
             raise SigningKeysUnavailable() from None
         self._parsed = (text, key_set)
@@ -175,5 +208,3 @@ class SigningKeys:
         if key_set.signing_key is None:
             raise SigningKeysUnavailable()
         return key_set
-
-

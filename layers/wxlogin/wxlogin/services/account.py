@@ -20,6 +20,7 @@ def me_view(user: User, linked_apps: list[dict] | None = None) -> dict:
         "phone": user.phone,
         "createdAt": user.created_at,
         "lastLoginAt": user.last_login_at,
+        "riskRank": user.risk_rank,
     }
     if linked_apps is not None:
         view["linkedApps"] = linked_apps

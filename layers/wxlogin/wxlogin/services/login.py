@@ -41,6 +41,7 @@ from wxlogin.keys.serverkeys import ServerKeys
 from wxlogin.keys.tokens import mint_token, parse_token, user_id_for
 from wxlogin.records import hidden, record
 from wxlogin.services.auth import Authenticator
+from wxlogin.services.signup_risk import SignUpRisk
 from wxlogin.services.userdata import SessionIdentity, open_profile_data
 from wxlogin.storage.login_records import LoginRecords, LoginRetry
 from wxlogin.storage.users import UserStore, user_pk
@@ -74,6 +75,7 @@ class LoginService:
         clock=time.time,
         sleep=time.sleep,
         on_refused_code=lambda: None,
+        risk: SignUpRisk | None = None,
     ):
         self.settings = settings
         self.store = store
@@ -85,6 +87,7 @@ class LoginService:
         self.sleep = sleep
         # Called once for each code WeChat refused (40029, 40163): the handler counts it as a metric.
         self.on_refused_code = on_refused_code
+        self.risk = risk
 
     def login(self, request: LoginRequest, deadline: float) -> LoginOutcome:
         """`deadline`: when (epoch seconds) this invocation must answer. WeChat gets the time up to it but
@@ -136,9 +139,23 @@ class LoginService:
             fields.update(data.fields)
             if session.unionid is None and data.unionid:
                 claimed_unionid = data.unionid
+        if self.risk is not None:
+            wechat_deadline = deadline - STORE_RESERVE_SECONDS
+            fields.update(
+                self.risk.fields_at_sign_up(appid, session.openid, user_id, request.client_ip, wechat_deadline)
+            )
         login_id, generation = secrets.token_urlsafe(16), secrets.token_urlsafe(16)
+        # The key this login replaces still opens data obtained just before it, for a while (session_keys.py).
+        grace = self.settings.session_key_grace_seconds
         user, created = self.store.record_login(
-            user_id, fields, login_id, generation, now, self._session_key_sealer(user_id, session), claimed_unionid
+            user_id,
+            fields,
+            login_id,
+            generation,
+            now,
+            self._session_key_sealer(user_id, session),
+            claimed_unionid,
+            previous_key_until=int(now) + grace if grace else None,
         )
 
         token, ref = mint_token(user_id)

@@ -13,10 +13,10 @@ import time
 from wxlogin.aws import STORE_RESERVE_SECONDS
 from wxlogin.errors import InvalidEncryptedData, WeChatError
 from wxlogin.keys.crypto import check_watermark
-from wxlogin.keys.serverkeys import ServerKeys
+from wxlogin.keys.tokens import TokenRef
 from wxlogin.models import PHONE_FIELDS, User
 from wxlogin.services.phone_lookup import phone_hash
-from wxlogin.services.profile import stored_identity
+from wxlogin.services.session_keys import StoredSessionKeys
 from wxlogin.services.userdata import EncryptedPayload, open_phone_data, phone_fields
 from wxlogin.storage.users import UserStore
 from wxlogin.web.route_requests import PhoneRequest
@@ -31,22 +31,22 @@ class PhoneService:
         store: UserStore,
         access_tokens: AccessTokens,
         wechat: WeChatClient,
-        keys: ServerKeys,
+        session_keys: StoredSessionKeys,
         watermark_max_age_seconds: int,
         clock=time.time,
     ):
         self.store = store
         self.access_tokens = access_tokens
         self.wechat = wechat
-        self.keys = keys
+        self.session_keys = session_keys
         self.watermark_max_age_seconds = watermark_max_age_seconds
         self.clock = clock
 
-    def bind(self, user: User, request: PhoneRequest, deadline: float) -> dict:
+    def bind(self, user: User, ref: TokenRef, request: PhoneRequest, deadline: float) -> dict:
         """`deadline`: when (epoch seconds) this invocation must answer."""
         if request.code is not None:
             return self.bind_by_code(user, request.code, deadline)
-        return self.bind_by_encrypted_data(user, request.encrypted)
+        return self.bind_by_encrypted_data(user, ref, request.encrypted, deadline)
 
     def bind_by_code(self, user: User, code: str, deadline: float) -> dict:
         # WeChat's share of the time ends early enough to store the number it gave (and a new access token).
@@ -68,11 +68,17 @@ class PhoneService:
             raise WeChatError() from None
         return self._keep(user, fields)
 
-    def bind_by_encrypted_data(self, user: User, payload: EncryptedPayload) -> dict:
-        identity = stored_identity(user, self.keys)
-        return self._keep(user, open_phone_data(identity, payload, self.watermark_max_age_seconds, self.clock()))
+    def bind_by_encrypted_data(self, user: User, ref: TokenRef, payload: EncryptedPayload, deadline: float) -> dict:
+        now = self.clock()
+        fields = self.session_keys.open(
+            user,
+            ref,
+            lambda identity: open_phone_data(identity, payload, self.watermark_max_age_seconds, now),
+            deadline,
+        )
+        return self._keep(user, fields)
 
     def _keep(self, user: User, fields: dict) -> dict:
         # Its keyed hash too, so an operator finds the user by the number (phone_lookup.py).
-        stored = self.store.update_user(user, {**fields, "phoneHash": phone_hash(self.keys, fields)})
+        stored = self.store.update_user(user, {**fields, "phoneHash": phone_hash(self.session_keys.keys, fields)})
         return {name: stored.phone.get(name) for name in PHONE_FIELDS}

@@ -3,8 +3,9 @@
 Items (pk, sk):
 - user          USER#<userId>  USER            appid, openid, unionid? (jscode2session's, indexed),
                                                 claimedUnionid? (decrypted data's only), sessionKey (sealed),
+                                                previousSessionKey (sealed) and previousKeyUntil, riskRank?,
                                                 profile + phone fields, gen, sub, createdBy, createdAt, lastLoginAt
-- session       USER#<userId>  SESSION#<hash>  gen, expiresAt (TTL), createdAt
+- session       USER#<userId>  SESSION#<hash>  gen, expiresAt (TTL), createdAt, keyCheckedAt?
 
 A session lives in its user's partition, so one BatchGetItem reads a session with its user
 (auth.py decides whether it lets the caller in). A session counts only under the generation (`gen`)
@@ -53,7 +54,7 @@ def user_from_item(item: dict) -> User:
     data = plain(item)
     profile = {k: data[k] for k in PROFILE_FIELDS if k in data}
     phone = {k: data[k] for k in PHONE_FIELDS if k in data}
-    sealed = data.get("sessionKey")
+    sealed, previous = data.get("sessionKey"), data.get("previousSessionKey")
     return User(
         user_id=data["pk"].removeprefix("USER#"),
         appid=data["appid"],
@@ -68,6 +69,10 @@ def user_from_item(item: dict) -> User:
         sub=data.get("sub"),
         claimed_unionid=data.get("claimedUnionid") if data.get("unionid") is None else None,
         blocked={key: data.get(name) for key, name in BLOCK_ATTRIBUTES.items()} if "blockedAt" in data else None,
+        # A user's first login had no key to keep: previousSessionKey is NULL then.
+        sealed_previous_session_key=previous if isinstance(previous, bytes) else None,
+        previous_session_key_until=data.get("previousKeyUntil"),
+        risk_rank=data.get("riskRank"),
     )
 
 
@@ -87,6 +92,7 @@ class UserStore(Table):
         now: float,
         seal_session_key: Callable[[str], bytes],
         claimed_unionid: str | None = None,
+        previous_key_until: int | None = None,
     ) -> tuple[User, bool]:
         """Upsert the user from a login; (the user as stored, whether this login created it).
 
@@ -101,7 +107,11 @@ class UserStore(Table):
         The session_key is sealed for the user item's generation (`seal_session_key(generation)`), which a
         login of a known user reads first: the write is conditional on the item still being what was read
         (absent, or of that generation), so a login racing an erasure never seals for an account it does not
-        write; one that loses the race reads again."""
+        write; one that loses the race reads again.
+
+        With `previous_key_until`, the session_key this login replaces is kept, sealed as it was (for the same
+        item and generation, which the condition holds), as previousSessionKey until then, copied inside the
+        same write: DynamoDB reads every operand of an update expression from the item as it was before it."""
         for _ in range(LOGIN_WRITE_ATTEMPTS):
             found, current, unionid, claimed, blocked = self._login_state(user_id)
             if blocked:
@@ -114,6 +124,13 @@ class UserStore(Table):
             expression, names, values = set_expression(
                 {**fields, "sessionKey": seal_session_key(sealed_for), "lastLoginAt": iso_time(now)}
             )
+            if previous_key_until is not None:
+                names.update(
+                    {"#key": "sessionKey", "#previousKey": "previousSessionKey", "#keyUntil": "previousKeyUntil"}
+                )
+                values.update({":noKey": {"NULL": True}, ":keyUntil": to_attr(previous_key_until)})
+                # First, for a reader that applies the actions in order: the old key is copied before it is replaced.
+                expression = f"#previousKey = if_not_exists(#key, :noKey), #keyUntil = :keyUntil, {expression}"
             once = {"createdAt": iso_time(now), "gen": generation, "createdBy": login_id, "sub": new_account_id()}
             for i, (name, value) in enumerate(once.items()):
                 names[f"#once{i}"], values[f":once{i}"] = name, to_attr(value)
@@ -211,6 +228,40 @@ class UserStore(Table):
             Session(int(session["expiresAt"]["N"]), session.get("gen", {}).get("S")) if session is not None else None,
             user_from_item(user) if user is not None else None,
         )
+
+    def is_known(self, user_id: str) -> bool:
+        """Whether the user item exists: one strongly consistent read of its key alone."""
+        response = self.call(
+            "get_item",
+            TableName=self.table_name,
+            Key={"pk": {"S": user_pk(user_id)}, "sk": {"S": USER_SK}},
+            ProjectionExpression="pk",
+            ConsistentRead=True,
+        )
+        return "Item" in response
+
+    def claim_key_check(self, ref: TokenRef, generation: str | None, now: float, interval: int) -> bool:
+        """Mark the session as having asked WeChat about its user's session_key; False when it did so less than
+        `interval` seconds ago (or the session is gone, or of another generation): then it may not ask again."""
+        try:
+            self.call(
+                "update_item",
+                TableName=self.table_name,
+                Key={"pk": {"S": user_pk(ref.user_id)}, "sk": {"S": _session_sk(ref)}},
+                UpdateExpression="SET keyCheckedAt = :now",
+                ConditionExpression=(
+                    "attribute_exists(pk) AND gen = :gen"
+                    " AND (attribute_not_exists(keyCheckedAt) OR keyCheckedAt <= :before)"
+                ),
+                ExpressionAttributeValues={
+                    ":now": to_attr(int(now)),
+                    ":before": to_attr(int(now) - interval),
+                    ":gen": {"S": generation or ""},
+                },
+            )
+        except ConditionFailed:
+            return False
+        return True
 
     def update_user(self, user: User, fields: dict) -> User:
         """Set fields on `user` as a session found it, on the condition that the item is still that user's

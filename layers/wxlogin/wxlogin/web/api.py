@@ -43,6 +43,15 @@ def public_json_response(body: dict, max_age_seconds: int) -> dict:
     return {"statusCode": 200, "headers": headers, "body": json.dumps(body), "isBase64Encoded": False}
 
 
+def wechat_latency_metric(metrics):
+    """A WeChatClient `on_call` that records each WeChat call's duration (the dashboard's WeChat latency)."""
+
+    def record(milliseconds: float) -> None:
+        metrics.add_metric(name="WeChatLatency", unit="Milliseconds", value=round(milliseconds, 1))
+
+    return record
+
+
 class HttpFunction:
     """One Lambda's routes, logger and metrics (and tracer, where the stack traces), wired the same way everywhere.
 

@@ -34,15 +34,19 @@ class LoginRequest:
     appid: str | None = None
     encrypted: EncryptedPayload | None = None
     idempotency_key: str | None = hidden(None)
+    # API Gateway's view of the client's address, which WeChat's getuserriskrank requires (sent there, never kept).
+    client_ip: str | None = hidden(None)
 
     @classmethod
     def from_event(cls, event) -> LoginRequest:
         body = json_body(event)
+        address = ((event.get("requestContext") or {}).get("http") or {}).get("sourceIp")
         return cls(
             code=code_field(body),
             appid=string_field(body, "appid", required=False, max_length=MAX_APPID_LENGTH, pattern=APPID_PATTERN),
             encrypted=encrypted_payload(body) if has_encrypted_payload(body) else None,
             idempotency_key=idempotency_key(event),
+            client_ip=address or None,
         )
 
 

@@ -1,4 +1,4 @@
-"""The WeChat server API client: code exchange, access tokens, phone numbers.
+"""The WeChat server API client: code exchange, access tokens, phone numbers, session-key checks, risk ranks.
 
 Retries are ours, not the HTTP library's, because a login code is single-use:
 only a failure to connect and WeChat's "system busy" (-1) are retried (WeChat
@@ -14,6 +14,8 @@ chained: only its type name survives.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import time
 from random import SystemRandom
@@ -44,8 +46,11 @@ class WeChatClient:
         busy_retries: int,
         clock=time.time,
         sleep=time.sleep,
+        on_call=None,
     ):
+        """`on_call(milliseconds)`, if given, hears how long each API call took, its retries included."""
         self.base_url = base_url.rstrip("/")
+        self.on_call = on_call
         self.timeout = (connect_timeout, read_timeout)
         self.busy_retries = busy_retries
         self.clock = clock
@@ -53,12 +58,13 @@ class WeChatClient:
         self._http = None
 
     @classmethod
-    def from_settings(cls, settings) -> WeChatClient:
+    def from_settings(cls, settings, on_call=None) -> WeChatClient:
         return cls(
             settings.wechat_api_base,
             settings.wechat_connect_timeout,
             settings.wechat_read_timeout,
             settings.wechat_busy_retries,
+            on_call=on_call,
         )
 
     def _pool(self):
@@ -127,6 +133,14 @@ class WeChatClient:
         return Timeout(connect=min(connect, time_left), read=min(read, time_left), total=time_left)
 
     def _call(self, method: str, path: str, params: dict, json_body: dict | None, deadline: float | None) -> dict:
+        started = time.monotonic()
+        try:
+            return self._attempts(method, path, params, json_body, deadline)
+        finally:
+            if self.on_call is not None:
+                self.on_call((time.monotonic() - started) * 1000)
+
+    def _attempts(self, method: str, path: str, params: dict, json_body: dict | None, deadline: float | None) -> dict:
         for attempt in range(self.busy_retries + 1):
             last = attempt == self.busy_retries
             try:
@@ -193,6 +207,31 @@ class WeChatClient:
         if not isinstance(info, dict):
             raise WeChatError()
         return info
+
+    def check_session_key(self, access_token: str, openid: str, session_key: str, deadline: float | None) -> None:
+        """Returns when WeChat still holds `session_key` as the user's; WeChatApiError 87009 when it does not.
+
+        WeChat's checkSessionKey: the signature is HMAC-SHA256 of the empty string keyed with the session_key's
+        base64 text (not its bytes), so the key itself never travels
+        (https://developers.weixin.qq.com/miniprogram/dev/server/API/user-login/api_checksessionkey)."""
+        signature = hmac.new(session_key.encode("utf-8"), b"", hashlib.sha256).hexdigest()
+        params = {"access_token": access_token, "openid": openid, "signature": signature, "sig_method": "hmac_sha256"}
+        self._call("GET", "/wxa/checksession", params, None, deadline)
+
+    def user_risk_rank(
+        self, access_token: str, appid: str, openid: str, client_ip: str, scene: int, deadline: float | None
+    ) -> int:
+        """WeChat's getUserRiskRank for a scene (0: sign-up): 0 (lowest) to 4
+        (https://developers.weixin.qq.com/miniprogram/dev/server/API/sec-center/safety-control-capability/api_getuserriskrank.html)."""
+        body = {"appid": appid, "openid": openid, "scene": scene, "client_ip": client_ip}
+        reply = self._call("POST", "/wxa/getuserriskrank", {"access_token": access_token}, body, deadline)
+        rank = reply.get("risk_rank")
+        if isinstance(rank, bool) or rank not in RISK_RANKS:
+            raise WeChatError()
+        return rank
+
+
+RISK_RANKS = (0, 1, 2, 3, 4)
 
 
 class _ConnectFailed(Exception):

@@ -24,6 +24,8 @@ class WeChatErrcode(IntEnum):
     HIGH_RISK_USER = 40226
     ACCESS_TOKEN_EXPIRED = 42001
     RATE_LIMITED = 45011
+    # checksession: the session_key is not the user's current one.
+    INVALID_SIGNATURE = 87009
 
 
 # The access token the call carried is no good: refreshing it may help.
