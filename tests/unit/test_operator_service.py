@@ -149,6 +149,7 @@ def test_an_export_holds_the_user_and_no_secret():
     ops, _, trail = service(replace(ALICE, phone=PHONE), subs={"sub-alice": "alice-id"})
     exported = ops.export(request(sub="sub-alice"))
     assert exported["user"]["phone"] == PHONE and len(exported["sessions"]) == 1
+    assert "riskRank" in exported["user"] and exported["user"]["sub"] == "sub-alice"
     text = json.dumps(exported)
     for secret in ("sessionKey", "SESSION#", "gen-1", "phoneHash"):
         assert secret not in text

@@ -89,7 +89,8 @@ class OperatorService:
         return {
             "format": EXPORT_FORMAT,
             "exportedAt": iso_time(now),
-            "user": {**_summary(user), "profile": user.profile, "phone": user.phone},
+            # What GET /v1/me shows (risk rank and a claimed unionid included) with the account's sub and block.
+            "user": {**_summary(user), **me_view(user), "blocked": user.blocked},
             "sessions": sessions,
             "linkedApps": self.store.linked_users(user),
             "auditTrail": self.trail.entries(user.user_id, now),
