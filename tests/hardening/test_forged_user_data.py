@@ -20,7 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.cbc_forgery import Genuine, opened
-from tests.support.values import OPENID, SESSION_KEY
+from tests.support.values import BOOKKEEPING, OPENID, SESSION_KEY
 from wxlogin.models import PHONE_FIELDS, PROFILE_FIELDS
 
 LOGIN, DECRYPT, PHONE = "/v1/auth/login", "/v1/profile/decrypt", "/v1/profile/phone"
@@ -51,9 +51,6 @@ def _expected(genuine: Genuine, route: str) -> dict | None:
 
 # The session_key of a later login, in the "previous key" runs: the payloads' key is then the one it replaced.
 LATER_KEY = "ZmZmZmZmZmZmZmZmZmZmZg=="
-# What a refused decryption may leave, apart from the user's data, which it must leave as it was: when its
-# session last asked WeChat's checksession, and the app's WeChat access token that asking needed.
-BOOKKEEPING = "keyCheckedAt"
 
 
 def _without_bookkeeping(items: list[dict]) -> list[dict]:
