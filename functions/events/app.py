@@ -8,15 +8,17 @@ change for consumers to drop repeats.
 
 from wxlogin.config import get_settings, pin_powertools_event_logging_off
 
+# Before Powertools is imported: the switches that would log whole events (and so records) are pinned off.
+# Hence the imports below come after this call (pyproject.toml lets this file do so).
 pin_powertools_event_logging_off()
 
-from aws_lambda_powertools import Logger  # noqa: E402 - after the switches that would log whole events
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response  # noqa: E402
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
-from wxlogin.services.domain_events import DomainEvents  # noqa: E402
-from wxlogin.storage.account_ids import AccountIds  # noqa: E402
-from wxlogin.storage.audit import AuditTrail  # noqa: E402
-from wxlogin.storage.event_bus import EventBus  # noqa: E402
+from wxlogin.services.domain_events import DomainEvents
+from wxlogin.storage.account_ids import AccountIds
+from wxlogin.storage.audit import AuditTrail
+from wxlogin.storage.event_bus import EventBus
 
 settings = get_settings()
 logger = Logger()
