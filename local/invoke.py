@@ -22,6 +22,7 @@ import argparse
 import base64
 import json
 import os
+import secrets
 import sys
 from pathlib import Path
 
@@ -124,15 +125,24 @@ class Backends:
             self.started.stop()
 
 
-def register_sample_code(backends: Backends) -> None:
-    """The simulator exchanges the samples' code for the sample user (again, if it was used)."""
+def with_fresh_code(backends: Backends, event: dict) -> dict:
+    """The login sample with a code of its own that the simulator exchanges for the sample user: a code logs
+    in once (its session is kept under it), so each call gets a new one, as each wx.login does."""
+    try:
+        body = json.loads(event.get("body") or "{}")
+    except ValueError:
+        return event  # a sample of a body that is not JSON: sent as it is
+    if not isinstance(body, dict) or body.get("code") != EVENT_CODE:
+        return event
+    code = f"{EVENT_CODE}-{secrets.token_hex(4)}"
     answer = requests.post(
         backends.wechat_url + "/_sim/sessions",
-        json={"code": EVENT_CODE, "openid": EVENT_OPENID, "session_key": EVENT_SESSION_KEY, "appid": DEV_APP_ID},
+        json={"code": code, "openid": EVENT_OPENID, "session_key": EVENT_SESSION_KEY, "appid": DEV_APP_ID},
         timeout=5,
     )
     if answer.status_code != 200:
         raise InvokeError(f"the simulator refused the sample code: {answer.text}")
+    return {**event, "body": json.dumps({**body, "code": code})}
 
 
 def seed_sample_user(backends: Backends, workers: dict[str, Worker]) -> None:
@@ -145,13 +155,19 @@ def seed_sample_user(backends: Backends, workers: dict[str, Worker]) -> None:
     dynamodb = backends.dynamodb()
     if "Item" not in dynamodb.get_item(TableName=LOCAL_TABLE, Key={"pk": pk, "sk": {"S": "USER"}}):
         workers["LoginFunction"].warm()
-        result = workers["LoginFunction"].invoke(read_event(LOGIN_EVENT), {"function_name": "LoginFunction"})
+        login = with_fresh_code(backends, read_event(LOGIN_EVENT))
+        result = workers["LoginFunction"].invoke(login, {"function_name": "LoginFunction"})
         if not result or result.get("statusCode") != 200:
             raise InvokeError(f"seeding the sample user failed: {result}")
-        register_sample_code(backends)  # that login used the code; login-ok.json must still work
     # A session counts only under its user item's generation (wxlogin/auth.py).
     user = dynamodb.get_item(TableName=LOCAL_TABLE, Key={"pk": pk, "sk": {"S": "USER"}}, ConsistentRead=True)
-    session = {"pk": pk, "sk": {"S": f"SESSION#{ref.token_hash}"}, "expiresAt": {"N": str(SESSION_EXPIRES_AT)}}
+    session = {
+        "pk": {"S": f"SESSION#{ref.session_id}"},
+        "sk": {"S": "SESSION"},
+        "uid": {"S": ref.user_id},
+        "tokenHash": {"S": ref.token_hash},
+        "expiresAt": {"N": str(SESSION_EXPIRES_AT)},
+    }
     dynamodb.put_item(TableName=LOCAL_TABLE, Item={**session, "gen": user["Item"]["gen"]})
 
 
@@ -164,8 +180,9 @@ def invoke(event_path: Path, requested: str | None, environ) -> dict:
     backends = Backends(environ)
     workers = local_workers(template, backends.moto_url, local_refs(backends.wechat_url), overrides)
     try:
-        register_sample_code(backends)
-        if event.get("routeKey") != "POST /v1/auth/login":  # the others take the samples' session, or nothing
+        if event.get("routeKey") == "POST /v1/auth/login":
+            event = with_fresh_code(backends, event)
+        else:  # the others take the samples' session, or nothing
             seed_sample_user(backends, workers)
         workers[logical_id].warm()  # a setting the function refuses is reported here, as StartupError
         result = workers[logical_id].invoke(event, {"function_name": logical_id})

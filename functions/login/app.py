@@ -11,7 +11,6 @@ from wxlogin.keys.signing import AccessTokenSigner
 from wxlogin.keys.tokens import parse_token
 from wxlogin.services.login import LoginService
 from wxlogin.services.signup_risk import SignUpRisk
-from wxlogin.storage.login_records import LoginRecords
 from wxlogin.storage.users import UserStore
 from wxlogin.web import api
 from wxlogin.web.route_requests import LoginRequest
@@ -39,7 +38,6 @@ def count_refused_code() -> None:
 service = LoginService(
     settings,
     store,
-    LoginRecords(settings.table_name),
     app_secrets,
     wechat,
     keys,

@@ -28,7 +28,6 @@ from wxlogin.services.profile import ProfileService
 from wxlogin.services.session_keys import SessionKeyCheck, StoredSessionKeys
 from wxlogin.services.signup_risk import SignUpRisk
 from wxlogin.storage.access_token_store import ACCESS_TOKEN_GENERATION, AccessTokenStore
-from wxlogin.storage.login_records import LoginRecords
 from wxlogin.storage.users import UserStore
 from wxlogin.wechat.access_token import AccessTokens
 
@@ -259,7 +258,6 @@ def rewire(monkeypatch, module, logical_id: str, dynamodb=None, secrets_provider
             "service": LoginService(
                 settings,
                 store,
-                LoginRecords(table, client=dynamodb),
                 app_secrets or module.app_secrets,
                 wechat,
                 keys,

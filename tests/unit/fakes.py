@@ -20,8 +20,7 @@ from wxlogin.models import PHONE_FIELDS, PROFILE_FIELDS, StoredAccessToken, User
 from wxlogin.records import replace
 from wxlogin.services.userdata import EncryptedPayload
 from wxlogin.storage.access_token_store import token_id
-from wxlogin.storage.login_records import LoginRetry
-from wxlogin.storage.users import Session, user_pk
+from wxlogin.storage.users import LoginRetry, Session, SessionRecord, user_pk
 from wxlogin.wechat.client import WeChatSession
 from wxlogin.wechat.errors import WeChatApiError
 
@@ -75,7 +74,8 @@ def payload(data: dict, session_key: str = SESSION_KEY) -> EncryptedPayload:
 
 
 class Users:
-    """UserStore and LoginRecords in memory: users, sessions (ref -> Session) and login-retry records.
+    """UserStore in memory: users, sessions (ref -> Session) and keyed logins' retry records (session id ->
+    LoginRetry; a failed login's record has no session).
 
     `calls` names each operation as the real store would send it to DynamoDB."""
 
@@ -85,7 +85,6 @@ class Users:
         self.retries: dict[str, LoginRetry] = {}
         self.linked: list[dict] = []
         self.calls: list[str] = []
-        self.on_claim = None  # called before a claim: another instance's marker lands meanwhile
         self.key_checked: dict = {}  # session ref -> when it last asked WeChat's checksession
 
     @property
@@ -102,6 +101,7 @@ class Users:
         seal_session_key,
         claimed_unionid=None,
         previous_key_until=None,
+        session=None,
     ):
         self.calls.append("record_login")
         existing = self.users.get(user_id)
@@ -113,6 +113,9 @@ class Users:
         profile = {**((existing and existing.profile) or {}), **{k: fields[k] for k in PROFILE_FIELDS if k in fields}}
         unionid = fields.get("unionid") or (existing.unionid if existing else None)
         claimed = None if unionid else (claimed_unionid or (existing.claimed_unionid if existing else None))
+        listed = dict((existing and existing.listed_sessions) or {})
+        if session is not None:
+            listed[session.session_id] = session.expires_at
         self.users[user_id] = User(
             user_id,
             fields["appid"],
@@ -129,6 +132,7 @@ class Users:
             sealed_previous_session_key=previous,
             previous_session_key_until=previous_key_until,
             risk_rank=fields.get("riskRank", existing.risk_rank if existing else None),
+            listed_sessions=listed or None,
         )
         return self.users[user_id], existing is None
 
@@ -144,30 +148,39 @@ class Users:
         self.key_checked[ref] = now
         return True
 
-    def put_session(self, user_id, ref, generation, expires_at, now):
+    def _session_ref(self, session_id):
+        return next((ref for ref in self.sessions if ref.session_id == session_id), None)
+
+    def put_session(self, user_id, ref, generation, expires_at, now, retry=None):
         self.calls.append("put_session")
+        there = self._session_ref(ref.session_id)
+        if there is not None or ref.session_id in self.retries:
+            return there == ref
         self.sessions[ref] = Session(expires_at, generation)
+        if retry is not None:
+            self.retries[ref.session_id] = retry
+        return True
 
-    def claim_login_retry(self, record_id, record, now):
-        self.calls.append("claim_login_retry")
-        if self.on_claim is not None:
-            self.on_claim(self, record_id)
-        existing = self.retries.get(record_id)
-        if existing and existing.expires_at > now and not (existing.state == "pending" and existing.deadline <= now):
-            return existing
-        self.retries[record_id] = record
-        return None
+    def put_failed_login(self, session_id, key_check, kid, expires_at):
+        self.calls.append("put_failed_login")
+        if self._session_ref(session_id) is None and session_id not in self.retries:
+            self.retries[session_id] = LoginRetry(key_check, kid, None, expires_at)
 
-    def get_login_retry(self, record_id, now):
-        self.calls.append("get_login_retry")
-        record = self.retries.get(record_id)
-        return record if record and record.expires_at > now else None
+    def session_record(self, session_id):
+        self.calls.append("session_record")
+        ref, retry = self._session_ref(session_id), self.retries.get(session_id)
+        if ref is not None:
+            return SessionRecord(ref.token_hash, self.sessions[ref].expires_at, retry)
+        return SessionRecord(None, retry.retry_until, retry) if retry is not None else None
 
-    def finish_login_retry(self, record_id, key_check, state, sealed=None):
-        self.calls.append("finish_login_retry")
-        record = self.retries.get(record_id)
-        if record and record.state == "pending" and record.key_check == key_check:
-            self.retries[record_id] = replace(record, state=state, sealed=sealed)
+    def end_session(self, ref, now):
+        """What logout and erasure leave of a session: its item, expired, without its answer."""
+        session = self.sessions.get(ref)
+        if session is not None:
+            self.sessions[ref] = Session(int(now), session.generation)
+        retry = self.retries.get(ref.session_id)
+        if retry is not None:
+            self.retries[ref.session_id] = LoginRetry(retry.key_check, retry.kid, None, retry.retry_until)
 
     def session_with_user(self, ref):
         self.calls.append("session_with_user")
@@ -186,17 +199,21 @@ class Users:
         return updated
 
     def revoke_session(self, ref, now):
-        session = self.sessions.pop(ref, None)
+        session = self.sessions.get(ref)
         if session is None or session.expires_at <= now:
             raise Unauthorized()
+        self.end_session(ref, now)
 
-    def delete_user(self, user, current):
+    def delete_user(self, user, current, now):
         user_id = user.user_id
         existing = self.users.get(user_id)
         if existing is None or existing.generation != user.generation:
             raise Unauthorized()
         self.users.pop(user_id, None)
-        self.sessions = {ref: at for ref, at in self.sessions.items() if ref.user_id != user_id}
+        # The listed sessions and the caller's end; any other holds a generation no user item has any more.
+        for ref in [ref for ref in self.sessions if ref.user_id == user_id]:
+            if ref == current or ref.session_id in (user.listed_sessions or {}):
+                self.end_session(ref, now)
 
     def linked_users(self, user):
         return self.linked

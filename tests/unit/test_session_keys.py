@@ -161,7 +161,7 @@ def test_the_interval_zero_never_asks_wechat():
 
 def test_a_session_of_another_generation_or_gone_may_not_ask():
     world = World()
-    gone = TokenRef(USER_ID, "no-such-session")
+    gone = TokenRef(USER_ID, "no-such-session", "no-such-session-id")
     with pytest.raises(InvalidEncryptedData):
         world.decrypt(THIRD_KEY, ref=gone)
     world.users.sessions[world.ref] = live(NOW + 3600, generation="gen-of-an-erased-user")

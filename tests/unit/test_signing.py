@@ -374,7 +374,7 @@ def test_the_issuer_is_the_configured_one_or_the_domain_the_request_came_in_on(d
         signer(document).issuer({"requestContext": {}})
 
 
-SESSION = TokenRef("user-1", "hash-of-the-session-token")
+SESSION = TokenRef("user-1", "hash-of-the-session-token", "session-1")
 
 
 def session_answer(document: dict, now: float, session: TokenRef = SESSION, **settings) -> dict:
@@ -407,11 +407,11 @@ def test_a_session_refreshing_while_its_token_is_young_gets_that_same_token(docu
 
 
 def test_two_sessions_get_distinct_tokens_and_roll_over_at_different_moments(document):
-    other = TokenRef("user-1", "hash-of-another-session-token")
+    other = TokenRef("user-1", "hash-of-another-session-token", "session-2")
     first, second = session_answer(document, 1_800_000_000), session_answer(document, 1_800_000_000, other)
     assert segments(first["accessToken"])[1]["jti"] != segments(second["accessToken"])[1]["jti"]
     offsets = {
-        segments(session_answer(document, 1_800_000_000, TokenRef("u", f"h{i}"))["accessToken"])[1]["iat"]
+        segments(session_answer(document, 1_800_000_000, TokenRef("u", f"h{i}", f"s{i}"))["accessToken"])[1]["iat"]
         for i in range(20)
     }
     assert len(offsets) > 10

@@ -30,7 +30,7 @@ from wxlogin.services.session_keys import StoredSessionKeys
 from wxlogin.web.route_requests import DecryptRequest, MeRequest, PhoneRequest, UpdateMeRequest
 from wxlogin.wechat.access_token import AccessTokens
 
-REF = TokenRef("u1", "hash")
+REF = TokenRef("u1", "hash", "session-1")
 WATERMARK = {"appid": APPID, "timestamp": int(NOW)}
 PHONE = {"phoneNumber": "+8613912345678", "purePhoneNumber": "13912345678", "countryCode": "86"}
 
@@ -176,10 +176,10 @@ def test_update_me_answers_the_updated_user():
 
 def test_logout_revokes_only_a_live_session_and_delete_erases_every_session():
     users = Users(user())
-    users.sessions = {REF: live(NOW + 60), TokenRef("u1", "other"): live(NOW + 60)}
+    users.sessions = {REF: live(NOW + 60), TokenRef("u1", "other", "session-2"): live(NOW + 60)}
     account = AccountService(users, clock=Clock())
     account.logout(REF)
     with pytest.raises(Unauthorized):
         account.logout(REF)
-    account.delete_me(users.users["u1"], TokenRef("u1", "other"))
+    account.delete_me(users.users["u1"], TokenRef("u1", "other", "session-2"))
     assert users.users == {} and users.sessions == {}

@@ -40,6 +40,8 @@ class User:
     previous_session_key_until: int | None = None
     # WeChat's getuserriskrank at sign-up (0 to 4), when the deployment asks for it.
     risk_rank: int | None = None
+    # The user's newest sessions, session id -> expiresAt (users.py): where an operator and an erasure find them.
+    listed_sessions: dict | None = None
 
 
 @record

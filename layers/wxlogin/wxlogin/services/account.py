@@ -41,7 +41,7 @@ class AccountService:
         return me_view(self.store.update_user(user, request.fields))
 
     def delete_me(self, user: User, ref: TokenRef) -> None:
-        self.store.delete_user(user, ref)
+        self.store.delete_user(user, ref, self.clock())
 
     def logout(self, ref: TokenRef) -> None:
         self.store.revoke_session(ref, self.clock())

@@ -11,7 +11,7 @@ a login makes no call for any of this. Each stream record is one change of one i
 | user item's `blockedAt` appears                       | UserBlocked       | (the operator's entry) |
 | user item's `blockedAt` goes                          | UserUnblocked     | (the operator's entry) |
 | user item deleted                                     | UserErased        | erased      |
-| session item deleted by a request (not by TTL)        |                   | logout      |
+| session item ended (`endedAt` appears: logout, erasure)|                   | logout      |
 
 An event's detail is `{"version": "1", "eventId", "sub", "appid", "openid", "unionid", "time"}` (plus
 `reason` for UserBlocked): never a token, a code, the session_key or a phone number. `eventId` is the
@@ -32,8 +32,8 @@ from wxlogin.storage.dynamodb import iso_time, plain
 SCHEMA_VERSION = "1"
 USER_SK = "USER"
 SESSION_PREFIX = "SESSION#"
-# DynamoDB's TTL deletes a record as this service principal; a request's delete carries no userIdentity.
-TTL_PRINCIPAL = "dynamodb.amazonaws.com"
+# users.py ends a session in place (logout, erasure): `endedAt` appears.
+ENDED = "endedAt"
 
 
 @record
@@ -52,22 +52,33 @@ def _image(record_: dict, name: str) -> dict | None:
     return plain(image) if image else None
 
 
+def _session_change(stream_record: dict, old: dict, new: dict, when: str) -> Change | None:
+    """A login (a session written) or a logout (a session ended in place; the TTL's delete is neither)."""
+    user_id = new.get("uid") or old.get("uid")
+    if user_id is None:
+        return None  # a failed keyed login's record: nobody logged in
+    name = stream_record.get("eventName")
+    if name == "INSERT":
+        action = "login"
+    elif name == "MODIFY" and ENDED in new and ENDED not in old:
+        action = "logout"
+    else:
+        return None
+    # A session item names no account: the trail is the WeChat user's (appid + openid), across accounts.
+    return Change(user_id, {"time": when, "action": action, "actor": "user"}, [])
+
+
 def change_of(stream_record: dict) -> Change | None:
     """What a DynamoDB stream record (Lambda's shape) means, or None for a change nobody is told of."""
     keys = plain((stream_record.get("dynamodb") or {}).get("Keys") or {})
     pk, sk = keys.get("pk", ""), keys.get("sk", "")
+    when = iso_time(float((stream_record.get("dynamodb") or {}).get("ApproximateCreationDateTime") or time.time()))
+    old, new = _image(stream_record, "OldImage"), _image(stream_record, "NewImage")
+    if pk.startswith(SESSION_PREFIX):
+        return _session_change(stream_record, old or {}, new or {}, when)
     if not pk.startswith("USER#"):
         return None
     user_id = pk.removeprefix("USER#")
-    when = iso_time(float((stream_record.get("dynamodb") or {}).get("ApproximateCreationDateTime") or time.time()))
-    old, new = _image(stream_record, "OldImage"), _image(stream_record, "NewImage")
-    if sk.startswith(SESSION_PREFIX):
-        by_ttl = (stream_record.get("userIdentity") or {}).get("principalId") == TTL_PRINCIPAL
-        action = {"INSERT": "login", "REMOVE": None if by_ttl else "logout"}.get(stream_record.get("eventName"))
-        if action is None:
-            return None
-        # A session item names no account: the trail is the WeChat user's (appid + openid), across accounts.
-        return Change(user_id, {"time": when, "action": action, "actor": "user"}, [])
     if sk != USER_SK:
         return None
     old, new = old or {}, new or {}

@@ -2,17 +2,21 @@
 
 A plain login is one WeChat call, one DynamoDB read and two writes: the user's generation (the session_key
 is sealed for it), an UpdateItem of the user conditional on that generation that answers the user as stored
-and whether this login created it, then a PutItem of the session under the user's generation. In that order,
-a failure between the two writes leaves a user with a fresher session_key and no session: the client got 503
-and no token, nothing it can use.
+and whether this login created it (and lists the new session), then a PutItem of the session under the user's
+generation. In that order, a failure between the two writes leaves a user with a fresher session_key and no
+session: the client got 503 and no token, nothing it can use. The session's key is the login id, a keyed hash
+of the code (tokens.py), and it is written only where none is: one session per code, whatever races.
 
-A login with an Idempotency-Key first puts a pending marker for its code (before WeChat sees the
-code), and after its session turns the marker into its answer, sealed under a key only the holder
-of the code, the Idempotency-Key and this deployment's secret can derive (or into `failed`, so a
-retry of a failed login is answered at once). Four requests, each a single-item write the login
-role may make: no BatchWriteItem, which would also let it delete. A retry of that
-login opens the answer; a retry that arrives while the login still runs waits for it, never past
-the time that login has left; any other use of the code is `invalid_code` at once.
+A login with an Idempotency-Key costs one read more and nothing else: it first reads the session of its
+code. None there: it logs in as a plain login does, its session item also holding the answer, sealed under
+a key only the holder of the code, the Idempotency-Key and this deployment's secret can derive, and a check
+of the key. One there: it is a retry, answered from that item (after a second read, of the session with its
+user: logout, erasure and a new generation end what a retry may give back); a session of the code made with
+another key, or without one, is invalid_code at once, with no call to WeChat. When WeChat says the code was
+used (40163) and no session of it is there yet, a login of the code is in flight, or failed after the
+exchange: the retry waits for its session, a few seconds at most and never past its own time. A keyed login
+that fails marks its code failed where its session would be, so its retry is answered at once (unless WeChat
+refused the code: it refuses the retry as fast).
 
 WeChat gets the invocation's time up to its deadline less what storing the answer needs
 (STORE_RESERVE_SECONDS): a code WeChat accepted late is still stored, and a WeChat that does not
@@ -20,9 +24,10 @@ answer in time is 503 `wechat_unavailable`, never a Lambda timeout.
 
 Nothing here refuses a login before WeChat has seen its code: a limit by client address would
 refuse the valid codes of everyone behind the same address (carrier-grade NAT) because of one
-client's junk. A code WeChat refuses costs one WeChat call and no DynamoDB request (a keyed
-login's marker aside) and is counted through `on_refused_code` (the RefusedCodes metric and its
-alarm), so a flood is seen; its rate is bounded by the login route's throttle (docs/capacity.md).
+client's junk. A code WeChat refuses costs one WeChat call and no DynamoDB write (a keyed login
+reads its code's session first) and is counted through `on_refused_code` (the RefusedCodes metric
+and its alarm), so a flood is seen; its rate is bounded by the login route's throttle
+(docs/capacity.md).
 """
 
 from __future__ import annotations
@@ -34,23 +39,28 @@ import time
 
 from wxlogin.aws import STORE_RESERVE_SECONDS
 from wxlogin.config import Settings
-from wxlogin.errors import InvalidCode, Unauthorized, WxLoginError
+from wxlogin.errors import InvalidCode, RateLimited, Unauthorized, WxLoginError
 from wxlogin.keys.appsecrets import AppSecrets
 from wxlogin.keys.crypto import seal, unseal
 from wxlogin.keys.serverkeys import ServerKeys
-from wxlogin.keys.tokens import mint_token, parse_token, user_id_for
+from wxlogin.keys.tokens import LOGIN_ID_BYTES, mint_token, parse_token, session_id_for, user_id_for
 from wxlogin.records import hidden, record
 from wxlogin.services.auth import Authenticator
 from wxlogin.services.signup_risk import SignUpRisk
 from wxlogin.services.userdata import SessionIdentity, open_profile_data
-from wxlogin.storage.login_records import LoginRecords, LoginRetry
-from wxlogin.storage.users import UserStore, user_pk
+from wxlogin.storage.users import LoginRetry, NewSession, SessionRecord, UserStore, user_pk
 from wxlogin.web.route_requests import LoginRequest
 from wxlogin.wechat.client import WeChatClient, WeChatSession
 from wxlogin.wechat.errors import WeChatApiError, WeChatErrcode, contract_error
 
 POLL_SECONDS = 0.1
-REFUSED_CODES = frozenset({WeChatErrcode.INVALID_CODE, WeChatErrcode.CODE_USED})
+# How long a retry waits for the session of a login WeChat has already answered: that login has its answer's
+# trip back and its writes left, a few milliseconds, or seconds when DynamoDB retries (aws.py fails fast).
+IN_FLIGHT_WAIT_SECONDS = 3.0
+
+
+class CodeAlreadyUsed(InvalidCode):
+    """WeChat's 40163: the code was exchanged already, maybe by a login of it still writing its session."""
 
 
 @record
@@ -68,7 +78,6 @@ class LoginService:
         self,
         settings: Settings,
         store: UserStore,
-        records: LoginRecords,
         app_secrets: AppSecrets,
         wechat: WeChatClient,
         keys: ServerKeys,
@@ -79,13 +88,13 @@ class LoginService:
     ):
         self.settings = settings
         self.store = store
-        self.records = records
         self.app_secrets = app_secrets
         self.wechat = wechat
         self.keys = keys
         self.clock = clock
         self.sleep = sleep
-        # Called once for each code WeChat refused (40029, 40163): the handler counts it as a metric.
+        # Called once for each code WeChat refused (40029, 40163 unless a retry's login used it): the handler counts
+        # it as a metric.
         self.on_refused_code = on_refused_code
         self.risk = risk
 
@@ -93,39 +102,52 @@ class LoginService:
         """`deadline`: when (epoch seconds) this invocation must answer. WeChat gets the time up to it but
         what storing its answer needs; a retry never waits past it."""
         appid = self.app_secrets.resolve_appid(request.appid)
+        login_id = bytes.fromhex(self.keys.keyed_hash("login session", appid, request.code))[:LOGIN_ID_BYTES]
         if request.idempotency_key is None:
-            return self._login(appid, request, deadline)
-        return self._keyed_login(appid, request, deadline)
-
-    def _keyed_login(self, appid: str, request: LoginRequest, deadline: float) -> LoginOutcome:
-        now = self.clock()
-        record_id = self.keys.keyed_hash("login retry", appid, request.code)
-        key_check = self.keys.keyed_hash("login retry key", appid, request.code, request.idempotency_key)
-        marker = LoginRetry(
-            key_check=key_check,
-            kid=self.keys.current_kid(),
-            state="pending",
-            deadline=deadline,
-            expires_at=int(now) + self.settings.login_retry_window_seconds,
-            sealed=None,
-        )
-        existing = self.records.claim_login_retry(record_id, marker, now)
-        if existing is not None:
-            return self._replay(appid, request, record_id, existing, deadline)
-        try:
-            return self._login(appid, request, deadline, (record_id, marker))
-        except BaseException:
-            # A retry of a login that failed must not wait for it: it is answered at once (invalid_code).
             try:
-                self.records.finish_login_retry(record_id, key_check, "failed")
+                return self._login(appid, request, login_id, deadline)
+            except CodeAlreadyUsed:
+                self.on_refused_code()
+                raise
+        return self._keyed_login(appid, request, login_id, deadline)
+
+    def _keyed_login(self, appid: str, request: LoginRequest, login_id: bytes, deadline: float) -> LoginOutcome:
+        # A retry's wait leaves it the time to read what it waited for.
+        give_up = min(self.clock() + IN_FLIGHT_WAIT_SECONDS, deadline - STORE_RESERVE_SECONDS)
+        session_id = session_id_for(login_id)
+        key_check = self.keys.keyed_hash("login retry key", appid, request.code, request.idempotency_key)
+        there = self.store.session_record(session_id)
+        if there is not None:
+            return self._replay(appid, request, there, key_check)
+        kid = self.keys.current_kid()
+        try:
+            return self._login(appid, request, login_id, deadline, (key_check, kid))
+        except CodeAlreadyUsed:
+            there = self._wait_for_session(session_id, give_up)
+            if there is None:
+                self.on_refused_code()  # a used code, not a retry of its login: counted once, as refused
+                raise InvalidCode() from None
+            return self._replay(appid, request, there, key_check)
+        except (InvalidCode, RateLimited):
+            raise  # WeChat refused the code, or is limiting the app: a retry is refused as fast
+        except BaseException:
+            # The code may be used up by now: a retry must not wait for this login, it is invalid_code at once.
+            try:
+                expires_at = int(self.clock()) + self.settings.login_retry_window_seconds
+                self.store.put_failed_login(session_id, key_check, kid, expires_at)
             except WxLoginError:
-                pass  # best effort: the marker's deadline ends any wait for it anyway
+                pass  # best effort: a retry's wait is bounded anyway
             raise
 
     def _login(
-        self, appid: str, request: LoginRequest, deadline: float, retry: tuple[str, LoginRetry] | None = None
+        self,
+        appid: str,
+        request: LoginRequest,
+        login_id: bytes,
+        deadline: float,
+        keyed: tuple[str, str] | None = None,
     ) -> LoginOutcome:
-        # A code WeChat accepted is spent: its answer must still be stored (user, session, retry record).
+        # A code WeChat accepted is spent: its answer must still be stored (user, session).
         session = self._code_to_session(appid, request, deadline - STORE_RESERVE_SECONDS)
         now = self.clock()
         user_id = user_id_for(appid, session.openid)
@@ -144,21 +166,22 @@ class LoginService:
             fields.update(
                 self.risk.fields_at_sign_up(appid, session.openid, user_id, request.client_ip, wechat_deadline)
             )
-        login_id, generation = secrets.token_urlsafe(16), secrets.token_urlsafe(16)
+        creator, generation = secrets.token_urlsafe(16), secrets.token_urlsafe(16)
+        token, ref = mint_token(user_id, login_id)
+        expires_at = int(now) + self.settings.token_ttl_seconds
         # The key this login replaces still opens data obtained just before it, for a while (session_keys.py).
         grace = self.settings.session_key_grace_seconds
         user, created = self.store.record_login(
             user_id,
             fields,
-            login_id,
+            creator,
             generation,
             now,
             self._session_key_sealer(user_id, session),
             claimed_unionid,
             previous_key_until=int(now) + grace if grace else None,
+            session=NewSession(ref.session_id, expires_at),
         )
-
-        token, ref = mint_token(user_id)
         answer = {
             "token": token,
             "expiresIn": self.settings.token_ttl_seconds,
@@ -169,12 +192,14 @@ class LoginService:
         }
         if request.encrypted is not None:
             answer["profile"] = user.profile
-        self.store.put_session(user_id, ref, user.generation, int(now) + self.settings.token_ttl_seconds, now)
-        if retry is not None:
-            record_id, marker = retry
-            key = self.keys.retry_sealing_key(marker.kid, appid, request.code, request.idempotency_key)
+        retry = None
+        if keyed is not None:
+            key_check, kid = keyed
+            key = self.keys.retry_sealing_key(kid, appid, request.code, request.idempotency_key)
             sealed = seal(key, json.dumps(answer).encode())
-            self.records.finish_login_retry(record_id, marker.key_check, "done", sealed)
+            retry = LoginRetry(key_check, kid, sealed, int(now) + self.settings.login_retry_window_seconds)
+        if not self.store.put_session(user_id, ref, user.generation, expires_at, now, retry):
+            raise InvalidCode()  # another login of this code holds its session
         return LoginOutcome(answer, appid, replayed=False, subject=user.sub)
 
     def _session_key_sealer(self, user_id: str, session: WeChatSession):
@@ -192,33 +217,38 @@ class LoginService:
         try:
             return self.app_secrets.call_with_secret(appid, exchange)
         except WeChatApiError as exc:
-            if exc.errcode in REFUSED_CODES:
+            if exc.errcode == WeChatErrcode.CODE_USED:
+                raise CodeAlreadyUsed() from None  # counted by the caller: a retry in flight is not refused
+            if exc.errcode == WeChatErrcode.INVALID_CODE:
                 self.on_refused_code()
             raise contract_error(exc.errcode) from None
 
-    def _replay(
-        self, appid: str, request: LoginRequest, record_id: str, record: LoginRetry, give_up: float
-    ) -> LoginOutcome:
-        """The answer of the login this request retries: only for the same code and key, waiting only
-        while that login may still be running."""
-        key_check = self.keys.keyed_hash("login retry key", appid, request.code, request.idempotency_key)
-        if not hmac.compare_digest(record.key_check, key_check):
-            raise InvalidCode()
-        while record is not None and record.state == "pending":
-            wait = min(record.deadline, give_up) - self.clock()
+    def _wait_for_session(self, session_id: str, give_up: float) -> SessionRecord | None:
+        """The session of a login of this code that WeChat has answered and that is still writing it."""
+        while True:
+            wait = give_up - self.clock()
             if wait <= 0:
-                raise InvalidCode()
+                return None
             self.sleep(min(POLL_SECONDS, wait))
-            record = self.records.get_login_retry(record_id, self.clock())
-        if record is None or record.sealed is None or not hmac.compare_digest(record.key_check, key_check):
-            raise InvalidCode()
-        key = self.keys.retry_sealing_key(record.kid, appid, request.code, request.idempotency_key)
-        plaintext = unseal(key, record.sealed)
+            there = self.store.session_record(session_id)
+            if there is not None:
+                return there
+
+    def _replay(self, appid: str, request: LoginRequest, there: SessionRecord, key_check: str) -> LoginOutcome:
+        """The answer of the login this request retries: only for the same code and key, within the retry
+        window, and only while its session lives."""
+        retry, now = there.retry, self.clock()
+        if retry is None or not hmac.compare_digest(retry.key_check, key_check):
+            raise InvalidCode()  # the code's session was made without a key or with another one
+        if retry.sealed is None or retry.retry_until <= now or there.expires_at <= now:
+            raise InvalidCode()  # failed, too late to retry, or ended by logout or erasure
+        key = self.keys.retry_sealing_key(retry.kid, appid, request.code, request.idempotency_key)
+        plaintext = unseal(key, retry.sealed)
         if plaintext is None:
             raise InvalidCode()
         answer = json.loads(plaintext)
         try:
-            # A session revoked since (logout, erasure) stays revoked: its retry gets no token back.
+            # A session ended since (erasure of its user, a new generation, a block) stays ended: no token back.
             user = Authenticator(self.store, self.clock).user(parse_token(answer["token"]))
         except Unauthorized:
             raise InvalidCode() from None

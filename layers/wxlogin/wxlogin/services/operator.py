@@ -132,25 +132,25 @@ class OperatorService:
     def sign_out(self, request: AdminRequest) -> dict:
         """Every session ends at once (a new generation); the account stays and may log in again."""
         user = self._one(request.selector)
+        ended = len(self._live_sessions(user))
         user = self.store.new_generation(user.user_id)
-        ended = self.store.delete_sessions(user.user_id)
         self._audit(user, "operator_signout", request, sessions_ended=ended)
         return {"sessionsEnded": ended, "user": self._view(user)}
 
     def erase(self, request: AdminRequest) -> dict:
         """The erasure DELETE /v1/me makes: every session, then the user."""
         user = self._one(request.selector)
-        self.store.delete_user(user, None)
+        self.store.delete_user(user, None, self.clock())
         self._audit(user, "operator_erase", request)
         return {"erased": {"sub": subject(user), "appid": user.appid, "openid": user.openid}}
 
     # --- helpers -----------------------------------------------------------------------------------
     def _live_sessions(self, user: User) -> list[dict]:
-        """The user's sessions that still let their client in: unexpired, under the user's generation."""
+        """The user's listed sessions that still let their client in: unexpired, under the user's generation."""
         now = self.clock()
         return [
             item
-            for item in self.store.sessions(user.user_id)
+            for item in self.store.listed_sessions(user)
             if item.get("gen") == user.generation and item.get("expiresAt", 0) > now
         ]
 

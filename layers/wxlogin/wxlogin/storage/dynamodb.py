@@ -46,6 +46,8 @@ def _value(attr: dict):
     ((kind, raw),) = attr.items()
     if kind == "N":
         return int(raw) if raw.lstrip("-").isdigit() else float(raw)
+    if kind == "M":
+        return {name: _value(value) for name, value in raw.items()}
     return raw
 
 

@@ -2,7 +2,8 @@
 
 The user and session items are users.py's; this adds the writes only the admin function makes. Blocking
 and signing out give the user a new generation (`gen`), which ends every session at once (auth.py lets a
-session in only under its user's generation), then delete the session items so they stop counting.
+session in only under its user's generation), and clear the user item's list of sessions in the same write:
+the session items stay, dead, until their TTL (a blocked user's client presenting one learns it is blocked).
 """
 
 from __future__ import annotations
@@ -11,10 +12,9 @@ import secrets
 
 from wxlogin.errors import WxLoginError
 from wxlogin.models import User
-from wxlogin.storage.dynamodb import ConditionFailed, iso_time, plain, to_attr
+from wxlogin.storage.dynamodb import ConditionFailed, iso_time, to_attr
 from wxlogin.storage.users import (
     BLOCK_ATTRIBUTES,
-    MAX_TRANSACTION_ITEMS,
     UNIONID_INDEX,
     USER_SK,
     UserStore,
@@ -34,7 +34,6 @@ class AmbiguousUser(WxLoginError):
 
 
 PHONE_INDEX = "phone-index"
-SESSION_PREFIX = "SESSION#"
 # Enough for any real person (one user per Mini Program of the developer); a lookup never pages further.
 MAX_MATCHES = 50
 
@@ -69,34 +68,13 @@ class OperatorStore(UserStore):
         )
         return sorted({item["pk"]["S"].removeprefix("USER#") for item in response.get("Items", [])})
 
-    def sessions(self, user_id: str) -> list[dict]:
-        """The user's session items as plain values (their keys hold token hashes: callers show no key)."""
-        return [item for item in self.partition(user_id) if item["sk"].startswith(SESSION_PREFIX)]
-
-    def partition(self, user_id: str) -> list[dict]:
-        """Every item of the user's partition, as plain values."""
-        items, start = [], None
-        while True:
-            response = self.call(
-                "query",
-                TableName=self.table_name,
-                KeyConditionExpression="pk = :pk",
-                ExpressionAttributeValues={":pk": {"S": user_pk(user_id)}},
-                ConsistentRead=True,
-                **({"ExclusiveStartKey": start} if start else {}),
-            )
-            items.extend(plain(item) for item in response.get("Items", []))
-            start = response.get("LastEvaluatedKey")
-            if not start:
-                return items
-
     def block(self, user_id: str, reason: str, by: str, now: float) -> User:
         """Block the user under a new generation: every session ends at once, no login passes (users.py)."""
         fields = {"reason": reason, "at": iso_time(now), "by": by}
         names = {f"#{key}": BLOCK_ATTRIBUTES[key] for key in fields} | {"#gen": "gen"}
         values = {f":{key}": to_attr(value) for key, value in fields.items()} | {":gen": to_attr(_generation())}
-        expression = "SET " + ", ".join(f"#{key} = :{key}" for key in fields) + ", #gen = :gen"
-        return self._change(user_id, expression, names, values)
+        expression = "SET " + ", ".join(f"#{key} = :{key}" for key in fields) + ", #gen = :gen REMOVE #sessions"
+        return self._change(user_id, expression, names | {"#sessions": "sessions"}, values)
 
     def unblock(self, user_id: str) -> User:
         names = {f"#{key}": name for key, name in BLOCK_ATTRIBUTES.items()}
@@ -104,7 +82,8 @@ class OperatorStore(UserStore):
 
     def new_generation(self, user_id: str) -> User:
         """Sign out everywhere: sessions issued before stop working at once; the account stays."""
-        return self._change(user_id, "SET #gen = :gen", {"#gen": "gen"}, {":gen": to_attr(_generation())})
+        names = {"#gen": "gen", "#sessions": "sessions"}
+        return self._change(user_id, "SET #gen = :gen REMOVE #sessions", names, {":gen": to_attr(_generation())})
 
     def _change(self, user_id: str, expression: str, names: dict, values: dict | None) -> User:
         try:
@@ -121,15 +100,6 @@ class OperatorStore(UserStore):
         except ConditionFailed:
             raise NotFound() from None
         return user_from_item(response["Attributes"])
-
-    def delete_sessions(self, user_id: str) -> int:
-        """Delete every session item of the user (after a new generation they no longer work); how many."""
-        deletes = [
-            self._delete({"pk": {"S": user_pk(user_id)}, "sk": {"S": item["sk"]}}) for item in self.sessions(user_id)
-        ]
-        for start in range(0, len(deletes), MAX_TRANSACTION_ITEMS):
-            self._delete_together(deletes[start : start + MAX_TRANSACTION_ITEMS])
-        return len(deletes)
 
 
 def _generation() -> str:

@@ -1,20 +1,32 @@
-"""The users-and-sessions repository: users and their sessions (login_records.py keeps what a login leaves).
+"""The users-and-sessions repository: users and their sessions, a keyed login's retry record among them.
 
 Items (pk, sk):
-- user          USER#<userId>  USER            appid, openid, unionid? (jscode2session's, indexed),
-                                                claimedUnionid? (decrypted data's only), sessionKey (sealed),
-                                                previousSessionKey (sealed) and previousKeyUntil, riskRank?,
-                                                profile + phone fields, gen, sub, createdBy, createdAt, lastLoginAt
-- session       USER#<userId>  SESSION#<hash>  gen, expiresAt (TTL), createdAt, keyCheckedAt?
+- user          USER#<userId>        USER     appid, openid, unionid? (jscode2session's, indexed),
+                                               claimedUnionid? (decrypted data's only), sessionKey (sealed),
+                                               previousSessionKey (sealed) and previousKeyUntil, riskRank?,
+                                               profile + phone fields, gen, sub, createdBy, createdAt,
+                                               lastLoginAt, sessions (the newest sessions: id -> expiresAt)
+- session       SESSION#<sessionId>  SESSION  uid, tokenHash, gen, expiresAt (TTL), createdAt, keyCheckedAt?,
+                                               endedAt?; for a login with an Idempotency-Key also keyCheck, kid,
+                                               sealed (its answer) and retryUntil
 
-A session lives in its user's partition, so one BatchGetItem reads a session with its user
-(auth.py decides whether it lets the caller in). A session counts only under the generation (`gen`)
-of the user item it was issued for: a login racing DELETE /v1/me may write its session after the
-delete, but the next user item has a new generation, so that session never works.
+A session's key comes from its login's code (tokens.py: the token carries the login id), so the session item
+is also what a retry of the login finds, with one read, and a code makes exactly one session: the session is
+written only where none of its code is. One BatchGetItem reads a session with its user (auth.py decides whether
+it lets the caller in). A session counts only under the generation (`gen`) of the user item it was issued for:
+a login racing DELETE /v1/me may write its session after the delete, but the next user item has a new
+generation, so that session never works.
+
+The user item lists its newest sessions (SESSIONS_LISTED), written by the login's own UpdateItem of the user,
+so keeping the list costs no request: an operator counts, exports and ends sessions from it, and an erasure ends
+them. A session beyond the list still works until it expires, and ends like every other with a new generation
+(sign-out, block) or with the user item (erasure). Logout and erasure end a session in place (expired, its
+answer gone) until the TTL removes it, so a retry of its login finds it and is refused at once.
 """
 
 from __future__ import annotations
 
+import hmac
 import secrets
 import uuid
 from collections.abc import Callable
@@ -26,9 +38,11 @@ from wxlogin.records import record
 from wxlogin.storage.dynamodb import ConditionFailed, Table, iso_time, plain, set_expression, to_attr
 
 USER_SK = "USER"
-# Items one TransactWriteItems may hold
-# (https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactWriteItems.html).
-MAX_TRANSACTION_ITEMS = 100
+SESSION_SK = "SESSION"
+# How many of a user's sessions its item lists: each entry is about 30 bytes, and 20 keep a user item with a full
+# profile within one 1 KB write unit (docs/performance.md). A person has a few devices; a client that logs in on
+# every launch leaves older sessions unlisted, where they still work until they expire.
+SESSIONS_LISTED = 20
 # A login reads the user's generation and writes on that condition; each lost race (an erasure, another login
 # creating the user) costs one more try, and three in a row is DynamoDB being too contended to answer now.
 LOGIN_WRITE_ATTEMPTS = 3
@@ -46,8 +60,8 @@ def user_pk(user_id: str) -> str:
     return f"USER#{user_id}"
 
 
-def _session_sk(ref: TokenRef) -> str:
-    return f"SESSION#{ref.token_hash}"
+def session_key(session_id: str) -> dict:
+    return {"pk": {"S": f"SESSION#{session_id}"}, "sk": {"S": SESSION_SK}}
 
 
 def user_from_item(item: dict) -> User:
@@ -73,13 +87,65 @@ def user_from_item(item: dict) -> User:
         sealed_previous_session_key=previous if isinstance(previous, bytes) else None,
         previous_session_key_until=data.get("previousKeyUntil"),
         risk_rank=data.get("riskRank"),
+        listed_sessions=data.get("sessions"),
     )
+
+
+def _list_session(
+    expression: str, names: dict, values: dict, condition: str, listed: dict | None, session: NewSession, now: float
+) -> tuple[str, str, list[str]]:
+    """Add `session` to the user item's list in a login's update: (expression, condition, paths to remove).
+
+    A list the read found gets one entry set and its expired and oldest entries removed (paths apart, so
+    logins of the same user racing each other both land); a user item without one (new, or its list cleared
+    with a new generation) gets the whole list, on the condition that it still has none."""
+    names["#sessions"], names["#listed"] = "sessions", session.session_id
+    values[":listedUntil"] = to_attr(session.expires_at)
+    if listed is None:
+        values[":listed"] = {"M": {session.session_id: to_attr(session.expires_at)}}
+        return f"{expression}, #sessions = :listed", f"({condition}) AND attribute_not_exists(#sessions)", []
+    kept = sorted((expires, sid) for sid, expires in listed.items() if expires > now and sid != session.session_id)
+    dropped = [sid for sid, expires in listed.items() if expires <= now]
+    dropped += [sid for _, sid in kept[: max(0, len(kept) - (SESSIONS_LISTED - 1))]]
+    removes = []
+    for i, sid in enumerate(dropped):
+        names[f"#drop{i}"] = sid
+        removes.append(f"#sessions.#drop{i}")
+    expression = f"{expression}, #sessions.#listed = :listedUntil"
+    return expression, f"({condition}) AND attribute_exists(#sessions)", removes
 
 
 @record
 class Session:
     expires_at: int
     generation: str | None
+
+
+@record
+class LoginRetry:
+    """What a login with an Idempotency-Key adds to its session item: its answer, sealed for a retry."""
+
+    key_check: str
+    kid: str
+    sealed: bytes | None
+    retry_until: int
+
+
+@record
+class SessionRecord:
+    """A session item as a retry of its login reads it: `retry` None for a login made without a key."""
+
+    token_hash: str | None
+    expires_at: int
+    retry: LoginRetry | None
+
+
+@record
+class NewSession:
+    """The session a login is about to write: the user item lists it in the same write."""
+
+    session_id: str
+    expires_at: int
 
 
 class UserStore(Table):
@@ -93,6 +159,7 @@ class UserStore(Table):
         seal_session_key: Callable[[str], bytes],
         claimed_unionid: str | None = None,
         previous_key_until: int | None = None,
+        session: NewSession | None = None,
     ) -> tuple[User, bool]:
         """Upsert the user from a login; (the user as stored, whether this login created it).
 
@@ -111,9 +178,12 @@ class UserStore(Table):
 
         With `previous_key_until`, the session_key this login replaces is kept, sealed as it was (for the same
         item and generation, which the condition holds), as previousSessionKey until then, copied inside the
-        same write: DynamoDB reads every operand of an update expression from the item as it was before it."""
+        same write: DynamoDB reads every operand of an update expression from the item as it was before it.
+
+        `session` is listed on the user item in the same write, with the expired and the oldest entries dropped
+        so that at most SESSIONS_LISTED remain."""
         for _ in range(LOGIN_WRITE_ATTEMPTS):
-            found, current, unionid, claimed, blocked = self._login_state(user_id)
+            found, current, unionid, claimed, blocked, listed = self._login_state(user_id)
             if blocked:
                 # Nothing written, not even the session_key. A block made after this read gives the user a new
                 # generation, so the write below fails its condition and the next read sees the block.
@@ -143,9 +213,13 @@ class UserStore(Table):
             else:
                 condition = "#gen = :readgen"
                 names["#gen"], values[":readgen"] = "gen", to_attr(current)
-            remove = None
+            removes = []
+            if session is not None:
+                listing = _list_session(expression, names, values, condition, listed, session, now)
+                expression, condition, dropped = listing
+                removes.extend(dropped)
             if "unionid" in fields:
-                remove = "claimedUnionid"  # WeChat's own answer: it confirms the claim or overrules it
+                removes.append("claimedUnionid")  # WeChat's own answer: it confirms the claim or overrules it
             elif claimed_unionid is not None and unionid is None:
                 names["#claimed"], values[":claimed"] = "claimedUnionid", to_attr(claimed_unionid)
                 expression += ", #claimed = :claimed"
@@ -154,28 +228,35 @@ class UserStore(Table):
                     " AND (attribute_not_exists(#claimed) OR #claimed = :claimed)"
                 )
             try:
-                attributes = self._set_on_user(user_id, expression, names, values, condition, remove)
+                attributes = self._set_on_user(user_id, expression, names, values, condition, ", ".join(removes))
             except ConditionFailed:
                 continue  # created, erased or given a unionid meanwhile (or our own lost write landed): read again
             return user_from_item(attributes), attributes["createdBy"]["S"] == login_id
         raise ServiceUnavailable()
 
-    def _login_state(self, user_id: str) -> tuple[bool, str | None, str | None, str | None, bool]:
-        """(whether the user item exists, its generation, its unionid, its claimed unionid, whether it is blocked),
-        read consistently."""
+    def _login_state(self, user_id: str) -> tuple[bool, str | None, str | None, str | None, bool, dict | None]:
+        """(whether the user item exists, its generation, its unionid, its claimed unionid, whether it is blocked,
+        its listed sessions), read consistently."""
         response = self.call(
             "get_item",
             TableName=self.table_name,
             Key={"pk": {"S": user_pk(user_id)}, "sk": {"S": USER_SK}},
-            ProjectionExpression="#gen, unionid, claimedUnionid, blockedAt",
-            ExpressionAttributeNames={"#gen": "gen"},
+            ProjectionExpression="#gen, unionid, claimedUnionid, blockedAt, #sessions",
+            ExpressionAttributeNames={"#gen": "gen", "#sessions": "sessions"},
             ConsistentRead=True,
         )
         item = response.get("Item")
         if item is None:
-            return False, None, None, None, False
+            return False, None, None, None, False, None
         data = plain(item)
-        return True, data.get("gen"), data.get("unionid"), data.get("claimedUnionid"), "blockedAt" in data
+        return (
+            True,
+            data.get("gen"),
+            data.get("unionid"),
+            data.get("claimedUnionid"),
+            "blockedAt" in data,
+            data.get("sessions"),
+        )
 
     def _set_on_user(
         self, user_id: str, expression: str, names: dict, values: dict, condition: str | None, remove: str | None = None
@@ -194,40 +275,99 @@ class UserStore(Table):
         )
         return response["Attributes"]
 
-    def _session_item(self, user_id: str, ref: TokenRef, generation: str, expires_at: int, now: float) -> dict:
-        return {
-            "pk": {"S": user_pk(user_id)},
-            "sk": {"S": _session_sk(ref)},
+    def put_session(
+        self, user_id: str, ref: TokenRef, generation: str, expires_at: int, now: float, retry: LoginRetry | None = None
+    ) -> bool:
+        """The new session, under the user item's generation, written only where no session of its login is:
+        whether it is stored (a retried put that had landed finds its own item, and is)."""
+        item = {
+            **session_key(ref.session_id),
+            "uid": {"S": user_id},
+            "tokenHash": {"S": ref.token_hash},
             "gen": {"S": generation},
             "expiresAt": to_attr(expires_at),
             "createdAt": to_attr(iso_time(now)),
         }
+        if retry is not None:
+            item.update(
+                {
+                    "keyCheck": {"S": retry.key_check},
+                    "kid": {"S": retry.kid},
+                    "sealed": {"B": retry.sealed},
+                    "retryUntil": to_attr(retry.retry_until),
+                }
+            )
+        try:
+            self.call("put_item", TableName=self.table_name, Item=item, ConditionExpression="attribute_not_exists(pk)")
+        except ConditionFailed:
+            there = self.session_record(ref.session_id)
+            return there is not None and there.token_hash == ref.token_hash
+        return True
 
-    def put_session(self, user_id: str, ref: TokenRef, generation: str, expires_at: int, now: float) -> None:
-        """The new session, under the user item's generation; a retried put writes the same item."""
-        item = self._session_item(user_id, ref, generation, expires_at, now)
-        self.call("put_item", TableName=self.table_name, Item=item)
+    def put_failed_login(self, session_id: str, key_check: str, kid: str, expires_at: int) -> None:
+        """Where a keyed login that failed would have put its session: its retry is answered at once."""
+        item = {
+            **session_key(session_id),
+            "keyCheck": {"S": key_check},
+            "kid": {"S": kid},
+            "expiresAt": to_attr(expires_at),
+            "retryUntil": to_attr(expires_at),
+        }
+        try:
+            self.call("put_item", TableName=self.table_name, Item=item, ConditionExpression="attribute_not_exists(pk)")
+        except ConditionFailed:
+            pass  # a session of this login is there after all: a retry finds it
+
+    def session_record(self, session_id: str) -> SessionRecord | None:
+        """The session item of a login's code, as a retry of that login reads it."""
+        response = self.call("get_item", TableName=self.table_name, Key=session_key(session_id), ConsistentRead=True)
+        item = response.get("Item")
+        if not item:
+            return None
+        data = plain(item)
+        retry = None
+        if "keyCheck" in data:
+            retry = LoginRetry(data["keyCheck"], data["kid"], data.get("sealed"), int(data["retryUntil"]))
+        return SessionRecord(data.get("tokenHash"), int(data["expiresAt"]), retry)
 
     def session_with_user(self, ref: TokenRef) -> tuple[Session | None, User | None]:
-        """(the session, its user), each None when absent, read in one request."""
-        pk = {"S": user_pk(ref.user_id)}
+        """(the session the token names, its user), each None when absent, read in one request."""
+        user_key = {"pk": {"S": user_pk(ref.user_id)}, "sk": {"S": USER_SK}}
         response = self.call(
             "batch_get_item",
-            RequestItems={
-                self.table_name: {
-                    "Keys": [{"pk": pk, "sk": {"S": USER_SK}}, {"pk": pk, "sk": {"S": _session_sk(ref)}}],
-                    "ConsistentRead": True,
-                }
-            },
+            RequestItems={self.table_name: {"Keys": [user_key, session_key(ref.session_id)], "ConsistentRead": True}},
         )
         if response.get("UnprocessedKeys"):
             raise ServiceUnavailable()
         items = {item["sk"]["S"]: item for item in response.get("Responses", {}).get(self.table_name, [])}
-        session, user = items.get(_session_sk(ref)), items.get(USER_SK)
+        session, user = items.get(SESSION_SK), items.get(USER_SK)
+        # The item is this token's only if it holds the token's hash (a failed login's item holds none), and the
+        # user's only if it names the user (the token's user id is the client's word).
+        if session is not None and not (
+            hmac.compare_digest(session.get("tokenHash", {}).get("S", ""), ref.token_hash)
+            and session.get("uid", {}).get("S") == ref.user_id
+        ):
+            session = None
         return (
             Session(int(session["expiresAt"]["N"]), session.get("gen", {}).get("S")) if session is not None else None,
             user_from_item(user) if user is not None else None,
         )
+
+    def listed_sessions(self, user: User) -> list[dict]:
+        """The session items the user item lists, as plain values, read in one request (at most SESSIONS_LISTED)."""
+        keys = [session_key(sid) for sid in sorted(user.listed_sessions or {})]
+        items: list[dict] = []
+        for _ in range(LOGIN_WRITE_ATTEMPTS):
+            if not keys:
+                break
+            response = self.call(
+                "batch_get_item", RequestItems={self.table_name: {"Keys": keys, "ConsistentRead": True}}
+            )
+            items.extend(plain(item) for item in response.get("Responses", {}).get(self.table_name, []))
+            keys = response.get("UnprocessedKeys", {}).get(self.table_name, {}).get("Keys", [])
+        if keys:
+            raise ServiceUnavailable()
+        return [item for item in items if item.get("uid") == user.user_id]
 
     def is_known(self, user_id: str) -> bool:
         """Whether the user item exists: one strongly consistent read of its key alone."""
@@ -247,16 +387,17 @@ class UserStore(Table):
             self.call(
                 "update_item",
                 TableName=self.table_name,
-                Key={"pk": {"S": user_pk(ref.user_id)}, "sk": {"S": _session_sk(ref)}},
+                Key=session_key(ref.session_id),
                 UpdateExpression="SET keyCheckedAt = :now",
                 ConditionExpression=(
-                    "attribute_exists(pk) AND gen = :gen"
+                    "tokenHash = :hash AND gen = :gen"
                     " AND (attribute_not_exists(keyCheckedAt) OR keyCheckedAt <= :before)"
                 ),
                 ExpressionAttributeValues={
                     ":now": to_attr(int(now)),
                     ":before": to_attr(int(now) - interval),
                     ":gen": {"S": generation or ""},
+                    ":hash": {"S": ref.token_hash},
                 },
             )
         except ConditionFailed:
@@ -274,85 +415,62 @@ class UserStore(Table):
         except ConditionFailed:
             raise Unauthorized() from None
 
+    def _end_session(self, session_id: str, now: float, forget_user: bool = False) -> dict:
+        """The update that ends a session at once: expired now (the TTL removes it later), its answer gone, and
+        with `forget_user` (an erasure) also what tied it to the user. A retry of its login then finds it and is
+        refused at once."""
+        forget = ", uid, gen" if forget_user else ""
+        return {
+            "TableName": self.table_name,
+            "Key": session_key(session_id),
+            "UpdateExpression": f"SET expiresAt = :now, endedAt = :now REMOVE sealed{forget}",
+            "ExpressionAttributeValues": {":now": to_attr(int(now))},
+        }
+
     def revoke_session(self, ref: TokenRef, now: float) -> None:
+        end = self._end_session(ref.session_id, now)
+        end["ConditionExpression"] = "tokenHash = :hash AND uid = :uid AND expiresAt > :now"
+        end["ExpressionAttributeValues"].update({":hash": {"S": ref.token_hash}, ":uid": {"S": ref.user_id}})
         try:
-            self.call(
-                "delete_item",
-                TableName=self.table_name,
-                Key={"pk": {"S": user_pk(ref.user_id)}, "sk": {"S": _session_sk(ref)}},
-                ConditionExpression="attribute_exists(pk) AND expiresAt > :now",
-                ExpressionAttributeValues={":now": to_attr(int(now))},
-            )
+            self.call("update_item", **end)
         except ConditionFailed:
             raise Unauthorized() from None
 
-    def delete_user(self, user: User, current: TokenRef | None) -> None:
-        """Erase `user` (as the caller's session found it) and every session of its generation. Other
-        sessions go first, so a failure part-way leaves the caller's token working for a retry; the user and
-        the caller's session then go together (with the last of the others), the user on the condition that
-        it is still that generation: an erasure by a session of an account that was erased and made anew
-        meanwhile erases nothing of the new account (Unauthorized). Sessions of other generations never
-        work and expire by TTL. `current` is None when an operator erases: every session of the generation
-        goes first, then the user.
+    def delete_user(self, user: User, current: TokenRef | None, now: float) -> None:
+        """Erase `user` (as the caller's session found it) and end its sessions, in one TransactWriteItems: the
+        user item on the condition that it is still that generation, so an erasure by a session of an account
+        that was erased and made anew meanwhile erases nothing of the new account (Unauthorized). Each listed
+        session and the caller's (`current`; None when an operator erases) is ended in place and keeps nothing
+        that names the user; a session beyond the list holds the generation of a user item that is gone, never
+        works again, and expires by TTL.
 
-        Every delete is a Delete in a TransactWriteItems, which IAM checks as dynamodb:DeleteItem on each
-        item: the account role needs no BatchWriteItem, which would also let it put items
+        Ending a session is an Update, which IAM checks as dynamodb:UpdateItem on its item; erasing the user is a
+        Delete: the account role needs no BatchWriteItem, which would also let it put items
         (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/transaction-apis-iam.html)."""
-        pk = user_pk(user.user_id)
-        current_sk = _session_sk(current) if current is not None else None
-        others = [
-            self._delete({"pk": item["pk"], "sk": item["sk"]})
-            for item in self._partition_items(pk)
-            if item["sk"]["S"] not in (USER_SK, current_sk) and item.get("gen", {}).get("S") == user.generation
-        ]
-        last = [
-            self._delete(
-                {"pk": {"S": pk}, "sk": {"S": USER_SK}},
-                ConditionExpression="#gen = :gen",
-                ExpressionAttributeNames={"#gen": "gen"},
-                ExpressionAttributeValues={":gen": to_attr(user.generation)},
-            ),
-        ]
-        if current_sk is not None:
-            last.append(self._delete({"pk": {"S": pk}, "sk": {"S": current_sk}}))
-        first = len(others) - (MAX_TRANSACTION_ITEMS - len(last))
-        for start in range(0, max(first, 0), MAX_TRANSACTION_ITEMS):
-            self._delete_together(others[start : min(start + MAX_TRANSACTION_ITEMS, first)])
+        ended = set(user.listed_sessions or {}) | ({current.session_id} if current is not None else set())
+        erase = {
+            "Delete": {
+                "TableName": self.table_name,
+                "Key": {"pk": {"S": user_pk(user.user_id)}, "sk": {"S": USER_SK}},
+                "ConditionExpression": "#gen = :gen",
+                "ExpressionAttributeNames": {"#gen": "gen"},
+                "ExpressionAttributeValues": {":gen": to_attr(user.generation)},
+            }
+        }
+        # Unconditional: a session that ended meanwhile (its logout raced this) is ended again.
+        ends = [{"Update": self._end_session(sid, now, forget_user=True)} for sid in sorted(ended)]
         try:
-            self._delete_together(others[max(first, 0) :] + last)
+            self._write_together([erase, *ends])
         except ConditionFailed:
             raise Unauthorized() from None
 
-    def _delete(self, key: dict, **condition) -> dict:
-        return {"Delete": {"TableName": self.table_name, "Key": key, **condition}}
-
-    def _delete_together(self, deletes: list[dict]) -> None:
+    def _write_together(self, actions: list[dict]) -> None:
         self.call(
             "transact_write_items",
             # The same token on botocore's own retries: a retried transaction that already landed succeeds.
             ClientRequestToken=str(uuid.uuid4()),
-            TransactItems=deletes,
+            TransactItems=actions,
         )
-
-    def _partition_items(self, pk: str) -> list[dict]:
-        """Every item of the partition: its key and generation."""
-        keys, start = [], None
-        while True:
-            kwargs = {"ExclusiveStartKey": start} if start else {}
-            response = self.call(
-                "query",
-                TableName=self.table_name,
-                KeyConditionExpression="pk = :pk",
-                ExpressionAttributeValues={":pk": {"S": pk}},
-                ProjectionExpression="pk, sk, #gen",
-                ExpressionAttributeNames={"#gen": "gen"},
-                ConsistentRead=True,
-                **kwargs,
-            )
-            keys.extend(response.get("Items", []))
-            start = response.get("LastEvaluatedKey")
-            if not start:
-                return keys
 
     def linked_users(self, user: User) -> list[dict]:
         """The same person's users in the developer's other Mini Programs: those sharing the unionid."""
