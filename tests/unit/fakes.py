@@ -20,7 +20,7 @@ from wxlogin.models import PHONE_FIELDS, PROFILE_FIELDS, StoredAccessToken, User
 from wxlogin.records import replace
 from wxlogin.services.userdata import EncryptedPayload
 from wxlogin.storage.access_token_store import token_id
-from wxlogin.storage.users import LoginRetry, Session, SessionRecord, user_pk
+from wxlogin.storage.users import SESSIONS_LISTED, LoginRetry, Session, SessionRecord, user_pk
 from wxlogin.wechat.client import WeChatSession
 from wxlogin.wechat.errors import WeChatApiError
 
@@ -86,6 +86,7 @@ class Users:
         self.linked: list[dict] = []
         self.calls: list[str] = []
         self.key_checked: dict = {}  # session ref -> when it last asked WeChat's checksession
+        self.forgotten: set[str] = set()  # session ids an erasure ended: their items name no user any more
 
     @property
     def logins(self) -> int:
@@ -115,7 +116,10 @@ class Users:
         claimed = None if unionid else (claimed_unionid or (existing.claimed_unionid if existing else None))
         listed = dict((existing and existing.listed_sessions) or {})
         if session is not None:
-            listed[session.session_id] = session.expires_at
+            # As users.py keeps the list: the new session, the expired dropped, the newest SESSIONS_LISTED kept.
+            listed = {sid: until for sid, until in listed.items() if until > now and sid != session.session_id}
+            kept = sorted(listed.items(), key=lambda entry: entry[1])[-(SESSIONS_LISTED - 1) :]
+            listed = {**dict(kept), session.session_id: session.expires_at}
         self.users[user_id] = User(
             user_id,
             fields["appid"],
@@ -173,18 +177,22 @@ class Users:
             return SessionRecord(ref.token_hash, self.sessions[ref].expires_at, retry)
         return SessionRecord(None, retry.retry_until, retry) if retry is not None else None
 
-    def end_session(self, ref, now):
-        """What logout and erasure leave of a session: its item, expired, without its answer."""
+    def end_session(self, ref, now, forget_user=False):
+        """What logout and erasure leave of a session: its item, expired, without its answer (and after an
+        erasure, without what tied it to the user: no token opens it, a retry of its login still finds it)."""
         session = self.sessions.get(ref)
         if session is not None:
-            self.sessions[ref] = Session(int(now), session.generation)
+            self.sessions[ref] = Session(int(now), None if forget_user else session.generation)
+        if forget_user:
+            self.forgotten.add(ref.session_id)
         retry = self.retries.get(ref.session_id)
         if retry is not None:
             self.retries[ref.session_id] = LoginRetry(retry.key_check, retry.kid, None, retry.retry_until)
 
     def session_with_user(self, ref):
         self.calls.append("session_with_user")
-        return self.sessions.get(ref), self.users.get(ref.user_id)
+        session = None if ref.session_id in self.forgotten else self.sessions.get(ref)
+        return session, self.users.get(ref.user_id)
 
     def update_user(self, user, fields):
         user_id = user.user_id
@@ -213,7 +221,7 @@ class Users:
         # The listed sessions and the caller's end; any other holds a generation no user item has any more.
         for ref in [ref for ref in self.sessions if ref.user_id == user_id]:
             if ref == current or ref.session_id in (user.listed_sessions or {}):
-                self.end_session(ref, now)
+                self.end_session(ref, now, forget_user=True)
 
     def linked_users(self, user):
         return self.linked

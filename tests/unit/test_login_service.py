@@ -18,12 +18,24 @@ from tests.unit.fakes import (
     payload,
     session,
 )
+from wxlogin.aws import STORE_RESERVE_SECONDS
 from wxlogin.config import load_settings
-from wxlogin.errors import InvalidCode, InvalidEncryptedData, RateLimited, UserBlocked, WeChatError, WxLoginError
+from wxlogin.errors import (
+    AccountBlocked,
+    InvalidCode,
+    InvalidEncryptedData,
+    RateLimited,
+    ServiceUnavailable,
+    UserBlocked,
+    WeChatError,
+    WeChatUnavailable,
+    WxLoginError,
+)
 from wxlogin.keys.appsecrets import AppSecrets
-from wxlogin.keys.tokens import parse_token, user_id_for
+from wxlogin.keys.tokens import LOGIN_ID_BYTES, parse_token, session_id_for, user_id_for
 from wxlogin.records import replace
-from wxlogin.services.login import LoginService
+from wxlogin.services.auth import Authenticator
+from wxlogin.services.login import IN_FLIGHT_WAIT_SECONDS, LoginService
 from wxlogin.storage.users import user_pk
 from wxlogin.web.route_requests import LoginRequest
 from wxlogin.wechat.errors import WeChatErrcode
@@ -37,10 +49,10 @@ def service(wechat: WeChat, users: Users | None = None, secret=f'{{"{APPID}": "{
     apps = AppSecrets("apps", 300, provider=SecretsProvider(secret))
     settings = load_settings(env)
     users = users or Users()
-    return LoginService(settings, users, users, apps, wechat, KEYS, clock=clock, sleep=clock.sleep)
+    return LoginService(settings, users, apps, wechat, KEYS, clock=clock, sleep=clock.sleep)
 
 
-def test_a_first_login_makes_the_user_and_a_session_the_token_opens_with_two_writes_and_no_read():
+def test_a_first_login_makes_the_user_and_a_session_the_token_opens_with_no_read_before_wechat():
     users = Users()
     answer = (
         service(WeChat(sessions=[session(unionid="oUnion")]), users).login(LoginRequest(code="c1"), DEADLINE).answer
@@ -53,7 +65,10 @@ def test_a_first_login_makes_the_user_and_a_session_the_token_opens_with_two_wri
     assert SESSION_KEY.encode() not in stored.sealed_session_key
     sealed = stored.sealed_session_key
     assert KEYS.open_text("session_key", user_pk(stored.user_id), stored.generation, sealed) == SESSION_KEY
+    # The user's read and write (record_login), then the session: nothing else, nothing before WeChat.
     assert users.calls == ["record_login", "put_session"]
+    assert ref.session_id == session_id_of("c1")
+    assert stored.listed_sessions == {ref.session_id: int(NOW) + 7 * 24 * 3600}
 
 
 def test_a_second_login_keeps_the_known_unionid_and_profile():
@@ -89,95 +104,268 @@ def test_wechat_refusals_are_the_contracts_errors_and_store_nothing(errcode, err
     assert users.users == {} and users.logins == 0
 
 
-def test_a_retried_login_gets_the_same_answer_back():
+def session_id_of(code: str) -> str:
+    """The session item a login of `code` writes, and a retry of it reads (the code's login id, under KEYS)."""
+    return session_id_for(bytes.fromhex(KEYS.keyed_hash("login session", APPID, code))[:LOGIN_ID_BYTES])
+
+
+def keyed(code: str = "c1", key: str | None = KEY) -> LoginRequest:
+    return LoginRequest(code=code, idempotency_key=key)
+
+
+def counted(login: LoginService) -> list:
+    refused: list = []
+    login.on_refused_code = lambda: refused.append(1)
+    return refused
+
+
+def test_a_keyed_login_costs_one_read_more_than_a_plain_one_and_nothing_else():
+    users = Users()
+    service(WeChat(sessions=[session()]), users).login(LoginRequest(code="plain"), DEADLINE)
+    assert users.calls == ["record_login", "put_session"]
+    users.calls.clear()
+    service(WeChat(sessions=[session()]), users).login(keyed("keyed"), DEADLINE)
+    assert users.calls == ["session_record", "record_login", "put_session"]
+
+
+def test_a_login_lists_its_session_on_the_user_item_in_its_own_write():
+    users = Users()
+    first = service(WeChat(sessions=[session()]), users).login(LoginRequest(code="c1"), DEADLINE).answer
+    second = service(WeChat(sessions=[session()]), users).login(keyed("c2"), DEADLINE).answer
+    refs = [parse_token(answer["token"]) for answer in (first, second)]
+    assert [ref.session_id for ref in refs] == [session_id_of("c1"), session_id_of("c2")]
+    listed = users.users[user_id_for(APPID, OPENID)].listed_sessions
+    assert listed == {ref.session_id: int(NOW) + 7 * 24 * 3600 for ref in refs}
+    assert users.calls.count("record_login") == 2  # the listing rode in each login's user write
+
+
+def test_a_code_makes_one_session_whatever_races():
+    """Should WeChat answer a code twice, the second login writes no second session: invalid_code, and the
+    first token still works."""
+    users = Users()
+    first = service(WeChat(sessions=[session()]), users).login(LoginRequest(code="c1"), DEADLINE).answer
+    with pytest.raises(InvalidCode):
+        service(WeChat(sessions=[session()]), users).login(LoginRequest(code="c1"), DEADLINE)
+    assert list(users.sessions) == [parse_token(first["token"])]
+    assert Authenticator(users, Clock()).user(parse_token(first["token"])).user_id == user_id_for(APPID, OPENID)
+
+
+def test_a_retried_login_gets_the_same_answer_back_with_two_reads_and_no_wechat_call():
     users, clock = Users(), Clock()
     wechat = WeChat(sessions=[session()])
-    first = service(wechat, users, clock=clock).login(LoginRequest(code="c1", idempotency_key=KEY), DEADLINE)
-    retried = service(wechat, users, clock=clock).login(LoginRequest(code="c1", idempotency_key=KEY), DEADLINE)
-    assert retried.replayed and retried.answer == first.answer
-    assert users.logins == 1 and wechat.count("code_to_session") == 1
+    first = service(wechat, users, clock=clock).login(keyed(), DEADLINE)
+    users.calls.clear()
+    login = service(wechat, users, clock=clock)
+    refused = counted(login)
+    retried = login.login(keyed(), DEADLINE)
+    assert retried.replayed and not first.replayed and retried.answer == first.answer
+    assert users.calls == ["session_record", "session_with_user"]  # the code's session, then it with its user
+    assert wechat.count("code_to_session") == 1 and refused == []
     # The replay names the same account for its access token as the first answer did.
     assert retried.subject == first.subject == users.users[user_id_for(APPID, OPENID)].sub
     first = first.answer
-    (record,) = users.retries.values()
-    assert record.state == "done" and first["token"].encode() not in record.sealed
+    record = users.retries[session_id_of("c1")]
+    assert record.sealed is not None and first["token"].encode() not in record.sealed
+    assert KEY not in record.key_check and "c1" not in record.key_check
 
 
 def test_a_retry_with_another_key_or_none_is_invalid_code():
     users = Users()
-    service(WeChat(sessions=[session()]), users).login(LoginRequest(code="c1", idempotency_key=KEY), DEADLINE)
-    for other in (OTHER_KEY, None):
-        with pytest.raises(InvalidCode):
-            service(WeChat(sessions=[40163]), users).login(LoginRequest(code="c1", idempotency_key=other), DEADLINE)
+    first = service(WeChat(sessions=[session()]), users).login(keyed(), DEADLINE).answer
+    users.calls.clear()
+    nowhere = WeChat()
+    with pytest.raises(InvalidCode):
+        service(nowhere, users).login(keyed(key=OTHER_KEY), DEADLINE)
+    assert nowhere.count("code_to_session") == 0 and users.calls == ["session_record"]
+    # Without a key it is a plain login, which reads nothing first: WeChat refuses the used code, counted once.
+    login = service(WeChat(sessions=[40163]), users)
+    refused = counted(login)
+    with pytest.raises(InvalidCode):
+        login.login(keyed(key=None), DEADLINE)
+    assert refused == [1] and users.calls == ["session_record"]
+    # Neither spoiled the login's own retry.
+    assert service(WeChat(), users).login(keyed(), DEADLINE).answer == first
 
 
 def test_a_used_code_with_a_random_key_is_invalid_code_at_once():
-    """No wait: neither when a keyed login of the code is done, nor when the code was used without a key."""
+    """No wait and no WeChat call: neither when a keyed login of the code is done, nor when the code was used
+    without a key. The refused attempt writes nothing, so its own retry is refused at once too."""
     users, clock = Users(), Clock()
-    keyed = WeChat(sessions=[session()])
-    service(keyed, users, clock=clock).login(LoginRequest(code="keyed", idempotency_key=KEY), DEADLINE)
-    plain = WeChat(sessions=[session(), 40163])
+    keyed_wechat = WeChat(sessions=[session()])
+    service(keyed_wechat, users, clock=clock).login(keyed("keyed"), DEADLINE)
+    plain = WeChat(sessions=[session()])
     service(plain, users, clock=clock).login(LoginRequest(code="plain"), DEADLINE)
-    for code in ("keyed", "plain"):
+    sessions, retries = dict(users.sessions), dict(users.retries)
+    users.calls.clear()
+    for code in ("keyed", "plain", "keyed", "plain"):
+        login = service(plain, users, clock=clock)
+        refused = counted(login)
         with pytest.raises(InvalidCode):
-            service(plain, users, clock=clock).login(LoginRequest(code=code, idempotency_key=OTHER_KEY), DEADLINE)
-    assert clock.slept == [] and keyed.count("code_to_session") == 1
-    # The marker the refused login put says so: its own retry is answered at once too.
-    assert sorted(record.state for record in users.retries.values()) == ["done", "failed"]
+            login.login(keyed(code, OTHER_KEY), DEADLINE)
+        assert refused == []  # WeChat was not asked: nothing it refused
+    assert clock.slept == [] and keyed_wechat.count("code_to_session") == 1 and plain.count("code_to_session") == 1
+    assert users.calls == ["session_record"] * 4 and users.sessions == sessions and users.retries == retries
 
 
 class Finishing(Clock):
-    """A clock whose third sleep lets the login in flight finish: its record is then written."""
+    """A clock whose third sleep lets the login in flight finish: its session is then written."""
 
-    def __init__(self, users: Users, record_id: str, done):
+    def __init__(self, users: Users, held: tuple):
         super().__init__()
-        self.users, self.record_id, self.done = users, record_id, done
+        self.users, self.held = users, held
 
     def sleep(self, seconds):
         super().sleep(seconds)
         if len(self.slept) == 3:
-            self.users.retries[self.record_id] = self.done
+            (ref, stored), (session_id, retry) = self.held
+            self.users.sessions[ref], self.users.retries[session_id] = stored, retry
 
 
-def _in_flight(users: Users) -> tuple[str, object, dict]:
-    """A keyed login that finished, its record turned back to what it was while it ran."""
-    answer = (
-        service(WeChat(sessions=[session()]), users)
-        .login(LoginRequest(code="c1", idempotency_key=KEY), DEADLINE)
-        .answer
-    )
-    ((record_id, done),) = users.retries.items()
-    users.retries[record_id] = replace(done, state="pending", sealed=None, deadline=NOW + 1.0)
-    return record_id, done, answer
+def _in_flight(users: Users) -> tuple[tuple, dict]:
+    """A keyed login that WeChat has answered and that has not written its session yet: (what it writes, its
+    answer). The user item is already written (the login writes its session last)."""
+    answer = service(WeChat(sessions=[session()]), users).login(keyed(), DEADLINE).answer
+    ref = parse_token(answer["token"])
+    held = ((ref, users.sessions.pop(ref)), (ref.session_id, users.retries.pop(ref.session_id)))
+    return held, answer
 
 
-def test_a_retry_of_a_login_in_flight_waits_for_it_and_gets_its_answer():
+def test_a_retry_of_a_login_in_flight_waits_for_its_session_and_gets_its_answer():
     users = Users()
-    record_id, done, answer = _in_flight(users)
-    clock = Finishing(users, record_id, done)
-    retried = service(WeChat(), users, clock=clock).login(LoginRequest(code="c1", idempotency_key=KEY), DEADLINE).answer
-    assert retried == answer and len(clock.slept) == 3
+    held, answer = _in_flight(users)
+    clock = Finishing(users, held)
+    wechat = WeChat(sessions=[40163])  # the login in flight exchanged the code
+    login = service(wechat, users, clock=clock)
+    refused = counted(login)
+    retried = login.login(keyed(), DEADLINE)
+    assert retried.replayed and retried.answer == answer and len(clock.slept) == 3
+    assert refused == [] and wechat.count("code_to_session") == 1 and users.logins == 1
 
 
-def test_a_retry_never_waits_past_the_deadline_of_the_login_it_waits_for():
+def test_a_retry_of_a_login_in_flight_that_fails_is_refused_as_soon_as_that_login_says_so():
+    users = Users()
+    (_, (session_id, retry)), _ = _in_flight(users)
+    clock = Clock()
+
+    def fails(seconds):  # on the second wait, the login in flight fails and marks its code (no answer)
+        clock.slept.append(seconds)
+        clock.now += seconds
+        if len(clock.slept) == 2:
+            users.put_failed_login(session_id, retry.key_check, retry.kid, retry.retry_until)
+
+    clock.sleep = fails
+    login = service(WeChat(sessions=[40163]), users, clock=clock)
+    refused = counted(login)
+    with pytest.raises(InvalidCode):
+        login.login(keyed(), DEADLINE)
+    assert len(clock.slept) == 2 and refused == []  # that login's failure was answered and logged already
+
+
+def test_a_retry_never_waits_past_its_own_deadline_nor_the_in_flight_wait():
+    users = Users()
+    _in_flight(users)  # never finishes
+    for deadline, waited in ((DEADLINE, IN_FLIGHT_WAIT_SECONDS), (NOW + STORE_RESERVE_SECONDS + 1.0, 1.0)):
+        clock = Clock()
+        login = service(WeChat(sessions=[40163]), users, clock=clock)
+        refused = counted(login)
+        with pytest.raises(InvalidCode):
+            login.login(keyed(), deadline)
+        # Up to the wait, leaving the time to answer; the code was used by no login that is answered: refused, once.
+        assert sum(clock.slept) == pytest.approx(waited) and refused == [1]
+        assert users.calls.count("put_failed_login") == 0  # a refused code leaves nothing behind
+
+
+def test_a_retry_out_of_time_waits_not_at_all():
     users = Users()
     _in_flight(users)
     clock = Clock()
     with pytest.raises(InvalidCode):
-        service(WeChat(), users, clock=clock).login(LoginRequest(code="c1", idempotency_key=KEY), DEADLINE)
-    assert sum(clock.slept) == pytest.approx(1.0)
+        service(WeChat(sessions=[40163]), users, clock=clock).login(keyed(), NOW + STORE_RESERVE_SECONDS)
+    assert clock.slept == []
 
 
-def test_a_retry_of_a_login_whose_session_was_revoked_gets_no_token():
-    users = Users()
-    answer = (
-        service(WeChat(sessions=[session()]), users)
-        .login(LoginRequest(code="c1", idempotency_key=KEY), DEADLINE)
-        .answer
-    )
-    users.sessions.pop(parse_token(answer["token"]))  # logged out since
+@pytest.mark.parametrize("ended_by", ["logout", "erasure", "sign-out", "expiry", "retry window"])
+def test_a_retry_of_a_login_whose_session_ended_gets_no_token(ended_by):
+    users, clock = Users(), Clock()
+    env = {"TOKEN_TTL_SECONDS": "60"}  # a session shorter than the retry window (300 s)
+    answer = service(WeChat(sessions=[session()]), users, clock=clock, **env).login(keyed(), DEADLINE).answer
+    ref, user_id = parse_token(answer["token"]), user_id_for(APPID, OPENID)
+    if ended_by == "logout":
+        users.revoke_session(ref, NOW)
+    elif ended_by == "erasure":
+        users.delete_user(users.users[user_id], ref, NOW)
+    elif ended_by == "sign-out":  # an operator's: a new generation, the session item untouched
+        users.users[user_id] = replace(users.users[user_id], generation="gen-after-sign-out", listed_sessions=None)
+    elif ended_by == "expiry":
+        clock.now = NOW + 60
+    else:
+        env = {"TOKEN_TTL_SECONDS": "3600"}
+        clock.now = NOW + 300  # LOGIN_RETRY_WINDOW_SECONDS' default: the session lives, its retry is over
+        users.sessions[ref] = replace(users.sessions[ref], expires_at=int(NOW) + 3600)
+    nowhere = WeChat()
     with pytest.raises(InvalidCode):
-        service(WeChat(), users).login(LoginRequest(code="c1", idempotency_key=KEY), DEADLINE)
+        service(nowhere, users, clock=clock, **env).login(keyed(), clock.now + 10)
+    assert nowhere.count("code_to_session") == 0 and clock.slept == []
+
+
+def test_a_retry_of_a_blocked_users_login_is_told_so():
+    users = Users()
+    service(WeChat(sessions=[session()]), users).login(keyed(), DEADLINE)
+    user_id = user_id_for(APPID, OPENID)
+    users.users[user_id] = replace(users.users[user_id], blocked={"reason": "abuse", "at": "t", "by": "ops"})
+    with pytest.raises(AccountBlocked):
+        service(WeChat(), users).login(keyed(), DEADLINE)
+
+
+@pytest.mark.parametrize(
+    "failure", [ServiceUnavailable(), WeChatUnavailable(), 40226, 40013], ids=["ddb", "wechat-down", "risky", "error"]
+)
+def test_a_retry_of_a_failed_keyed_login_is_refused_at_once(failure):
+    """A login that failed may have used its code up: its retry is invalid_code at once, no wait, no WeChat."""
+    users = Users()
+    wechat = WeChat(sessions=[session() if isinstance(failure, ServiceUnavailable) else failure])
+    if isinstance(failure, WeChatUnavailable):
+        wechat.script["code_to_session"] = [failure]
+    if isinstance(failure, ServiceUnavailable):
+
+        def down(*_args, **_kwargs):
+            raise failure
+
+        users.put_session = down  # WeChat answered, the session could not be written
+    with pytest.raises(WxLoginError):
+        service(wechat, users).login(keyed(), DEADLINE)
+    assert users.calls[-1] == "put_failed_login"
+    failed = users.retries[session_id_of("c1")]
+    assert failed.sealed is None
+    for key in (KEY, OTHER_KEY):
+        clock, nowhere = Clock(), WeChat()
+        login = service(nowhere, users, clock=clock)
+        refused = counted(login)
+        with pytest.raises(InvalidCode):
+            login.login(keyed(key=key), DEADLINE)
+        assert clock.slept == [] and nowhere.count("code_to_session") == 0 and refused == []
+    # Nothing of it lets anybody in.
+    assert users.sessions == {}
+
+
+@pytest.mark.parametrize("errcode, error", [(40029, InvalidCode), (45011, RateLimited)])
+def test_a_keyed_login_wechat_refuses_leaves_nothing_and_its_retry_is_refused_as_fast(errcode, error):
+    users = Users()
+    wechat = WeChat(sessions=[errcode, errcode])
+    login = service(wechat, users)
+    refused = counted(login)
+    for _ in range(2):
+        with pytest.raises(error):
+            login.login(keyed(), DEADLINE)
+    assert users.calls == ["session_record"] * 2 and users.retries == {} and users.sessions == {}
+    assert refused == ([1, 1] if errcode == 40029 else [])  # each refusal counted once
+
+
+def test_a_failed_record_never_stands_in_the_way_of_a_session_already_written():
+    users = Users()
+    answer = service(WeChat(sessions=[session()]), users).login(keyed(), DEADLINE).answer
+    users.put_failed_login(session_id_of("c1"), "another-check", "k1", int(NOW) + 300)
+    assert service(WeChat(), users).login(keyed(), DEADLINE).answer == answer
 
 
 def test_junk_codes_never_cost_a_valid_code_its_login_and_each_refusal_is_counted_without_a_write():
@@ -211,7 +399,7 @@ def test_a_rotated_secret_is_read_afresh_once():
     app_secrets.resolve_appid(None)  # "old" is cached, then rotated in Secrets Manager
     apps.value = f'{{"{APPID}": "new"}}'
     users = Users()
-    login = LoginService(load_settings({}), users, users, app_secrets, wechat, KEYS)
+    login = LoginService(load_settings({}), users, app_secrets, wechat, KEYS)
     assert login.login(LoginRequest(code="c1"), DEADLINE).answer["isNewUser"]
     assert [call[2] for call in wechat.calls] == ["old", "new"] and apps.fetches == 2
 

@@ -73,13 +73,55 @@ def test_a_later_login_is_no_event_and_phone_block_and_erasure_are():
     assert erased.audit["action"] == "erased" and erased.account == ("s1", True)
 
 
-def test_sessions_leave_login_and_logout_entries_but_ttl_expiry_none():
-    keys = {"pk": USER["pk"], "sk": {"S": "SESSION#abc"}}
-    assert change_of(stream_record("INSERT", None, {**keys}, keys)).audit["action"] == "login"
-    assert change_of(stream_record("REMOVE", {**keys}, None, keys)).audit["action"] == "logout"
+SESSION_KEYS = {"pk": {"S": "SESSION#abc"}, "sk": {"S": "SESSION"}}
+SESSION = {
+    **SESSION_KEYS,
+    "uid": {"S": "u1"},
+    "tokenHash": {"S": "hash-of-the-token"},
+    "gen": {"S": "g1"},
+    "expiresAt": {"N": "1767830400"},
+    "createdAt": {"S": "2026-01-01T00:00:00Z"},
+}
+
+
+def session_change(name: str, old: dict | None, new: dict | None, **extra):
+    return change_of(stream_record(name, old, new, SESSION_KEYS, **extra))
+
+
+def test_a_session_written_is_a_login_entry_of_its_user_and_nothing_more():
+    change = session_change("INSERT", None, SESSION)
+    assert change.user_id == "u1" and change.events == [] and change.account is None
+    assert change.audit == {"time": "2026-01-01T00:00:00Z", "action": "login", "actor": "user"}
+    assert "hash-of-the-token" not in json.dumps(change.audit)
+
+
+def test_a_session_ended_in_place_is_a_logout_entry_once():
+    ended = {**SESSION, "expiresAt": {"N": "1767225600"}, "endedAt": {"N": "1767225600"}}
+    assert session_change("MODIFY", SESSION, ended).audit["action"] == "logout"
+    # An erasure ends it too, and removes what tied it to the user: the entry is still the user's, once.
+    erased = {k: v for k, v in ended.items() if k not in ("uid", "gen")}
+    change = session_change("MODIFY", SESSION, erased)
+    assert change.user_id == "u1" and change.audit["action"] == "logout"
+    # Ended again (an erasure after a logout): no second entry.
+    assert session_change("MODIFY", ended, {**erased, "endedAt": {"N": "1767225700"}}) is None
+
+
+def test_other_changes_of_a_session_leave_no_entry():
+    checked = {**SESSION, "keyCheckedAt": {"N": "1767225600"}}
+    assert session_change("MODIFY", SESSION, checked) is None
+    # The TTL's delete of a session (ended or expired) is neither a login nor a logout.
     ttl = {"type": "Service", "principalId": "dynamodb.amazonaws.com"}
-    assert change_of(stream_record("REMOVE", {**keys}, None, keys, userIdentity=ttl)) is None
-    other = {"pk": {"S": "LOGIN#x"}, "sk": {"S": "LOGIN"}}
+    assert session_change("REMOVE", SESSION, None, userIdentity=ttl) is None
+    assert session_change("REMOVE", {**SESSION, "endedAt": {"N": "1767225600"}}, None, userIdentity=ttl) is None
+
+
+def test_a_failed_keyed_logins_record_names_nobody_and_is_no_entry():
+    failed = {**SESSION_KEYS, "keyCheck": {"S": "k"}, "kid": {"S": "k1"}, "expiresAt": {"N": "1767225900"}}
+    for name, old, new in (("INSERT", None, failed), ("MODIFY", failed, {**failed, "endedAt": {"N": "1"}})):
+        assert session_change(name, old, new) is None
+    assert session_change("REMOVE", failed, None) is None
+    # Other keys the table holds never make an entry.
+    other = {"pk": {"S": "APP#wxapp"}, "sk": {"S": "ACCESS_TOKEN"}}
     assert change_of(stream_record("INSERT", None, other, other)) is None
 
 

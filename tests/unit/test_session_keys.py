@@ -52,7 +52,7 @@ class World:
         self.users = Users()
         self.wechat = WeChat(sessions=[session(), session(session_key=NEW_KEY)], key_checks=key_checks)
         apps = AppSecrets("apps", 300, provider=SecretsProvider(f'{{"{APPID}": "{APP_SECRET}"}}'))
-        login = LoginService(load_settings(env), self.users, self.users, apps, self.wechat, KEYS, clock=self.clock)
+        login = LoginService(load_settings(env), self.users, apps, self.wechat, KEYS, clock=self.clock)
         login.login(LoginRequest(code="c1"), DEADLINE)
         self.clock.now += 30
         self.ref = parse_token(login.login(LoginRequest(code="c2"), DEADLINE).answer["token"])

@@ -206,7 +206,7 @@ def attacks(document: dict, issuer: str = ISSUER) -> dict[str, str]:
         "tampered payload": f"{head}.{b64url(json.dumps(tampered_payload).encode())}.{sig}",
         "tampered signature": f"{head}.{body}.{b64url(bytes([signature[0] ^ 1]) + signature[1:])}",
         "no signature": f"{head}.{body}.",
-        "a session token": mint_token(user_id_for(APPID, OPENID))[0],
+        "a session token": mint_token(user_id_for(APPID, OPENID), bytes(16))[0],
         "garbage": "not.a.jwt",
         "empty": "",
     }

@@ -26,11 +26,11 @@ def service(wechat: WeChat, users: Users, max_rank: int = 4, ranked: bool = True
     apps = AppSecrets("apps", 300, provider=SecretsProvider(f'{{"{APPID}": "{APP_SECRET}"}}'))
     tokens = AccessTokens(AccessTokenTable("token", int(NOW) + 7200), wechat, apps, clock=clock, sleep=clock.sleep)
     risk = SignUpRisk(users, tokens, wechat, max_rank) if ranked else None
-    return LoginService(load_settings({}), users, users, apps, wechat, KEYS, clock=clock, sleep=clock.sleep, risk=risk)
+    return LoginService(load_settings({}), users, apps, wechat, KEYS, clock=clock, sleep=clock.sleep, risk=risk)
 
 
-def login(wechat: WeChat, users: Users, client_ip: str | None = CLIENT_IP, **options) -> dict:
-    return service(wechat, users, **options).login(LoginRequest(code="c1", client_ip=client_ip), DEADLINE).answer
+def login(wechat: WeChat, users: Users, client_ip: str | None = CLIENT_IP, code: str = "c1", **options) -> dict:
+    return service(wechat, users, **options).login(LoginRequest(code=code, client_ip=client_ip), DEADLINE).answer
 
 
 def test_a_new_user_is_ranked_once_and_the_rank_is_kept_and_shown():
@@ -41,7 +41,7 @@ def test_a_new_user_is_ranked_once_and_the_rank_is_kept_and_shown():
     assert me_view(users.users[USER_ID])["riskRank"] == 2
     assert users.calls == ["is_known", "record_login", "put_session"]  # the rank rides in the login's own write
 
-    login(wechat, users)  # a known user: one read, no WeChat call, the rank stays
+    login(wechat, users, code="c2")  # a known user: one read, no WeChat call, the rank stays
     assert wechat.count("user_risk_rank") == 1 and users.users[USER_ID].risk_rank == 2
 
 

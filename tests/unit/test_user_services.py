@@ -22,6 +22,7 @@ from tests.unit.fakes import (
 from wxlogin.errors import InvalidEncryptedData, InvalidRequest, RateLimited, Unauthorized, UserBlocked, WeChatError
 from wxlogin.keys.appsecrets import AppSecrets
 from wxlogin.keys.tokens import TokenRef
+from wxlogin.records import replace
 from wxlogin.services.account import AccountService
 from wxlogin.services.auth import Authenticator
 from wxlogin.services.phone import PhoneService
@@ -175,11 +176,33 @@ def test_update_me_answers_the_updated_user():
 
 
 def test_logout_revokes_only_a_live_session_and_delete_erases_every_session():
-    users = Users(user())
-    users.sessions = {REF: live(NOW + 60), TokenRef("u1", "other", "session-2"): live(NOW + 60)}
-    account = AccountService(users, clock=Clock())
+    other, unlisted = TokenRef("u1", "other", "session-2"), TokenRef("u1", "unlisted", "session-3")
+    users = Users(replace(user(), listed_sessions={"session-1": int(NOW + 60), "session-2": int(NOW + 60)}))
+    users.sessions = {REF: live(NOW + 60), other: live(NOW + 60), unlisted: live(NOW + 60)}
+    account, auth = AccountService(users, clock=Clock()), Authenticator(users, clock=Clock())
     account.logout(REF)
     with pytest.raises(Unauthorized):
         account.logout(REF)
-    account.delete_me(users.users["u1"], TokenRef("u1", "other", "session-2"))
-    assert users.users == {} and users.sessions == {}
+    with pytest.raises(Unauthorized):
+        auth.user(REF)  # ended in place: the item stays (a retry of its login finds it) but lets nobody in
+    assert users.sessions[REF].expires_at <= NOW and auth.user(other).user_id == "u1"
+    account.delete_me(users.users["u1"], other)
+    assert users.users == {}
+    for ref in (REF, other, unlisted):
+        with pytest.raises(Unauthorized):
+            auth.user(ref)
+    # The listed sessions and the caller's are ended and no longer name the user; one beyond the list holds
+    # the generation of a user item that is gone, and expires by TTL.
+    assert users.forgotten == {"session-1", "session-2"}
+    assert all(users.sessions[ref].expires_at <= NOW for ref in (REF, other))
+    # A user made anew (another login after the erasure) is another generation: no earlier session opens it.
+    users.users["u1"] = replace(user(), generation="gen-of-the-new-user")
+    with pytest.raises(Unauthorized):
+        auth.user(unlisted)
+
+
+def test_an_erasure_ends_the_callers_session_even_when_the_user_item_does_not_list_it():
+    users = Users(user())  # a user item from before lists were kept, or the caller's session beyond the list
+    users.sessions = {REF: live(NOW + 60)}
+    AccountService(users, clock=Clock()).delete_me(users.users["u1"], REF)
+    assert users.forgotten == {"session-1"} and users.sessions[REF].expires_at <= NOW

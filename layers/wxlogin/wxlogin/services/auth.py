@@ -1,7 +1,7 @@
 """Authentication: the user behind a request's bearer token.
 
-The token names its user's partition (tokens.py) and the session lives there (users.py), so one
-read brings both; the rules are here: the session must exist and be unexpired (TTL deletes
+The token names its user item and its session item (tokens.py, users.py), so one read (BatchGetItem)
+brings both; the rules are here: the session must exist and be unexpired (TTL deletes
 lazily, so expiry is checked on read), and its user must exist with the generation the session
 was issued under (a user erased and made anew is another user: no earlier session opens it).
 A blocked user's live session gets 403 user_blocked, not 401: the client then stops retrying a login.

@@ -112,8 +112,6 @@ class LoginService:
         return self._keyed_login(appid, request, login_id, deadline)
 
     def _keyed_login(self, appid: str, request: LoginRequest, login_id: bytes, deadline: float) -> LoginOutcome:
-        # A retry's wait leaves it the time to read what it waited for.
-        give_up = min(self.clock() + IN_FLIGHT_WAIT_SECONDS, deadline - STORE_RESERVE_SECONDS)
         session_id = session_id_for(login_id)
         key_check = self.keys.keyed_hash("login retry key", appid, request.code, request.idempotency_key)
         there = self.store.session_record(session_id)
@@ -123,6 +121,9 @@ class LoginService:
         try:
             return self._login(appid, request, login_id, deadline, (key_check, kid))
         except CodeAlreadyUsed:
+            # Counted from WeChat's answer, which the login in flight also had; the wait leaves this request the
+            # time to read what it waited for.
+            give_up = min(self.clock() + IN_FLIGHT_WAIT_SECONDS, deadline - STORE_RESERVE_SECONDS)
             there = self._wait_for_session(session_id, give_up)
             if there is None:
                 self.on_refused_code()  # a used code, not a retry of its login: counted once, as refused

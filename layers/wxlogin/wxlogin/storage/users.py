@@ -99,8 +99,7 @@ def _list_session(
     A list the read found gets one entry set and its expired and oldest entries removed (paths apart, so
     logins of the same user racing each other both land); a user item without one (new, or its list cleared
     with a new generation) gets the whole list, on the condition that it still has none."""
-    names["#sessions"], names["#listed"] = "sessions", session.session_id
-    values[":listedUntil"] = to_attr(session.expires_at)
+    names["#sessions"] = "sessions"
     if listed is None:
         values[":listed"] = {"M": {session.session_id: to_attr(session.expires_at)}}
         return f"{expression}, #sessions = :listed", f"({condition}) AND attribute_not_exists(#sessions)", []
@@ -111,6 +110,7 @@ def _list_session(
     for i, sid in enumerate(dropped):
         names[f"#drop{i}"] = sid
         removes.append(f"#sessions.#drop{i}")
+    names["#listed"], values[":listedUntil"] = session.session_id, to_attr(session.expires_at)
     expression = f"{expression}, #sessions.#listed = :listedUntil"
     return expression, f"({condition}) AND attribute_exists(#sessions)", removes
 
