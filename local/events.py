@@ -28,9 +28,21 @@ EVENTS_RULE = "wxlogin-local-events"
 
 
 def matches(pattern, value) -> bool:
-    """An event filter pattern (the subset the template uses: nested keys, exact values, prefix) against a value."""
+    """An event filter pattern (the subset the template uses: nested keys, exact values, prefix, exists) against a
+    value, as Lambda's event filtering documents them
+    (https://docs.aws.amazon.com/lambda/latest/dg/invocation-eventfiltering.html)."""
     if isinstance(pattern, dict):
-        return isinstance(value, dict) and all(key in value and matches(p, value[key]) for key, p in pattern.items())
+        if not isinstance(value, dict):
+            return False
+        for key, part in pattern.items():
+            options = part if isinstance(part, list) else []
+            exists = [option["exists"] for option in options if isinstance(option, dict) and "exists" in option]
+            if exists:
+                if (key in value) != exists[0]:
+                    return False
+            elif key not in value or not matches(part, value[key]):
+                return False
+        return True
     if isinstance(pattern, list):
         return any(
             (isinstance(value, str) and value.startswith(option["prefix"]))

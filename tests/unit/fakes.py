@@ -83,6 +83,7 @@ class Users:
         self.users = {u.user_id: u for u in users}
         self.sessions: dict = {}
         self.retries: dict[str, LoginRetry] = {}
+        self.waiting: dict[str, int] = {}  # session id -> expiresAt of a retry's waiting record
         self.linked: list[dict] = []
         self.calls: list[str] = []
         self.key_checked: dict = {}  # session ref -> when it last asked WeChat's checksession
@@ -155,11 +156,12 @@ class Users:
     def _session_ref(self, session_id):
         return next((ref for ref in self.sessions if ref.session_id == session_id), None)
 
-    def put_session(self, user_id, ref, generation, expires_at, now, retry=None):
+    def put_session(self, ref, generation, expires_at, now, retry=None):
         self.calls.append("put_session")
         there = self._session_ref(ref.session_id)
         if there is not None or ref.session_id in self.retries:
             return there == ref
+        self.waiting.pop(ref.session_id, None)  # a session replaces a retry's waiting record
         self.sessions[ref] = Session(expires_at, generation)
         if retry is not None:
             self.retries[ref.session_id] = retry
@@ -168,14 +170,24 @@ class Users:
     def put_failed_login(self, session_id, key_check, kid, expires_at):
         self.calls.append("put_failed_login")
         if self._session_ref(session_id) is None and session_id not in self.retries:
+            self.waiting.pop(session_id, None)
             self.retries[session_id] = LoginRetry(key_check, kid, None, expires_at)
+
+    def put_waiting(self, session_id, expires_at):
+        self.calls.append("put_waiting")
+        if self._session_ref(session_id) is not None or session_id in self.retries or session_id in self.waiting:
+            return False
+        self.waiting[session_id] = expires_at
+        return True
 
     def session_record(self, session_id):
         self.calls.append("session_record")
         ref, retry = self._session_ref(session_id), self.retries.get(session_id)
         if ref is not None:
             return SessionRecord(ref.token_hash, self.sessions[ref].expires_at, retry)
-        return SessionRecord(None, retry.retry_until, retry) if retry is not None else None
+        if retry is not None:
+            return SessionRecord(None, retry.retry_until, retry)
+        return SessionRecord(None, self.waiting[session_id], None) if session_id in self.waiting else None
 
     def end_session(self, ref, now, forget_user=False):
         """What logout and erasure leave of a session: its item, expired, without its answer (and after an

@@ -262,9 +262,9 @@ def test_a_retry_of_a_login_in_flight_that_fails_is_refused_as_soon_as_that_logi
 
 
 def test_a_retry_never_waits_past_its_own_deadline_nor_the_in_flight_wait():
-    users = Users()
-    _in_flight(users)  # never finishes
     for deadline, waited in ((DEADLINE, IN_FLIGHT_WAIT_SECONDS), (NOW + STORE_RESERVE_SECONDS + 1.0, 1.0)):
+        users = Users()
+        _in_flight(users)  # never finishes
         clock = Clock()
         login = service(WeChat(sessions=[40163]), users, clock=clock)
         refused = counted(login)
@@ -272,7 +272,7 @@ def test_a_retry_never_waits_past_its_own_deadline_nor_the_in_flight_wait():
             login.login(keyed(), deadline)
         # Up to the wait, leaving the time to answer; the code was used by no login that is answered: refused, once.
         assert sum(clock.slept) == pytest.approx(waited) and refused == [1]
-        assert users.calls.count("put_failed_login") == 0  # a refused code leaves nothing behind
+        assert users.calls.count("put_failed_login") == 0  # a refused code leaves nothing behind but the waiting
 
 
 def test_a_retry_out_of_time_waits_not_at_all():
@@ -409,3 +409,34 @@ def test_an_appsecret_wechat_refuses_twice_is_wechat_error():
     with pytest.raises(WeChatError):
         service(wechat).login(LoginRequest(code="c1"), DEADLINE)
     assert wechat.count("code_to_session") == 1  # the re-read found the same secret: no second call
+
+
+def test_a_used_code_whose_login_wrote_nothing_holds_one_wait_and_every_later_request_is_refused_at_once():
+    """A client resending a code whose login failed or was never ours (WeChat: used, no session here) may not
+    hold an instance for the in-flight wait on every request: the first waits (and is counted as refused), every
+    later one, with any key, reads the waiting record and is refused at once, without asking WeChat."""
+    users = Users()
+    _in_flight(users)  # its session never comes
+    clock = Clock()
+    wechat = WeChat(sessions=[40163])
+    login = service(wechat, users, clock=clock)
+    refused = counted(login)
+    with pytest.raises(InvalidCode):
+        login.login(keyed(), DEADLINE)
+    assert sum(clock.slept) == pytest.approx(IN_FLIGHT_WAIT_SECONDS)
+    for key in ("k-1", "k-2", "k-3"):
+        clock.slept.clear()
+        with pytest.raises(InvalidCode):
+            login.login(keyed(key=key), DEADLINE)
+        assert clock.slept == []
+    assert refused == [1]
+
+
+def test_a_waiting_retry_gets_the_session_that_replaces_its_record():
+    """The waiting record never blocks the login it waits for: its session replaces the record."""
+    users = Users()
+    held, answer = _in_flight(users)
+    (ref, live_session), (session_id, retry) = held
+    assert users.put_waiting(session_id, int(NOW) + 300)
+    assert users.put_session(ref, live_session.generation, live_session.expires_at, NOW, retry)
+    assert users.session_record(session_id).token_hash == ref.token_hash

@@ -74,9 +74,9 @@ def test_a_later_login_is_no_event_and_phone_block_and_erasure_are():
 
 
 SESSION_KEYS = {"pk": {"S": "SESSION#abc"}, "sk": {"S": "SESSION"}}
+# A session as a login writes it: it names no user (its token's hash covers the user id).
 SESSION = {
     **SESSION_KEYS,
-    "uid": {"S": "u1"},
     "tokenHash": {"S": "hash-of-the-token"},
     "gen": {"S": "g1"},
     "expiresAt": {"N": "1767830400"},
@@ -88,22 +88,26 @@ def session_change(name: str, old: dict | None, new: dict | None, **extra):
     return change_of(stream_record(name, old, new, SESSION_KEYS, **extra))
 
 
-def test_a_session_written_is_a_login_entry_of_its_user_and_nothing_more():
-    change = session_change("INSERT", None, SESSION)
-    assert change.user_id == "u1" and change.events == [] and change.account is None
-    assert change.audit == {"time": "2026-01-01T00:00:00Z", "action": "login", "actor": "user"}
+def test_a_login_is_a_login_entry_of_its_user_naming_the_account_and_a_sign_up_is_a_signup_entry():
+    again = {**USER, "lastLoginAt": {"S": "2026-01-02T00:00:00Z"}}
+    change = change_of(stream_record("MODIFY", USER, again))
+    assert change.user_id == "u1" and change.events == [] and change.audit["action"] == "login"
+    assert change.audit["sub"] == "s1" and change.audit["actor"] == "user"
+    assert change_of(stream_record("INSERT", None, USER)).audit["action"] == "signup"
+    # The session a login writes is no second entry.
+    assert session_change("INSERT", None, SESSION) is None
+
+
+def test_a_logout_is_a_logout_entry_once_and_an_erasures_end_of_a_session_none():
+    logged_out = {**SESSION, "expiresAt": {"N": "1767225600"}, "endedAt": {"N": "1767225600"}, "uid": {"S": "u1"}}
+    change = session_change("MODIFY", SESSION, logged_out)
+    assert change.user_id == "u1" and change.audit == {"time": "2026-01-01T00:00:00Z", "action": "logout", "actor": "user"}
     assert "hash-of-the-token" not in json.dumps(change.audit)
-
-
-def test_a_session_ended_in_place_is_a_logout_entry_once():
-    ended = {**SESSION, "expiresAt": {"N": "1767225600"}, "endedAt": {"N": "1767225600"}}
-    assert session_change("MODIFY", SESSION, ended).audit["action"] == "logout"
-    # An erasure ends it too, and removes what tied it to the user: the entry is still the user's, once.
-    erased = {k: v for k, v in ended.items() if k not in ("uid", "gen")}
-    change = session_change("MODIFY", SESSION, erased)
-    assert change.user_id == "u1" and change.audit["action"] == "logout"
+    # An erasure ends the session naming nobody (the user item's removal is the erasure's entry).
+    erased = {k: v for k, v in SESSION.items() if k != "gen"} | {"endedAt": {"N": "1767225600"}}
+    assert session_change("MODIFY", SESSION, erased) is None
     # Ended again (an erasure after a logout): no second entry.
-    assert session_change("MODIFY", ended, {**erased, "endedAt": {"N": "1767225700"}}) is None
+    assert session_change("MODIFY", logged_out, {**erased, "endedAt": {"N": "1767225700"}}) is None
 
 
 def test_other_changes_of_a_session_leave_no_entry():

@@ -39,7 +39,8 @@ def hash_token(token: str) -> str:
 
 def session_id_for(login_id: bytes) -> str:
     """The key of a login's session item: what a token and a retry of the login both lead to."""
-    return _b64url(hashlib.sha256(login_id).digest()[:16])
+    # 96 bits, unique among all the sessions a table will ever hold, and short: the user item lists its newest.
+    return _b64url(hashlib.sha256(login_id).digest()[:12])
 
 
 @record

@@ -5,13 +5,13 @@ a login makes no call for any of this. Each stream record is one change of one i
 
 | change of the item                                    | EventBridge event | audit entry |
 | ----------------------------------------------------- | ----------------- | ----------- |
-| user item created (`createdBy` appears)               | UserSignedUp      | signup      |
-| session item created (each login)                     |                   | login       |
+| user item created (`createdBy` appears; first login)  | UserSignedUp      | signup      |
+| user item's `lastLoginAt` changes (every other login) |                   | login       |
 | user item's `phoneHash` appears or changes            | PhoneBound        | phone_bound |
 | user item's `blockedAt` appears                       | UserBlocked       | (the operator's entry) |
 | user item's `blockedAt` goes                          | UserUnblocked     | (the operator's entry) |
 | user item deleted                                     | UserErased        | erased      |
-| session item ended (`endedAt` appears: logout, erasure)|                   | logout      |
+| session item ended by a logout (`endedAt` appears)    |                   | logout      |
 
 An event's detail is `{"version": "1", "eventId", "sub", "appid", "openid", "unionid", "time"}` (plus
 `reason` for UserBlocked): never a token, a code, the session_key or a phone number. `eventId` is the
@@ -52,20 +52,13 @@ def _image(record_: dict, name: str) -> dict | None:
     return plain(image) if image else None
 
 
-def _session_change(stream_record: dict, old: dict, new: dict, when: str) -> Change | None:
-    """A login (a session written) or a logout (a session ended in place; the TTL's delete is neither)."""
-    user_id = new.get("uid") or old.get("uid")
-    if user_id is None:
-        return None  # a failed keyed login's record: nobody logged in
-    name = stream_record.get("eventName")
-    if name == "INSERT":
-        action = "login"
-    elif name == "MODIFY" and ENDED in new and ENDED not in old:
-        action = "logout"
-    else:
+def _logout(stream_record: dict, old: dict, new: dict, when: str) -> Change | None:
+    """A logout: a session ended in place that names its user (users.py: an erasure's end names nobody)."""
+    ended = stream_record.get("eventName") == "MODIFY" and ENDED in new and ENDED not in old
+    if not ended or "uid" not in new:
         return None
     # A session item names no account: the trail is the WeChat user's (appid + openid), across accounts.
-    return Change(user_id, {"time": when, "action": action, "actor": "user"}, [])
+    return Change(new["uid"], {"time": when, "action": "logout", "actor": "user"}, [])
 
 
 def change_of(stream_record: dict) -> Change | None:
@@ -75,7 +68,7 @@ def change_of(stream_record: dict) -> Change | None:
     when = iso_time(float((stream_record.get("dynamodb") or {}).get("ApproximateCreationDateTime") or time.time()))
     old, new = _image(stream_record, "OldImage"), _image(stream_record, "NewImage")
     if pk.startswith(SESSION_PREFIX):
-        return _session_change(stream_record, old or {}, new or {}, when)
+        return _logout(stream_record, old or {}, new or {}, when)
     if not pk.startswith("USER#"):
         return None
     user_id = pk.removeprefix("USER#")
@@ -111,6 +104,8 @@ def change_of(stream_record: dict) -> Change | None:
         if "phoneHash" in new and new.get("phoneHash") != old.get("phoneHash"):
             events.append(event("PhoneBound"))
             action = action or "phone_bound"
+        if new.get("lastLoginAt") != old.get("lastLoginAt"):
+            action = action or "login"  # every login writes the user item; a sign-up's entry says signup
         if "blockedAt" in new and "blockedAt" not in old:
             events.append(event("UserBlocked", reason=new.get("blockedReason")))
         if "blockedAt" in old and "blockedAt" not in new:

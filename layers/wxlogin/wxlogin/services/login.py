@@ -121,14 +121,7 @@ class LoginService:
         try:
             return self._login(appid, request, login_id, deadline, (key_check, kid))
         except CodeAlreadyUsed:
-            # Counted from WeChat's answer, which the login in flight also had; the wait leaves this request the
-            # time to read what it waited for.
-            give_up = min(self.clock() + IN_FLIGHT_WAIT_SECONDS, deadline - STORE_RESERVE_SECONDS)
-            there = self._wait_for_session(session_id, give_up)
-            if there is None:
-                self.on_refused_code()  # a used code, not a retry of its login: counted once, as refused
-                raise InvalidCode() from None
-            return self._replay(appid, request, there, key_check)
+            return self._retry_in_flight(appid, request, session_id, key_check, deadline)
         except (InvalidCode, RateLimited):
             raise  # WeChat refused the code, or is limiting the app: a retry is refused as fast
         except BaseException:
@@ -199,7 +192,7 @@ class LoginService:
             key = self.keys.retry_sealing_key(kid, appid, request.code, request.idempotency_key)
             sealed = seal(key, json.dumps(answer).encode())
             retry = LoginRetry(key_check, kid, sealed, int(now) + self.settings.login_retry_window_seconds)
-        if not self.store.put_session(user_id, ref, user.generation, expires_at, now, retry):
+        if not self.store.put_session(ref, user.generation, expires_at, now, retry):
             raise InvalidCode()  # another login of this code holds its session
         return LoginOutcome(answer, appid, replayed=False, subject=user.sub)
 
@@ -224,15 +217,37 @@ class LoginService:
                 self.on_refused_code()
             raise contract_error(exc.errcode) from None
 
+    def _retry_in_flight(
+        self, appid: str, request: LoginRequest, session_id: str, key_check: str, deadline: float
+    ) -> LoginOutcome:
+        """WeChat says the code is used and no session of it was there: a login of it may still be writing one.
+        One request per code waits for it (its waiting record says so); any other reads what is there and is
+        answered at once. A code whose login wrote nothing (it failed, or was not ours) so holds an instance for
+        IN_FLIGHT_WAIT_SECONDS once, not once per request: a client resending a used code cannot fill the
+        function's instances with waits."""
+        now = self.clock()
+        if not self.store.put_waiting(session_id, int(now) + self.settings.login_retry_window_seconds):
+            there = self.store.session_record(session_id)
+        else:
+            # Counted from WeChat's answer, which the login in flight also had; the wait leaves this request the
+            # time to read what it waited for.
+            give_up = min(now + IN_FLIGHT_WAIT_SECONDS, deadline - STORE_RESERVE_SECONDS)
+            there = self._wait_for_session(session_id, give_up)
+        if there is None or (there.token_hash is None and there.retry is None):
+            self.on_refused_code()  # a used code, not a retry of its login: counted once, as refused
+            raise InvalidCode()
+        return self._replay(appid, request, there, key_check)
+
     def _wait_for_session(self, session_id: str, give_up: float) -> SessionRecord | None:
-        """The session of a login of this code that WeChat has answered and that is still writing it."""
+        """The session (or the failure) of a login of this code that WeChat has answered and that is still
+        writing it; None when none came by `give_up`."""
         while True:
             wait = give_up - self.clock()
             if wait <= 0:
                 return None
             self.sleep(min(POLL_SECONDS, wait))
             there = self.store.session_record(session_id)
-            if there is not None:
+            if there is not None and (there.token_hash is not None or there.retry is not None):
                 return there
 
     def _replay(self, appid: str, request: LoginRequest, there: SessionRecord, key_check: str) -> LoginOutcome:

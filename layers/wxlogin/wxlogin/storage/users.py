@@ -6,9 +6,9 @@ Items (pk, sk):
                                                previousSessionKey (sealed) and previousKeyUntil, riskRank?,
                                                profile + phone fields, gen, sub, createdBy, createdAt,
                                                lastLoginAt, sessions (the newest sessions: id -> expiresAt)
-- session       SESSION#<sessionId>  SESSION  uid, tokenHash, gen, expiresAt (TTL), createdAt, keyCheckedAt?,
-                                               endedAt?; for a login with an Idempotency-Key also keyCheck, kid,
-                                               sealed (its answer) and retryUntil
+- session       SESSION#<sessionId>  SESSION  tokenHash, gen, expiresAt (TTL), createdAt, keyCheckedAt?, endedAt?
+                                               and uid (a logout's, for its audit entry); for a login with an
+                                               Idempotency-Key also keyCheck, kid, sealed (its answer), retryUntil
 
 A session's key comes from its login's code (tokens.py: the token carries the login id), so the session item
 is also what a retry of the login finds, with one read, and a code makes exactly one session: the session is
@@ -39,10 +39,13 @@ from wxlogin.storage.dynamodb import ConditionFailed, Table, iso_time, plain, se
 
 USER_SK = "USER"
 SESSION_SK = "SESSION"
-# How many of a user's sessions its item lists: each entry is about 30 bytes, and 20 keep a user item with a full
-# profile within one 1 KB write unit (docs/performance.md). A person has a few devices; a client that logs in on
-# every launch leaves older sessions unlisted, where they still work until they expire.
-SESSIONS_LISTED = 20
+# How many of a user's sessions its item lists: an entry is 23 bytes, and 6 keep a user item with a full profile
+# and a phone number (about 810 bytes) within one 1 KB write unit (docs/performance.md, item sizes). The client
+# keeps its session, so a person has about one live session per device; one that logs in on every launch leaves
+# older sessions unlisted, where they still work until they expire.
+SESSIONS_LISTED = 6
+# A session item may replace only a retry's waiting record (put_waiting), which holds no token hash and no key check.
+NO_SESSION_HERE = "attribute_not_exists(tokenHash) AND attribute_not_exists(keyCheck)"
 # A login reads the user's generation and writes on that condition; each lost race (an erasure, another login
 # creating the user) costs one more try, and three in a row is DynamoDB being too contended to answer now.
 LOGIN_WRITE_ATTEMPTS = 3
@@ -276,13 +279,12 @@ class UserStore(Table):
         return response["Attributes"]
 
     def put_session(
-        self, user_id: str, ref: TokenRef, generation: str, expires_at: int, now: float, retry: LoginRetry | None = None
+        self, ref: TokenRef, generation: str, expires_at: int, now: float, retry: LoginRetry | None = None
     ) -> bool:
         """The new session, under the user item's generation, written only where no session of its login is:
         whether it is stored (a retried put that had landed finds its own item, and is)."""
         item = {
             **session_key(ref.session_id),
-            "uid": {"S": user_id},
             "tokenHash": {"S": ref.token_hash},
             "gen": {"S": generation},
             "expiresAt": to_attr(expires_at),
@@ -298,7 +300,8 @@ class UserStore(Table):
                 }
             )
         try:
-            self.call("put_item", TableName=self.table_name, Item=item, ConditionExpression="attribute_not_exists(pk)")
+            # Over a retry's waiting record (put_waiting), never over a session.
+            self.call("put_item", TableName=self.table_name, Item=item, ConditionExpression=NO_SESSION_HERE)
         except ConditionFailed:
             there = self.session_record(ref.session_id)
             return there is not None and there.token_hash == ref.token_hash
@@ -314,9 +317,20 @@ class UserStore(Table):
             "retryUntil": to_attr(expires_at),
         }
         try:
-            self.call("put_item", TableName=self.table_name, Item=item, ConditionExpression="attribute_not_exists(pk)")
+            self.call("put_item", TableName=self.table_name, Item=item, ConditionExpression=NO_SESSION_HERE)
         except ConditionFailed:
             pass  # a session of this login is there after all: a retry finds it
+
+    def put_waiting(self, session_id: str, expires_at: int) -> bool:
+        """Where no session of a code is yet, the record of the one request that may wait for it (a retry of a
+        login in flight); False when something is there already. A session, or its login's failure, replaces it;
+        a record no login replaced stays until `expires_at` and refuses every later use of the code at once."""
+        item = {**session_key(session_id), "expiresAt": to_attr(expires_at)}
+        try:
+            self.call("put_item", TableName=self.table_name, Item=item, ConditionExpression="attribute_not_exists(pk)")
+        except ConditionFailed:
+            return False
+        return True
 
     def session_record(self, session_id: str) -> SessionRecord | None:
         """The session item of a login's code, as a retry of that login reads it."""
@@ -341,12 +355,9 @@ class UserStore(Table):
             raise ServiceUnavailable()
         items = {item["sk"]["S"]: item for item in response.get("Responses", {}).get(self.table_name, [])}
         session, user = items.get(SESSION_SK), items.get(USER_SK)
-        # The item is this token's only if it holds the token's hash (a failed login's item holds none), and the
-        # user's only if it names the user (the token's user id is the client's word).
-        if session is not None and not (
-            hmac.compare_digest(session.get("tokenHash", {}).get("S", ""), ref.token_hash)
-            and session.get("uid", {}).get("S") == ref.user_id
-        ):
+        # The item is this token's only if it holds the token's hash (a failed login's item holds none); the hash
+        # covers the whole token, its user id included, so the session names no user itself.
+        if session is not None and not hmac.compare_digest(session.get("tokenHash", {}).get("S", ""), ref.token_hash):
             session = None
         return (
             Session(int(session["expiresAt"]["N"]), session.get("gen", {}).get("S")) if session is not None else None,
@@ -367,7 +378,7 @@ class UserStore(Table):
             keys = response.get("UnprocessedKeys", {}).get(self.table_name, {}).get("Keys", [])
         if keys:
             raise ServiceUnavailable()
-        return [item for item in items if item.get("uid") == user.user_id]
+        return items
 
     def is_known(self, user_id: str) -> bool:
         """Whether the user item exists: one strongly consistent read of its key alone."""
@@ -415,22 +426,28 @@ class UserStore(Table):
         except ConditionFailed:
             raise Unauthorized() from None
 
-    def _end_session(self, session_id: str, now: float, forget_user: bool = False) -> dict:
-        """The update that ends a session at once: expired now (the TTL removes it later), its answer gone, and
-        with `forget_user` (an erasure) also what tied it to the user. A retry of its login then finds it and is
-        refused at once."""
-        forget = ", uid, gen" if forget_user else ""
+    def _end_session(self, session_id: str, now: float, logout_of: str | None = None) -> dict:
+        """The update that ends a session at once: expired now (the TTL removes it later) and its answer gone, so a
+        retry of its login finds it and is refused at once. A logout names its user (`logout_of`) for the audit
+        entry the events function writes; an erasure also takes the generation, so the item keeps nothing of the
+        user."""
+        values = {":now": to_attr(int(now))}
+        if logout_of is None:
+            update = "SET expiresAt = :now, endedAt = :now REMOVE sealed, gen, uid"
+        else:
+            update = "SET expiresAt = :now, endedAt = :now, uid = :uid REMOVE sealed"
+            values[":uid"] = {"S": logout_of}
         return {
             "TableName": self.table_name,
             "Key": session_key(session_id),
-            "UpdateExpression": f"SET expiresAt = :now, endedAt = :now REMOVE sealed{forget}",
-            "ExpressionAttributeValues": {":now": to_attr(int(now))},
+            "UpdateExpression": update,
+            "ExpressionAttributeValues": values,
         }
 
     def revoke_session(self, ref: TokenRef, now: float) -> None:
-        end = self._end_session(ref.session_id, now)
-        end["ConditionExpression"] = "tokenHash = :hash AND uid = :uid AND expiresAt > :now"
-        end["ExpressionAttributeValues"].update({":hash": {"S": ref.token_hash}, ":uid": {"S": ref.user_id}})
+        end = self._end_session(ref.session_id, now, logout_of=ref.user_id)
+        end["ConditionExpression"] = "tokenHash = :hash AND expiresAt > :now"
+        end["ExpressionAttributeValues"][":hash"] = {"S": ref.token_hash}
         try:
             self.call("update_item", **end)
         except ConditionFailed:
@@ -458,7 +475,7 @@ class UserStore(Table):
             }
         }
         # Unconditional: a session that ended meanwhile (its logout raced this) is ended again.
-        ends = [{"Update": self._end_session(sid, now, forget_user=True)} for sid in sorted(ended)]
+        ends = [{"Update": self._end_session(sid, now)} for sid in sorted(ended)]
         try:
             self._write_together([erase, *ends])
         except ConditionFailed:
