@@ -37,7 +37,8 @@ def delete_me():
 
 @function.route("POST /v1/auth/logout")
 def logout():
-    service.logout(token_ref(function.event))
+    ref = token_ref(function.event)
+    service.logout(auth.user(ref), ref)
     return api.json_response(204)
 
 

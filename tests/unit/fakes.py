@@ -218,9 +218,9 @@ class Users:
         self.users[user_id] = updated
         return updated
 
-    def revoke_session(self, ref, now):
+    def revoke_session(self, ref, generation, now):
         session = self.sessions.get(ref)
-        if session is None or session.expires_at <= now:
+        if session is None or session.expires_at <= now or session.generation != generation:
             raise Unauthorized()
         self.end_session(ref, now)
 

@@ -291,7 +291,7 @@ def test_a_retry_of_a_login_whose_session_ended_gets_no_token(ended_by):
     answer = service(WeChat(sessions=[session()]), users, clock=clock, **env).login(keyed(), DEADLINE).answer
     ref, user_id = parse_token(answer["token"]), user_id_for(APPID, OPENID)
     if ended_by == "logout":
-        users.revoke_session(ref, NOW)
+        users.revoke_session(ref, users.users[user_id].generation, NOW)
     elif ended_by == "erasure":
         users.delete_user(users.users[user_id], ref, NOW)
     elif ended_by == "sign-out":  # an operator's: a new generation, the session item untouched

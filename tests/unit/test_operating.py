@@ -89,11 +89,15 @@ def session_change(name: str, old: dict | None, new: dict | None, **extra):
 
 
 def test_a_login_is_a_login_entry_of_its_user_naming_the_account_and_a_sign_up_is_a_signup_entry():
-    again = {**USER, "lastLoginAt": {"S": "2026-01-02T00:00:00Z"}}
-    change = change_of(stream_record("MODIFY", USER, again))
+    listed = {**USER, "sessions": {"M": {"s1": {"N": "1767830400"}}}}
+    # In the same second as the login before: lastLoginAt stays, the new session in the list makes the entry.
+    again = {**listed, "sessions": {"M": {"s1": {"N": "1767830400"}, "s2": {"N": "1767830400"}}}}
+    change = change_of(stream_record("MODIFY", listed, again))
     assert change.user_id == "u1" and change.events == [] and change.audit["action"] == "login"
     assert change.audit["sub"] == "s1" and change.audit["actor"] == "user"
     assert change_of(stream_record("INSERT", None, USER)).audit["action"] == "signup"
+    # Another change of the user item (a profile update, a session dropped from the list) is no login.
+    assert change_of(stream_record("MODIFY", again, {**listed, "nickName": {"S": "Ann"}})).audit is None
     # The session a login writes is no second entry.
     assert session_change("INSERT", None, SESSION) is None
 
@@ -101,7 +105,8 @@ def test_a_login_is_a_login_entry_of_its_user_naming_the_account_and_a_sign_up_i
 def test_a_logout_is_a_logout_entry_once_and_an_erasures_end_of_a_session_none():
     logged_out = {**SESSION, "expiresAt": {"N": "1767225600"}, "endedAt": {"N": "1767225600"}, "uid": {"S": "u1"}}
     change = session_change("MODIFY", SESSION, logged_out)
-    assert change.user_id == "u1" and change.audit == {"time": "2026-01-01T00:00:00Z", "action": "logout", "actor": "user"}
+    assert change.user_id == "u1"
+    assert change.audit == {"time": "2026-01-01T00:00:00Z", "action": "logout", "actor": "user"}
     assert "hash-of-the-token" not in json.dumps(change.audit)
     # An erasure ends the session naming nobody (the user item's removal is the erasure's entry).
     erased = {k: v for k, v in SESSION.items() if k != "gen"} | {"endedAt": {"N": "1767225600"}}

@@ -180,9 +180,9 @@ def test_logout_revokes_only_a_live_session_and_delete_erases_every_session():
     users = Users(replace(user(), listed_sessions={"session-1": int(NOW + 60), "session-2": int(NOW + 60)}))
     users.sessions = {REF: live(NOW + 60), other: live(NOW + 60), unlisted: live(NOW + 60)}
     account, auth = AccountService(users, clock=Clock()), Authenticator(users, clock=Clock())
-    account.logout(REF)
+    account.logout(auth.user(REF), REF)
     with pytest.raises(Unauthorized):
-        account.logout(REF)
+        account.logout(users.users["u1"], REF)
     with pytest.raises(Unauthorized):
         auth.user(REF)  # ended in place: the item stays (a retry of its login finds it) but lets nobody in
     assert users.sessions[REF].expires_at <= NOW and auth.user(other).user_id == "u1"

@@ -1,14 +1,17 @@
 """ProfileFunction's like-for-like peer for POST /v1/profile/decrypt, written by hand with the same libraries.
 
 botocore without boto3, the data keys read once from Secrets Manager, then per
-request: one BatchGetItem of the session and its user, the session_key opened
-(AES-256-GCM under an HKDF subkey, the item and its generation as associated
-data), the encryptedData decrypted (AES-128-CBC) and its watermark checked,
-and one UpdateItem of the profile fields on the condition of that generation.
+request: one BatchGetItem of the session (`SESSION#<id>`, the id from the
+token) and its user, the session's token hash, expiry and generation checked,
+the session_key opened (AES-256-GCM under an HKDF subkey, the item and its
+generation as associated data), the encryptedData decrypted (AES-128-CBC) and
+its watermark checked, and one UpdateItem of the profile fields on the
+condition of that generation.
 """
 
 import base64
 import hashlib
+import hmac
 import json
 import os
 import time
@@ -35,16 +38,26 @@ PROFILE = ("nickName", "avatarUrl", "gender", "country", "province", "city", "la
 
 def lambda_handler(event, context):
     token = event["headers"]["authorization"].removeprefix("Bearer ")
-    pk = {"S": "USER#" + token.split(".")[0]}
-    session_sk = {"S": "SESSION#" + hashlib.sha256(token.encode()).hexdigest()}
+    user_id, secret = token.split(".")
+    pk = {"S": "USER#" + user_id}
+    # The token's first 16 bytes name its login, whose digest is the session item's key.
+    login_id = base64.urlsafe_b64decode(secret + "=")[:16]
+    session_pk = {"S": "SESSION#" + base64.urlsafe_b64encode(hashlib.sha256(login_id).digest()[:12]).decode()}
     found = dynamodb.batch_get_item(
         RequestItems={
-            TABLE: {"Keys": [{"pk": pk, "sk": {"S": "USER"}}, {"pk": pk, "sk": session_sk}], "ConsistentRead": True}
+            TABLE: {
+                "Keys": [{"pk": pk, "sk": {"S": "USER"}}, {"pk": session_pk, "sk": {"S": "SESSION"}}],
+                "ConsistentRead": True,
+            }
         }
     )["Responses"][TABLE]
     items = {item["sk"]["S"]: item for item in found}
-    user, live = items["USER"], items[session_sk["S"]]
-    if int(live["expiresAt"]["N"]) <= time.time() or live["gen"] != user["gen"]:
+    live = items.get("SESSION")
+    token_hash = hashlib.sha256(token.encode()).hexdigest()
+    if live is not None and not hmac.compare_digest(live.get("tokenHash", {}).get("S", ""), token_hash):
+        live = None  # not this token's session
+    user = items.get("USER")
+    if user is None or live is None or int(live["expiresAt"]["N"]) <= time.time() or live["gen"] != user["gen"]:
         return {"statusCode": 401}
     blob = user["sessionKey"]["B"]
     kid_end = 2 + blob[1]

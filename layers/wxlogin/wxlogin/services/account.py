@@ -43,5 +43,7 @@ class AccountService:
     def delete_me(self, user: User, ref: TokenRef) -> None:
         self.store.delete_user(user, ref, self.clock())
 
-    def logout(self, ref: TokenRef) -> None:
-        self.store.revoke_session(ref, self.clock())
+    def logout(self, user: User, ref: TokenRef) -> None:
+        """End the caller's session (`user` as that session found it): a session that no longer works (its user
+        erased, signed out or blocked since) is not logged out again, and names nobody in the audit trail."""
+        self.store.revoke_session(ref, user.generation, self.clock())

@@ -6,7 +6,7 @@ a login makes no call for any of this. Each stream record is one change of one i
 | change of the item                                    | EventBridge event | audit entry |
 | ----------------------------------------------------- | ----------------- | ----------- |
 | user item created (`createdBy` appears; first login)  | UserSignedUp      | signup      |
-| user item's `lastLoginAt` changes (every other login) |                   | login       |
+| user item lists a new session (every other login)     |                   | login       |
 | user item's `phoneHash` appears or changes            | PhoneBound        | phone_bound |
 | user item's `blockedAt` appears                       | UserBlocked       | (the operator's entry) |
 | user item's `blockedAt` goes                          | UserUnblocked     | (the operator's entry) |
@@ -104,8 +104,10 @@ def change_of(stream_record: dict) -> Change | None:
         if "phoneHash" in new and new.get("phoneHash") != old.get("phoneHash"):
             events.append(event("PhoneBound"))
             action = action or "phone_bound"
-        if new.get("lastLoginAt") != old.get("lastLoginAt"):
-            action = action or "login"  # every login writes the user item; a sign-up's entry says signup
+        # Every login lists its session on the user item (lastLoginAt is in whole seconds: two logins in one second
+        # are two new sessions); a sign-up's entry says signup.
+        if set(new.get("sessions") or {}) - set(old.get("sessions") or {}):
+            action = action or "login"
         if "blockedAt" in new and "blockedAt" not in old:
             events.append(event("UserBlocked", reason=new.get("blockedReason")))
         if "blockedAt" in old and "blockedAt" not in new:

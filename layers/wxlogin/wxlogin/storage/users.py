@@ -444,10 +444,12 @@ class UserStore(Table):
             "ExpressionAttributeValues": values,
         }
 
-    def revoke_session(self, ref: TokenRef, now: float) -> None:
+    def revoke_session(self, ref: TokenRef, generation: str | None, now: float) -> None:
+        """Log the session out, on the condition that it is still live and of the user's `generation` (as read
+        when the caller was let in): a logout that loses to an erasure or a sign-out writes nothing."""
         end = self._end_session(ref.session_id, now, logout_of=ref.user_id)
-        end["ConditionExpression"] = "tokenHash = :hash AND expiresAt > :now"
-        end["ExpressionAttributeValues"][":hash"] = {"S": ref.token_hash}
+        end["ConditionExpression"] = "tokenHash = :hash AND expiresAt > :now AND gen = :gen"
+        end["ExpressionAttributeValues"].update({":hash": {"S": ref.token_hash}, ":gen": {"S": generation or ""}})
         try:
             self.call("update_item", **end)
         except ConditionFailed:
