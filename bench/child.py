@@ -151,20 +151,24 @@ def _value_size(kind, raw):
         return len(raw.encode())
     if kind == "N":
         digits = raw.lstrip("-").replace(".", "").strip("0") or "0"
-        return len(digits) // 2 + 2
+        return (len(digits) + 1) // 2 + 1
     if kind == "B":
         return len(raw)
     if kind in ("BOOL", "NULL"):
         return 1
-    if kind in ("SS", "NS", "BS", "L"):
-        return 3 + sum(_value_size(*next(iter(v.items()))) if isinstance(v, dict) else len(str(v)) for v in raw)
-    if kind == "M":
-        return 3 + item_size(raw)
+    if kind in ("SS", "NS", "BS"):
+        return sum(_value_size(kind[0], v) for v in raw)
+    if kind == "L":  # 3 bytes for the list, 1 for each element
+        return 3 + sum(1 + _value_size(*next(iter(v.items()))) for v in raw)
+    if kind == "M":  # 3 bytes for the map, 1 for each entry (a user item's list of sessions is one)
+        return 3 + len(raw) + item_size(raw)
     return len(str(raw))
 
 
 def item_size(item):
-    """DynamoDB's item size: attribute names plus values (strings UTF-8, numbers ~1 byte per 2 digits + 1)."""
+    """DynamoDB's item size: attribute names plus values (strings UTF-8, numbers ~1 byte per 2 digits + 1, a
+    list or map 3 bytes and 1 per element), as
+    https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/CapacityUnitCalculations.html gives it."""
     return sum(len(name.encode()) + _value_size(*next(iter(attr.items()))) for name, attr in (item or {}).items())
 
 

@@ -164,7 +164,6 @@ def seed_sample_user(backends: Backends, workers: dict[str, Worker]) -> None:
     session = {
         "pk": {"S": f"SESSION#{ref.session_id}"},
         "sk": {"S": "SESSION"},
-        "uid": {"S": ref.user_id},
         "tokenHash": {"S": ref.token_hash},
         "expiresAt": {"N": str(SESSION_EXPIRES_AT)},
     }

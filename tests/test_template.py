@@ -115,7 +115,7 @@ def test_only_functions_that_call_wechat_read_the_app_secret():
 
 def test_only_the_account_and_admin_functions_can_delete():
     deleters = {name for name in FUNCTIONS if _actions(name) & {"dynamodb:DeleteItem", "dynamodb:BatchWriteItem"}}
-    assert deleters == {"AccountFunction", "AdminFunction"}  # DELETE /v1/me and logout; an operator's erasure
+    assert deleters == {"AccountFunction", "AdminFunction"}  # the user item at DELETE /v1/me; an operator's erasure
     for name in FUNCTIONS:
         assert not any(action.endswith("*") for action in _actions(name)), name
 
@@ -244,8 +244,14 @@ def test_events_come_from_the_stream_of_users_and_sessions_to_the_parameter_bus(
     props = event["Properties"]
     assert event["Type"] == "DynamoDB" and props["Stream"] == {"Fn::GetAtt": ["Table", "StreamArn"]}
     assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
-    [pattern] = props["FilterCriteria"]["Filters"]
-    assert json.loads(pattern["Pattern"]) == {"dynamodb": {"Keys": {"pk": {"S": [{"prefix": "USER#"}]}}}}
+    # Users (sign-up, login, phone, block, erasure) and the sessions a logout ended (they name their user): never
+    # a login's new session, an access token or an audit entry.
+    users, logouts = (json.loads(f["Pattern"]) for f in props["FilterCriteria"]["Filters"])
+    assert users == {"dynamodb": {"Keys": {"pk": {"S": [{"prefix": "USER#"}]}}}}
+    assert logouts == {
+        "eventName": ["MODIFY"],
+        "dynamodb": {"Keys": {"pk": {"S": [{"prefix": "SESSION#"}]}}, "NewImage": {"uid": {"S": [{"exists": True}]}}},
+    }
     assert props["DestinationConfig"]["OnFailure"]["Type"] == "SQS"
     assert TEMPLATE["Parameters"]["EventBusName"]["Default"] == "default"
     assert function_environment(TEMPLATE, "EventsFunction")["EVENT_BUS_NAME"] == {"Ref": "EventBusName"}

@@ -170,12 +170,11 @@ def _seed_event_session(stack) -> None:
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
     )
-    pk = {"S": f"USER#{ref.user_id}"}
-    user = dynamodb.get_item(TableName="wxlogin-built", Key={"pk": pk, "sk": {"S": "USER"}})["Item"]
-    dynamodb.put_item(
-        TableName="wxlogin-built",
-        Item={"pk": pk, "sk": {"S": f"SESSION#{ref.token_hash}"}, "gen": user["gen"], "expiresAt": {"N": "4102444800"}},
-    )
+    key = {"pk": {"S": f"USER#{ref.user_id}"}, "sk": {"S": "USER"}}
+    user = dynamodb.get_item(TableName="wxlogin-built", Key=key, ConsistentRead=True)["Item"]
+    # The session item the token names (its login id's digest), holding the token's hash (users.py).
+    session = {"pk": {"S": f"SESSION#{ref.session_id}"}, "sk": {"S": "SESSION"}, "tokenHash": {"S": ref.token_hash}}
+    dynamodb.put_item(TableName="wxlogin-built", Item={**session, "gen": user["gen"], "expiresAt": {"N": "4102444800"}})
 
 
 def _statuses(results) -> list[int]:

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from local.template import function_environment, load_template
+from tests.support.inprocess import assert_session_ended
 from tests.support.values import APPID, OPENID
+from wxlogin.keys.tokens import parse_token
+from wxlogin.storage.users import SESSIONS_LISTED
 
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 
@@ -43,7 +48,7 @@ def test_me_without_a_valid_token_is_401(api, login, token):
 
 def test_expired_token_is_401(api, aws, login):
     me = login()
-    session = next(i for i in aws.items() if i["sk"]["S"].startswith("SESSION#"))
+    session = aws.session_of(me.token)
     aws.dynamodb.update_item(
         TableName=aws.table,
         Key={"pk": session["pk"], "sk": session["sk"]},
@@ -86,13 +91,29 @@ def test_patch_me_rejects_bad_fields_and_changes_nothing(api, aws, login, body):
     assert aws.items() == before
 
 
-def test_logout_revokes_at_once_and_only_that_token(api, login):
+def test_logout_revokes_at_once_and_only_that_token(api, aws, login):
     first = login()
     second = login()
+    kept = aws.session_of(second.token)
     assert api.post("/v1/auth/logout", token=first.token).status == 204
+    # Ended in place, not deleted: a retry of its login finds it and is refused at once.
+    assert_session_ended(aws.session_of(first.token), time.time())
     _error(api.get("/v1/me", token=first.token), 401, "unauthorized")
     _error(api.post("/v1/auth/logout", token=first.token), 401, "unauthorized")
     assert api.get("/v1/me", token=second.token).status == 200
+    assert aws.session_of(second.token) == kept
+
+
+def test_logout_with_a_token_of_the_session_but_not_its_own_is_401_and_ends_nothing(api, aws, login):
+    """The token's id names the session item; only the token whose hash it holds ends it."""
+    me = login()
+    user_id, secret = me.token.split(".")
+    forged = f"{user_id}.{secret[:22]}{'A' * 21}"  # the same login id (the session's key), other random bits
+    assert parse_token(forged).session_id == parse_token(me.token).session_id
+    before = aws.items()
+    _error(api.post("/v1/auth/logout", token=forged), 401, "unauthorized")
+    _error(api.get("/v1/me", token=forged), 401, "unauthorized")
+    assert aws.items() == before and api.get("/v1/me", token=me.token).status == 200
 
 
 def test_logout_without_a_token_is_401(api):
@@ -100,25 +121,72 @@ def test_logout_without_a_token_is_401(api):
 
 
 def test_delete_me_erases_the_user_and_every_session(api, aws, login):
-    sessions = [login() for _ in range(120)]  # more than one TransactWriteItems holds (100)
+    sessions = [login() for _ in range(SESSIONS_LISTED)]  # as many as the user item lists
     other = login(openid="oSomebodyElse000000000000000")
-    answer = api.delete("/v1/me", token=sessions[0].token)
+    user_id = parse_token(sessions[0].token).user_id
+    answer = api.delete("/v1/me", token=sessions[-1].token)
     assert answer.status == 204 and answer.body is None
-    remaining = aws.items()
-    assert all(i["pk"]["S"] == remaining[0]["pk"]["S"] for i in remaining)  # only the other user's partition
-    assert {i["openid"]["S"] for i in remaining if i["sk"]["S"] == "USER"} == {other.openid}
+    now = time.time()
+    assert aws.user_of(sessions[0].token) is None
+    assert {i["openid"]["S"] for i in aws.items() if i["sk"]["S"] == "USER"} == {other.openid}
+    # Each session stays, ended, until its TTL (a retry of its login is refused at once), naming nobody.
+    for me in sessions:
+        assert_session_ended(aws.session_of(me.token), now, erased=True)
+    leftovers = json.dumps([i for i in aws.items() if i["sk"]["S"] != "USER"], default=str)
+    assert user_id not in leftovers and OPENID not in leftovers
     for me in sessions:
         _error(api.get("/v1/me", token=me.token), 401, "unauthorized")
     assert api.get("/v1/me", token=other.token).status == 200
     again = login()
     assert again.answer.body["isNewUser"] is True
+    for me in sessions:  # the account made anew is another one: no earlier token opens it
+        _error(api.get("/v1/me", token=me.token), 401, "unauthorized")
+
+
+def test_an_erasure_leaves_no_token_working_beyond_the_sessions_the_user_lists(api, aws, login):
+    """A client that logs in on every launch has more sessions than the user item lists (SESSIONS_LISTED). The
+    erasure ends the listed ones and the caller's own (listed or not); the others still hold the generation
+    of a user item that is gone, so none works again (nor refreshes), and they expire by TTL within the
+    token's lifetime."""
+    sessions = [login() for _ in range(SESSIONS_LISTED + 5)]
+    ids = set(aws.user_of(sessions[0].token)["sessions"]["M"])
+    assert len(ids) == SESSIONS_LISTED
+    listed = [me for me in sessions if parse_token(me.token).session_id in ids]
+    unlisted = [me for me in sessions if me not in listed]
+    caller, others = unlisted[0], unlisted[1:]
+    assert api.delete("/v1/me", token=caller.token).status == 204
+    now = time.time()
+    for me in [caller, *listed]:
+        assert_session_ended(aws.session_of(me.token), now, erased=True)
+    ttl = caller.answer.body["expiresIn"]
+    for me in others:
+        assert int(aws.session_of(me.token)["expiresAt"]["N"]) <= now + ttl
+    again = login()
+    assert again.answer.body["isNewUser"] is True
+    for me in sessions:
+        _error(api.get("/v1/me", token=me.token), 401, "unauthorized")
+        _error(api.post("/v1/auth/token", token=me.token), 401, "unauthorized")
+    assert api.get("/v1/me", token=again.token).status == 200
+
+
+def test_a_logout_with_a_token_an_erasure_ended_is_401_and_writes_nothing(api, aws, login):
+    sessions = [login() for _ in range(SESSIONS_LISTED + 1)]
+    ids = set(aws.user_of(sessions[0].token)["sessions"]["M"])
+    [unlisted] = [me for me in sessions if parse_token(me.token).session_id not in ids]
+    assert api.delete("/v1/me", token=sessions[-1].token).status == 204
+    before = aws.items()
+    _error(api.post("/v1/auth/logout", token=unlisted.token), 401, "unauthorized")
+    assert aws.items() == before
 
 
 def test_patch_after_delete_does_not_resurrect(api, aws, login):
     me = login()
     assert api.delete("/v1/me", token=me.token).status == 204
     _error(api.patch("/v1/me", {"nickName": "ghost"}, token=me.token), 401, "unauthorized")
-    assert aws.items() == []
+    assert aws.user_of(me.token) is None
+    [session] = aws.items()  # the ended session alone, until its TTL
+    assert session == aws.session_of(me.token)
+    assert_session_ended(session, time.time(), erased=True)
 
 
 def test_post_me_is_the_same_update_for_mini_programs_which_cannot_send_patch(api, aws, login):

@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from tests.support.faults import losing_first_answer
-from tests.support.inprocess import rewire
+from tests.support.inprocess import assert_session_ended, rewire
 from tests.support.values import OPENID, SESSION_KEY
 
 LOGIN = "/v1/auth/login"
@@ -39,22 +39,22 @@ def _login_module(api):
     return api.module(*api.function("LoginFunction"))
 
 
-def test_a_keyed_login_whose_marker_write_lands_but_whose_answer_is_lost_gets_its_session_at_once(
+def test_a_keyed_login_whose_session_write_lands_but_whose_answer_is_lost_gets_its_session_at_once(
     api, aws, wechat, monkeypatch
 ):
-    """The first write of a keyed login is the PutItem of its pending marker. When DynamoDB applies it but the
-    answer is lost, botocore's retry finds the marker there (ConditionalCheckFailed): the login must know the
-    marker is its own, not wait for itself until its deadline and then answer invalid_code."""
+    """A keyed login's PutItem writes its session, with the sealed answer, only where none of its code is. When
+    DynamoDB applies it but the answer is lost, botocore's retry finds the session there (ConditionalCheckFailed):
+    the login must know the session is its own, not wait for it or answer invalid_code."""
     client, lost = losing_first_answer("PutItem")
     fake = FakeTime()
     rewire(monkeypatch, _login_module(api), "LoginFunction", dynamodb=client, clock=fake.clock, sleep=fake.sleep)
-    wechat.register("lost-marker-1", OPENID, SESSION_KEY)
+    wechat.register("lost-session-1", OPENID, SESSION_KEY)
     key = {"Idempotency-Key": secrets.token_hex(16)}
-    first = api.post(LOGIN, {"code": "lost-marker-1"}, headers=key)
+    first = api.post(LOGIN, {"code": "lost-session-1"}, headers=key)
     assert lost == ["PutItem"]
     assert (first.status, fake.slept) == (200, 0.0), (first.body, fake.slept)
     # And the client's own retry with the same key then gets that same session, without waiting either.
-    again = api.post(LOGIN, {"code": "lost-marker-1"}, headers=key)
+    again = api.post(LOGIN, {"code": "lost-session-1"}, headers=key)
     assert again.status == 200 and again.body["token"] == first.body["token"]
 
 
@@ -115,9 +115,12 @@ def test_a_replayed_login_never_revives_a_revoked_session(api, aws, wechat, revo
         assert api.delete("/v1/me", token=token).status == 204
         if revoke == "erasure and a new login":
             assert api.post(LOGIN, {"code": wechat.login_code("replayer")}).status == 200
+    exchanges = wechat.stats()["jscode2session"]
     replay = api.post(LOGIN, {"code": code}, headers=key)
     assert (replay.status, replay.body["error"]["code"]) == (401, "invalid_code"), replay.body
+    assert wechat.stats()["jscode2session"] == exchanges  # at once: the ended session refuses it
     assert api.get("/v1/me", token=token).status == 401
+    assert_session_ended(aws.session_of(token), time.time(), erased=revoke != "logout")
 
 
 def test_a_sealed_session_key_copied_onto_another_users_item_does_not_open(api, aws, wechat, login):

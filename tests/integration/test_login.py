@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
 from tests.support.values import APP_SECRET, APPID, OPENID, OTHER_APP_SECRET, OTHER_APPID, SESSION_KEY
+from wxlogin.keys.tokens import hash_token, parse_token
 
 LOGIN = "/v1/auth/login"
 
@@ -29,13 +31,21 @@ def test_new_user_gets_a_token_and_only_its_hash_is_stored(api, aws, login):
     assert me.answer.headers["Cache-Control"] == "no-store"
     items = aws.items()
     users = [i for i in items if i["sk"]["S"] == "USER"]
-    sessions = [i for i in items if i["sk"]["S"].startswith("SESSION#")]
+    sessions = aws.sessions()
     assert len(users) == 1 and len(sessions) == 1
     assert users[0]["openid"]["S"] == OPENID and users[0]["appid"]["S"] == APPID
     assert aws.session_key_of(users[0]) == SESSION_KEY  # kept server-side, sealed...
     assert SESSION_KEY not in json.dumps(body)  # ...never answered
-    assert me.token not in json.dumps(items, default=str)
-    assert int(sessions[0]["expiresAt"]["N"]) > 0
+    stored = json.dumps(items, default=str)
+    assert me.token not in stored and me.token.split(".")[1] not in stored
+    # The token names its session item; the item holds the token's hash only, under the user's generation.
+    [session] = sessions
+    assert session == aws.session_of(me.token)
+    assert session["tokenHash"]["S"] == hash_token(me.token) and session["gen"] == users[0]["gen"]
+    expires_at = int(session["expiresAt"]["N"])
+    assert abs(expires_at - (time.time() + body["expiresIn"])) < 5
+    # The user item lists it (where an operator and an erasure find it), in the login's own write.
+    assert users[0]["sessions"] == {"M": {parse_token(me.token).session_id: {"N": str(expires_at)}}}
 
 
 def test_second_login_is_the_same_user_with_the_new_session_key(api, aws, login):
@@ -222,13 +232,29 @@ def test_retried_login_with_the_same_key_gets_the_same_session(api, aws, wechat)
         k: v for k, v in first.body.items() if k not in fresh
     }
     assert api.get("/v1/me", token=again.body["token"]).status == 200
-    record = next(i for i in aws.items() if i["pk"]["S"].startswith("LOGIN#"))
+    # One item for the code: the session, which holds the sealed answer a retry opens.
+    [record] = aws.sessions()
+    assert record == aws.session_of(first.body["token"])
+    assert {"sealed", "keyCheck", "kid", "retryUntil"} <= set(record)
     stored = json.dumps(record, default=str)
-    for secret in (code, first.body["token"], first.body["accessToken"], key["Idempotency-Key"]):
+    token = first.body["token"]
+    for secret in (code, token, token.split(".")[1], first.body["accessToken"], key["Idempotency-Key"]):
         assert secret not in stored
+    calls = wechat.stats()["jscode2session"]
     _error(api.post(LOGIN, {"code": code}), 401, "invalid_code")
     other = {"Idempotency-Key": "5d0e1c9a7b3f48e2a6d4c8b0f1e3a5c7"}
     _error(api.post(LOGIN, {"code": code}, headers=other), 401, "invalid_code")
+    assert wechat.stats()["jscode2session"] == calls + 1  # the plain one asks WeChat (used); the keyed one not
+    assert aws.sessions() == [record]
+
+
+def test_a_keyed_login_of_a_code_used_by_a_plain_login_is_invalid_code_at_once(api, aws, wechat):
+    code = wechat.login_code()
+    assert api.post(LOGIN, {"code": code}).status == 200
+    before, calls = aws.items(), wechat.stats()["jscode2session"]
+    key = {"Idempotency-Key": "6f1c1e0b-8f5e-4a8e-9a51-0d0f3c2a7b11"}
+    _error(api.post(LOGIN, {"code": code}, headers=key), 401, "invalid_code")
+    assert wechat.stats()["jscode2session"] == calls and aws.items() == before
 
 
 def test_a_bug_is_500_without_details(api, aws, wechat, monkeypatch, logs):

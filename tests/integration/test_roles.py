@@ -1,5 +1,6 @@
 """Each function's role in template.yaml grants exactly what its function calls: no action or resource it
-never uses, none it uses missing, and every item it touches inside the role's dynamodb:LeadingKeys.
+never uses, none it uses missing, every item it touches inside the role's dynamodb:LeadingKeys, and no
+LeadingKeys pattern that none of its calls needs.
 
 How it works: every function of the template is driven through all of its routes (SCENARIOS below), in
 process against moto and the WeChat simulator, while every botocore call of the process is recorded. Each
@@ -23,7 +24,7 @@ import re
 import secrets
 from collections.abc import Callable
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 
@@ -33,7 +34,7 @@ import pytest
 
 from local.http_events import LambdaContext, http_api_event
 from local.template import function_environment, function_routes
-from tests.support.inprocess import TEMPLATE, Api, Sim
+from tests.support.inprocess import TEMPLATE, Api, Sim, rewire
 from tests.support.values import APP_SECRET, APPID, OPENID, SESSION_KEY
 from wxlogin.keys.appsecrets import shared_provider
 
@@ -110,6 +111,21 @@ def _statements(logical_id: str) -> list[dict]:
     return statements
 
 
+def _listed(value) -> list:
+    return value if isinstance(value, list) else [value]
+
+
+def _keyed_statements(logical_id: str) -> list[tuple[tuple[str, ...], set[str], tuple[str, ...]]]:
+    """(actions, resources, dynamodb:LeadingKeys patterns) of each statement confined to some partition keys."""
+    keyed = []
+    for statement in _statements(logical_id):
+        patterns = statement.get("Condition", {}).get("ForAllValues:StringLike", {}).get("dynamodb:LeadingKeys")
+        if patterns:
+            resources = {_resource(resource) for resource in _listed(statement["Resource"])}
+            keyed.append((tuple(_listed(statement["Action"])), resources, tuple(patterns)))
+    return keyed
+
+
 def granted(logical_id: str) -> set[Grant]:
     grants = set()
     for statement in _statements(logical_id):
@@ -119,8 +135,7 @@ def granted(logical_id: str) -> set[Grant]:
             ((operator, keys),) = statement["Condition"].items()
             assert operator == "ForAllValues:StringLike" and set(keys) == {"dynamodb:LeadingKeys"}, statement
             leading_keys = tuple(keys["dynamodb:LeadingKeys"])
-        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
-        resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        actions, resources = _listed(statement["Action"]), _listed(statement["Resource"])
         grants |= {Grant(a, _resource(r), leading_keys) for a in actions for r in resources}
     return grants
 
@@ -247,6 +262,7 @@ class Driver:
     aws: object
     logical_id: str
     recorder: Recorder
+    monkeypatch: pytest.MonkeyPatch
     routes: set[tuple[str, str]] = field(default_factory=set)
 
     def call(self, method: str, path: str, expect: int | tuple[int, ...] = 200, **kwargs):
@@ -307,6 +323,10 @@ def login_scenario(d: Driver) -> None:
     d.wechat.set_app(APPID, APP_SECRET)
     with d.unrecorded():
         d.aws.set_apps({APPID: APP_SECRET})
+    # With SIGNUP_RISK_CHECK, a sign-up asks getuserriskrank with the app's shared WeChat access token (APP#).
+    module = d.api.module(*d.api.function("LoginFunction"))
+    rewire(d.monkeypatch, module, "LoginFunction", settings=replace(module.settings, signup_risk_check=True))
+    d.call("POST", "/v1/auth/login", json_body={"code": d.wechat.login_code("ranked-newcomer")})
 
 
 def refresh_scenario(d: Driver) -> None:
@@ -343,7 +363,7 @@ def account_scenario(d: Driver) -> None:
     d.call("PATCH", "/v1/me", json_body={"nickName": "Roles"}, token=me["token"])
     d.call("POST", "/v1/me", json_body={"nickName": "Roles again"}, token=me["token"])
     d.call("POST", "/v1/auth/logout", 204, token=second["token"])
-    d.login()  # another session, for the erasure to delete
+    d.login()  # another session, for the erasure to end
     d.call("DELETE", "/v1/me", 204, token=me["token"])
 
 
@@ -431,7 +451,7 @@ def test_each_role_grants_exactly_what_its_function_calls(logical_id, api, aws, 
     assert logical_id in SCENARIOS, f"{logical_id} has no scenario: add one to SCENARIOS (see the module's doc)"
     recorder = Recorder()
     recorder.install(monkeypatch)
-    driver = Driver(api, wechat, aws, logical_id, recorder)
+    driver = Driver(api, wechat, aws, logical_id, recorder, monkeypatch)
     with recorder.recording():
         SCENARIOS[logical_id](driver)
     routes = {(method, path) for method, path, owner, _, _ in function_routes(TEMPLATE) if owner == logical_id}
@@ -445,3 +465,19 @@ def test_each_role_grants_exactly_what_its_function_calls(logical_id, api, aws, 
     used = {(check.action, check.resource) for check in checks}
     unused = sorted((g.action, g.resource) for g in grants if (g.action, g.resource) not in used)
     assert not unused, f"{logical_id}'s role grants what it never calls: {unused}"
+    # Nor a kind of item it never touches: each dynamodb:LeadingKeys pattern of a statement is the key of a call
+    # the statement allows (IAM ties a statement's patterns to all its actions; only a statement of its own
+    # would narrow one action further).
+    untouched = sorted(
+        (actions, pattern)
+        for actions, resources, patterns in _keyed_statements(logical_id)
+        for pattern in patterns
+        if not any(
+            check.action in actions
+            and check.resource in resources
+            and check.leading_key is not None
+            and fnmatch.fnmatchcase(check.leading_key, pattern)
+            for check in checks
+        )
+    )
+    assert not untouched, f"{logical_id}'s role reaches items it never touches: {untouched}"

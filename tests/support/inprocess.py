@@ -20,6 +20,7 @@ from local.template import function_routes, function_timeout, load_template
 from tests.support.values import APP_SECRET, APPID
 from wxlogin.keys.appsecrets import AppSecrets
 from wxlogin.keys.serverkeys import ServerKeys
+from wxlogin.keys.tokens import parse_token
 from wxlogin.services.account import AccountService
 from wxlogin.services.auth import Authenticator
 from wxlogin.services.login import LoginService
@@ -28,7 +29,7 @@ from wxlogin.services.profile import ProfileService
 from wxlogin.services.session_keys import SessionKeyCheck, StoredSessionKeys
 from wxlogin.services.signup_risk import SignUpRisk
 from wxlogin.storage.access_token_store import ACCESS_TOKEN_GENERATION, AccessTokenStore
-from wxlogin.storage.users import UserStore
+from wxlogin.storage.users import USER_SK, UserStore, session_key, user_pk
 from wxlogin.wechat.access_token import AccessTokens
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -193,6 +194,20 @@ class Aws:
     def items(self) -> list[dict]:
         return self.dynamodb.scan(TableName=self.table, ConsistentRead=True)["Items"]
 
+    def sessions(self) -> list[dict]:
+        """Every session item (a keyed login's failed record among them)."""
+        return [item for item in self.items() if item["pk"]["S"].startswith("SESSION#")]
+
+    def session_of(self, token: str) -> dict | None:
+        """The session item a token names (the token carries its login's id, keys/tokens.py), if there is one."""
+        key = session_key(parse_token(token).session_id)
+        return self.dynamodb.get_item(TableName=self.table, Key=key, ConsistentRead=True).get("Item")
+
+    def user_of(self, token: str) -> dict | None:
+        """The user item a token names, if there is one."""
+        key = {"pk": {"S": user_pk(parse_token(token).user_id)}, "sk": {"S": USER_SK}}
+        return self.dynamodb.get_item(TableName=self.table, Key=key, ConsistentRead=True).get("Item")
+
     def set_apps(self, apps: dict) -> None:
         self.secrets.put_secret_value(SecretId=os.environ["APP_SECRETS_ID"], SecretString=json.dumps(apps))
 
@@ -241,6 +256,16 @@ class LoggedIn:
     openid: str
     session_key: str
     answer: Answer
+
+
+def assert_session_ended(item: dict | None, now: float, erased: bool = False) -> None:
+    """A session ended by logout or erasure (users.py): still there for a retry of its login to find, expired,
+    its sealed answer gone; after an erasure also nothing that ties it to the user (uid, gen)."""
+    assert item is not None, "an ended session stays until its TTL, so a retry of its login is refused at once"
+    assert int(item["expiresAt"]["N"]) <= now and int(item["endedAt"]["N"]) <= now, item
+    assert "sealed" not in item
+    if erased:
+        assert not {"uid", "gen"} & set(item), item
 
 
 def rewire(monkeypatch, module, logical_id: str, dynamodb=None, secrets_provider=None, settings=None, **login) -> None:

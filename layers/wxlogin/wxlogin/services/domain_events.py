@@ -1,6 +1,6 @@
 """The table's changes as domain events for the services behind wxlogin, and as audit entries.
 
-The events function reads the table's DynamoDB stream (user and session items only, by its filter), so
+The events function reads the table's DynamoDB stream (user items, and sessions a logout ended, by its filter), so
 a login makes no call for any of this. Each stream record is one change of one item:
 
 | change of the item                                    | EventBridge event | audit entry |

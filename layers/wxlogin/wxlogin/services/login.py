@@ -14,9 +14,11 @@ of the key. One there: it is a retry, answered from that item (after a second re
 user: logout, erasure and a new generation end what a retry may give back); a session of the code made with
 another key, or without one, is invalid_code at once, with no call to WeChat. When WeChat says the code was
 used (40163) and no session of it is there yet, a login of the code is in flight, or failed after the
-exchange: the retry waits for its session, a few seconds at most and never past its own time. A keyed login
-that fails marks its code failed where its session would be, so its retry is answered at once (unless WeChat
-refused the code: it refuses the retry as fast).
+exchange: one request of the code waits for its session (its waiting record, where the session will be, says
+which), a few seconds at most and never past its own time; any later one reads that record and is refused at
+once, so a used code whose login wrote nothing holds one wait, not one per request. A keyed login that fails
+marks its code failed where its session would be, so its retry is answered at once (unless WeChat refused the
+code: it refuses the retry as fast).
 
 WeChat gets the invocation's time up to its deadline less what storing the answer needs
 (STORE_RESERVE_SECONDS): a code WeChat accepted late is still stored, and a WeChat that does not
@@ -24,10 +26,10 @@ answer in time is 503 `wechat_unavailable`, never a Lambda timeout.
 
 Nothing here refuses a login before WeChat has seen its code: a limit by client address would
 refuse the valid codes of everyone behind the same address (carrier-grade NAT) because of one
-client's junk. A code WeChat refuses costs one WeChat call and no DynamoDB write (a keyed login
-reads its code's session first) and is counted through `on_refused_code` (the RefusedCodes metric
-and its alarm), so a flood is seen; its rate is bounded by the login route's throttle
-(docs/capacity.md).
+client's junk. A code WeChat refuses costs one WeChat call and no DynamoDB write (a keyed login reads its
+code's session first; a keyed use of a code WeChat calls used puts the waiting record) and is counted through
+`on_refused_code` (the RefusedCodes metric and its alarm), so a flood is seen; its rate is bounded by the login
+route's throttle (docs/capacity.md).
 """
 
 from __future__ import annotations

@@ -138,7 +138,7 @@ class OperatorService:
         return {"sessionsEnded": ended, "user": self._view(user)}
 
     def erase(self, request: AdminRequest) -> dict:
-        """The erasure DELETE /v1/me makes: every session, then the user."""
+        """The erasure DELETE /v1/me makes: the user deleted and its listed sessions ended, together."""
         user = self._one(request.selector)
         self.store.delete_user(user, None, self.clock())
         self._audit(user, "operator_erase", request)

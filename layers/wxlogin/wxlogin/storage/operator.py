@@ -1,4 +1,4 @@
-"""What an operator's actions read and write: users found by each identifier, blocks, generations, partitions.
+"""What an operator's actions read and write: users found by each identifier, blocks, generations.
 
 The user and session items are users.py's; this adds the writes only the admin function makes. Blocking
 and signing out give the user a new generation (`gen`), which ends every session at once (auth.py lets a
