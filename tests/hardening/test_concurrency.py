@@ -1,63 +1,21 @@
-"""Concurrent requests against the local stack, each function run as several instances at once.
-
-The local gateway serves each function from one process, one request at a time, as a single Lambda
-instance would; under load Lambda runs many. So these tests start extra instances of a function (the
-same worker, environment, moto table and WeChat simulator as the stack's own) and release their
-requests together with a barrier. In-process handlers would not do: a function's router keeps the
-current event on a module-level object, so threads would share it.
-"""
+"""Concurrent requests against the local stack, each function run as several instances at once
+(tests/hardening/instances.py says why instances and not threads)."""
 
 from __future__ import annotations
 
 import base64
-import json
 import random
-import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
 
-from local.http_events import http_api_event
-from local.stack import DEV_APP_ID, LOCAL_TABLE, Worker
-from wxlogin.keys.tokens import user_id_for
+from local.stack import DEV_APP_ID, LOCAL_TABLE
+from tests.hardening.instances import LOGIN, ME, Instances, together
+from wxlogin.keys.tokens import parse_token, user_id_for
+from wxlogin.storage.users import SESSIONS_LISTED
 
 ADDRESS = "198.51.100.7"  # one address, as carrier-grade NAT gives many users
-LOGIN, ME = "/v1/auth/login", "/v1/me"
-
-
-class Instances:
-    """`count` warm instances of one of the stack's functions."""
-
-    def __init__(self, stack, logical_id: str, count: int, **environment):
-        model = stack.stack.workers[logical_id]
-        self.logical_id = logical_id
-        environment = {**model.environment, **environment}
-        self.workers = [
-            Worker(model.logical_id, model.code_uri, model.handler, environment, model.timeout) for _ in range(count)
-        ]
-        with ThreadPoolExecutor(count) as pool:
-            list(pool.map(Worker.warm, self.workers))
-
-    def invoke(
-        self, index: int, method: str, path: str, token=None, body=None, headers=None, source_ip="127.0.0.1"
-    ) -> tuple[int, dict]:
-        headers = dict(headers or {})
-        if token is not None:
-            headers["Authorization"] = f"Bearer {token}"
-        if body is not None:
-            headers["Content-Type"] = "application/json"
-            body = json.dumps(body)
-        event = http_api_event(method, path, headers=headers, body=body, source_ip=source_ip)
-        result = self.workers[index % len(self.workers)].invoke(event, {"function_name": self.logical_id})
-        assert result is not None, f"{self.logical_id} crashed or timed out on {method} {path}"
-        text = result.get("body") or ""
-        return result["statusCode"], json.loads(text) if text else {}
-
-    def stop(self) -> None:
-        for worker in self.workers:
-            worker.stop()
 
 
 @pytest.fixture(scope="module")
@@ -74,18 +32,6 @@ def accounts(stack):
     instances.stop()
 
 
-def _together(*calls):
-    """Run the calls on their own threads, released at the same instant; their results in order."""
-    barrier = threading.Barrier(len(calls))
-
-    def run(call):
-        barrier.wait()
-        return call()
-
-    with ThreadPoolExecutor(len(calls)) as pool:
-        return list(pool.map(run, calls))
-
-
 def _partition(stack, pk: str) -> list[dict]:
     answer = stack.dynamodb().query(
         TableName=LOCAL_TABLE,
@@ -100,22 +46,62 @@ def _me(stack, token: str) -> requests.Response:
     return requests.get(stack.api_url + ME, headers={"Authorization": f"Bearer {token}"}, timeout=30)
 
 
-def test_fifty_parallel_logins_of_one_user_make_one_user_and_fifty_sessions(stack, logins):
+def _user_item(stack, user_id: str) -> dict | None:
+    key = {"pk": {"S": f"USER#{user_id}"}, "sk": {"S": "USER"}}
+    return stack.dynamodb().get_item(TableName=LOCAL_TABLE, Key=key, ConsistentRead=True).get("Item")
+
+
+def _session_item(stack, token: str) -> dict | None:
+    """The session item a token leads to (SESSION#<id of its login's code>)."""
+    key = {"pk": {"S": f"SESSION#{parse_token(token).session_id}"}, "sk": {"S": "SESSION"}}
+    return stack.dynamodb().get_item(TableName=LOCAL_TABLE, Key=key, ConsistentRead=True).get("Item")
+
+
+def _session_items(stack) -> dict[str, dict]:
+    """Every session item (a session, or a keyed login's failure or waiting record), by its key."""
+    return {item["pk"]["S"]: item for item in stack.items() if item["pk"]["S"].startswith("SESSION#")}
+
+
+def _listed(stack, user_id: str) -> set[str]:
+    """The session ids the user item lists (where operators and erasure find its sessions)."""
+    return set((_user_item(stack, user_id) or {}).get("sessions", {}).get("M", {}))
+
+
+def test_fifty_parallel_logins_of_one_user_make_one_user_and_fifty_sessions(stack, logins, accounts):
     codes = [stack.code("crowd") for _ in range(50)]
-    answers = _together(*(lambda i=i: logins.invoke(i, "POST", LOGIN, body={"code": codes[i]}) for i in range(50)))
+    before = _session_items(stack)
+    answers = together(*(lambda i=i: logins.invoke(i, "POST", LOGIN, body={"code": codes[i]}) for i in range(50)))
     assert [status for status, _ in answers] == [200] * 50, answers
     # Exactly one of the racing logins made the user (and so added the one NewUsers metric: functions/login).
     assert sum(body["isNewUser"] for _, body in answers) == 1
     tokens = {body["token"] for _, body in answers}
     openids = {body["openid"] for _, body in answers}
     assert len(tokens) == 50 and len(openids) == 1
-    pk = f"USER#{user_id_for(DEV_APP_ID, openids.pop())}"
-    items = _partition(stack, pk)
-    assert [item["sk"]["S"] for item in items].count("USER") == 1
-    assert sum(item["sk"]["S"].startswith("SESSION#") for item in items) == 50
+    user_id = user_id_for(DEV_APP_ID, openids.pop())
+    # The user's partition is its item alone; each login wrote one session, the item its token leads to.
+    assert [item["sk"]["S"] for item in _partition(stack, f"USER#{user_id}")] == ["USER"]
+    written = {pk: item for pk, item in _session_items(stack).items() if pk not in before}
+    refs = [parse_token(token) for token in tokens]
+    assert {pk: item["tokenHash"]["S"] for pk, item in written.items()} == {
+        f"SESSION#{ref.session_id}": ref.token_hash for ref in refs
+    }
     for token in tokens:
         me = _me(stack, token)
-        assert me.status_code == 200 and f"USER#{user_id_for(DEV_APP_ID, me.json()['openid'])}" == pk
+        assert me.status_code == 200 and user_id_for(DEV_APP_ID, me.json()["openid"]) == user_id
+    # Racing logins each add their own entry to the list; it names only this user's sessions, and the next
+    # login trims it back to the newest SESSIONS_LISTED.
+    assert _listed(stack, user_id) <= {ref.session_id for ref in refs}
+    later = stack.log_in("crowd")["token"]
+    listed = _listed(stack, user_id)
+    assert parse_token(later).session_id in listed and len(listed) <= SESSIONS_LISTED
+    # Erasing the account ends every one of the 51 sessions, listed or not: the listed ones are ended in place
+    # and keep nothing of the user; the others hold the generation of a user item that is gone.
+    assert accounts.invoke(0, "DELETE", ME, token=later)[0] == 204
+    assert [_me(stack, token).status_code for token in [*tokens, later]] == [401] * 51
+    assert _partition(stack, f"USER#{user_id}") == []
+    for session_id in listed:
+        ended = _session_items(stack)[f"SESSION#{session_id}"]
+        assert "endedAt" in ended and not {"gen", "uid", "sealed"} & set(ended), ended
 
 
 def test_a_patch_racing_a_delete_never_resurrects_the_user(stack, accounts):
@@ -130,13 +116,15 @@ def test_a_patch_racing_a_delete_never_resurrects_the_user(stack, accounts):
             time.sleep(delay)
             return accounts.invoke(0, "PATCH", ME, token=token, body={"nickName": "still here?"})
 
-        (patch_status, patch_body), (delete_status, _) = _together(
+        (patch_status, patch_body), (delete_status, _) = together(
             patch, lambda token=login["token"]: accounts.invoke(1, "DELETE", ME, token=token)
         )
         assert delete_status == 204
         assert patch_status in (200, 401), patch_body
         assert _partition(stack, pk) == [], f"round {round_number}: the user came back after its deletion"
         assert _me(stack, login["token"]).status_code == 401
+        ended = _session_item(stack, login["token"])
+        assert "endedAt" in ended and "gen" not in ended, f"round {round_number}: the session was not ended"
         outcomes.append(patch_status)
     print(f"PATCH answers over 30 races: {sorted(outcomes)}")
 
@@ -156,7 +144,7 @@ def test_no_token_from_before_or_during_an_erasure_ever_works_again(stack, login
             time.sleep(delay)
             return logins.invoke(index, "POST", LOGIN, body={"code": code})
 
-        (login_status, racing), (delete_status, _) = _together(
+        (login_status, racing), (delete_status, _) = together(
             racing_login, lambda token=before["token"]: accounts.invoke(1, "DELETE", ME, token=token)
         )
         assert delete_status == 204 and login_status == 200, racing
@@ -177,7 +165,8 @@ def _register(stack, code: str, session_key: str) -> None:
 
 
 def _retry_records(stack) -> list[dict]:
-    return [item for item in stack.items() if item["pk"]["S"].startswith("LOGIN#")]
+    """The session items of logins made with an Idempotency-Key: each holds its sealed answer for a retry."""
+    return [item for item in stack.items() if item["pk"]["S"].startswith("SESSION#") and "keyCheck" in item]
 
 
 def test_a_retried_login_gets_the_same_session_and_the_retry_record_holds_no_session_key(stack, logins):
@@ -187,6 +176,9 @@ def test_a_retried_login_gets_the_same_session_and_the_retry_record_holds_no_ses
     first = logins.invoke(0, "POST", LOGIN, body={"code": "twin-code-sequential"}, headers=key)
     again = logins.invoke(1, "POST", LOGIN, body={"code": "twin-code-sequential"}, headers=key)
     assert first[0] == again[0] == 200 and first[1]["token"] == again[1]["token"]
+    # The retry's record is the login's own session item, which holds the token's hash and the sealed answer.
+    session = _session_item(stack, first[1]["token"])
+    assert session["tokenHash"]["S"] == parse_token(first[1]["token"]).token_hash and "sealed" in session
     _assert_no_secret_in_retry_records(stack, session_key, first[1]["token"])
 
 
@@ -198,18 +190,18 @@ def test_two_identical_logins_at_once_get_one_session(stack, logins):
         _register(stack, code, session_key)
         key = {"Idempotency-Key": f"twin-key-Xq3vR8kLm2Np7sTu-{round_number:03}"}
         body = {"code": code}
-        answers = _together(
+        answers = together(
             *(lambda i=i, b=body, k=key: logins.invoke(i, "POST", LOGIN, body=b, headers=k) for i in range(2))
         )
         later = logins.invoke(2, "POST", LOGIN, body=body, headers=key)
         tokens = {answer.get("token") for status, answer in [*answers, later] if status == 200}
         # Never two sessions for one code, and a later retry always gets the one there is.
         assert len(tokens) == 1 and later[0] == 200, (answers, later)
-        pk = f"USER#{user_id_for(DEV_APP_ID, later[1]['openid'])}"
-        assert sum(item["sk"]["S"].startswith("SESSION#") for item in _partition(stack, pk)) == 1
+        session = _session_item(stack, later[1]["token"])
+        assert session["tokenHash"]["S"] == parse_token(later[1]["token"]).token_hash
         _assert_no_secret_in_retry_records(stack, session_key, later[1]["token"])
-        # The twin that reaches WeChat second gets 40163 before the first has stored its retry record;
-        # it must wait for that record (LoginService._replay), not answer invalid_code.
+        # The twin that reaches WeChat second gets 40163 before the first has stored its session; it must
+        # wait for that session (LoginService._wait_for_session), not answer invalid_code.
         assert [status for status, _ in answers] == [200, 200], (round_number, answers)
 
 
@@ -240,7 +232,7 @@ def test_junk_codes_racing_valid_logins_from_the_same_address_over_four_instance
             lambda i=i: instances.invoke(i, "POST", LOGIN, body={"code": codes[i]}, source_ip=ADDRESS)
             for i in range(10)
         ]
-        answers = _together(*(call for pair in zip(junk[::2], junk[1::2], valid, strict=True) for call in pair))
+        answers = together(*(call for pair in zip(junk[::2], junk[1::2], valid, strict=True) for call in pair))
         after = requests.get(stack.sim + "/_sim/stats", timeout=10).json()["calls"]["jscode2session"]
         assert sorted(status for status, _ in answers) == [200] * 10 + [401] * 20
         assert after - before == 30
@@ -288,7 +280,7 @@ def test_a_phone_number_in_flight_through_wechat_retries_never_lands_on_the_acco
             assert status == 200 and again["isNewUser"], again
             return again
 
-        (phone_status, phone_body), again = _together(
+        (phone_status, phone_body), again = together(
             lambda token=before["token"], code=code, index=round_number: profiles.invoke(
                 index + 1, "POST", "/v1/profile/phone", token=token, body={"code": code}
             ),

@@ -33,7 +33,8 @@ from local.stack import DEV_APP_ID
 from local.wechat_simulator import encrypt_user_data
 from tests.hardening.conftest import OPENAPI_PATH
 from tests.support.values import BOOKKEEPING
-from wxlogin.keys.tokens import hash_token, user_id_for
+from wxlogin.keys.tokens import LOGIN_ID_BYTES, TokenRef, parse_token, session_id_for, user_id_for
+from wxlogin.storage.users import user_pk
 
 SEED = int(os.environ.get("WXLOGIN_FUZZ_SEED", "20261123"))
 CLIENTS = 16
@@ -588,25 +589,36 @@ def _table_problems(stack, known: Known, alice_before: dict, before: dict, outco
     after = {_key(item): item for item in stack.items()}
     keys = stack.keys()
     expected = set(before)
+    sessions: dict[str, TokenRef] = {}  # what each session a login stored must hold
+    failed: set[str] = set()  # where a failed keyed login marked its code
     for outcome in outcomes:
         request = outcome.request
         if request.path != LOGIN:
             continue
         if outcome.status == 200:
             answer = outcome.json()
-            pk = f"USER#{user_id_for(DEV_APP_ID, answer['openid'])}"
-            expected |= {(pk, "USER"), (pk, f"SESSION#{hash_token(answer['token'])}")}
-        # A keyed login that passed the request checks put its marker before WeChat saw the code: it stays,
-        # done or failed, until its TTL, so that a retry is answered at once.
+            ref = parse_token(answer["token"])
+            expected |= {(user_pk(ref.user_id), "USER"), (f"SESSION#{ref.session_id}", "SESSION")}
+            sessions[f"SESSION#{ref.session_id}"] = ref
+        # A keyed login that failed after WeChat took its code (422 data that does not open, 403) marks the code
+        # failed where its session would be, so that a retry is answered at once; it stays until its TTL.
         keyed = any(name.lower() == "idempotency-key" for name in request.headers)
-        reached_login = outcome.head_bytes <= HEAD_LIMIT_BYTES
-        if keyed and reached_login and outcome.status != 400 and outcome.status < 500:
+        if keyed and outcome.status in (403, 422) and outcome.head_bytes <= HEAD_LIMIT_BYTES:
             code = json.loads(request.body)["code"]
-            expected.add((f"LOGIN#{keys.keyed_hash('login retry', DEV_APP_ID, code)}", "LOGIN"))
+            login_id = bytes.fromhex(keys.keyed_hash("login session", DEV_APP_ID, code))[:LOGIN_ID_BYTES]
+            expected.add((f"SESSION#{session_id_for(login_id)}", "SESSION"))
+            failed.add(f"SESSION#{session_id_for(login_id)}")
     # A refused decryption's checksession bookkeeping (BOOKKEEPING on its session, the app's WeChat access
     # token) is not something a request stored.
     problems = [f"unexpected item {key}" for key in sorted(set(after) - expected) if not key[0].startswith("APP#")]
     problems += [f"missing item {key}" for key in sorted(expected - set(after))]
+    for pk, ref in sessions.items():
+        # The hash covers the whole token, its user id included: the item is this login's session and no other.
+        if after.get((pk, "SESSION"), {}).get("tokenHash", {}).get("S") != ref.token_hash:
+            problems.append(f"session {pk} is not the one its login answered (another login's, or a marker)")
+    for pk in failed - set(sessions):
+        if {"uid", "tokenHash", "gen", "sealed"} & set(after.get((pk, "SESSION"), {})):
+            problems.append(f"the failed login's marker {pk} holds a session or an answer")
     alice_key = (f"USER#{user_id_for(DEV_APP_ID, known.alice_openid)}", "USER")
 
     def without_bookkeeping(item: dict | None) -> dict | None:

@@ -128,8 +128,10 @@ def _failing_client(operation: str, code: str):
     stubber = Stubber(client)
     stubber.add_client_error(operation, service_error_code=code, http_status_code=400)
     stubber.activate()
-    if operation != "get_item":
-        client.get_item = boto3.client("dynamodb").get_item  # the login's read of the user's generation lands
+    if operation not in ("get_item", "batch_get_item"):
+        # The reads before a failing write land: the login's of the user's generation, the session's with its user.
+        reads = boto3.client("dynamodb")
+        client.get_item, client.batch_get_item = reads.get_item, reads.batch_get_item
     return client
 
 
@@ -194,8 +196,10 @@ def test_every_logout_answer_is_documented(api, aws, login, contract, monkeypatc
     calls = Recorder(api)
     calls.post(LOGOUT, token=login().token)
     calls.post(LOGOUT)
+    # Logout lets its session in first: a blocked user is told so, as on every other route.
+    assert calls.post(LOGOUT, token=_blocked(aws, login, "oBlockedLogout").token).status == 403
     token = login().token
-    _with_failing_store(monkeypatch, api, "AccountFunction", "delete_item", lambda: calls.post(LOGOUT, token=token))
+    _with_failing_store(monkeypatch, api, "AccountFunction", "update_item", lambda: calls.post(LOGOUT, token=token))
     calls.check(contract, "POST", LOGOUT)
 
 

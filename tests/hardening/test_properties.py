@@ -433,27 +433,53 @@ def test_mangled_base64_in_a_payload_is_invalid_request(ciphertext, iv, data):
 # ---------------------------------------------------------------------------------------------- tokens
 
 user_ids = st.text("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_", min_size=22, max_size=22)
+login_ids = st.binary(min_size=tokens.LOGIN_ID_BYTES, max_size=tokens.LOGIN_ID_BYTES)
 
 
-@given(user_ids, st.sampled_from(["Bearer", "bearer", "BEARER", "bEaReR"]), st.sampled_from([" ", "  "]))
-def test_a_minted_token_parses_back_to_its_user_and_hash(user_id, scheme, gap):
-    token, ref = tokens.mint_token(user_id)
-    assert tokens.parse_token(token) == ref == tokens.TokenRef(user_id, tokens.hash_token(token))
+@given(
+    user_ids,
+    login_ids,
+    st.sampled_from(["Bearer", "bearer", "BEARER", "bEaReR"]),
+    st.sampled_from([" ", "  "]),
+)
+def test_a_minted_token_parses_back_to_its_user_hash_and_session(user_id, login_id, scheme, gap):
+    token, ref = tokens.mint_token(user_id, login_id)
+    expected = tokens.TokenRef(user_id, tokens.hash_token(token), tokens.session_id_for(login_id))
+    assert tokens.parse_token(token) == ref == expected
     assert tokens.bearer_token(f"{scheme}{gap}{token}") == ref
 
 
-@given(st.one_of(any_text, st.none(), st.text(max_size=20).map(lambda t: "Bearer " + t)))
+@given(user_ids, login_ids, login_ids)
+def test_two_logins_of_one_code_name_one_session_and_two_of_different_codes_never_do(user_id, login_id, other_id):
+    """The session item a retry finds is its code's alone: the same login id leads to the same session item (a
+    second token for it never passes its tokenHash), another login id never to that item."""
+    (first, ref), (second, again) = tokens.mint_token(user_id, login_id), tokens.mint_token(user_id, login_id)
+    assert ref.session_id == again.session_id and first != second and ref.token_hash != again.token_hash
+    if other_id != login_id:
+        assert tokens.mint_token(user_id, other_id)[1].session_id != ref.session_id
+
+
+@given(
+    st.one_of(
+        any_text,
+        st.none(),
+        st.text(max_size=20).map(lambda t: "Bearer " + t),
+        # Any token of the right shape, its last character's spare bits set or not: parsed, never a 500.
+        st.from_regex(tokens.TOKEN_PATTERN, fullmatch=True).map(lambda t: "Bearer " + t),
+    )
+)
 def test_any_authorization_header_is_a_token_ref_or_unauthorized(header):
     try:
         ref = tokens.bearer_token(header)
     except Unauthorized:
         return
     assert len(ref.user_id) == tokens.USER_ID_LENGTH and len(ref.token_hash) == 64
+    assert len(ref.session_id) == len(tokens.session_id_for(bytes(tokens.LOGIN_ID_BYTES)))
 
 
-@given(user_ids, st.data())
-def test_a_changed_token_never_points_at_the_same_session(user_id, data):
-    token, ref = tokens.mint_token(user_id)
+@given(user_ids, login_ids, st.data())
+def test_a_changed_token_never_points_at_the_same_session(user_id, login_id, data):
+    token, ref = tokens.mint_token(user_id, login_id)
     position = data.draw(st.integers(0, len(token) - 1))
     replacement = data.draw(st.characters(codec="ascii"))
     assume(replacement != token[position])
