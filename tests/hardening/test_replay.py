@@ -142,13 +142,9 @@ def test_a_stranger_replaying_a_captured_code_after_its_login_is_refused_at_once
 
 def test_many_concurrent_keyed_retries_of_one_code_over_several_instances_make_one_session(stack, logins):
     """A client on a flaky network resending one login (one code, one Idempotency-Key) from six instances at
-    once, five times over: one session item per code, and every answer is that session's token.
-
-    Fails today: of the resends that reach WeChat after the first (40163), one writes the code's waiting record
-    and waits; the others find that record (services/login.py, `_retry_in_flight`: put_waiting False, then the
-    record read back is neither a session nor a failure; or `_keyed_login`'s first read, which `_replay` refuses
-    for want of a key check) and answer 401 invalid_code while the login they repeat is about to answer 200,
-    and `_retry_in_flight` counts them as RefusedCodes besides."""
+    once, five times over: one session item per code, and every answer is that session's token. The resends that
+    WeChat tells the code is used wait for that session together (one puts the code's waiting record, the others
+    join it: at most MAX_WAITERS), so none is refused while the login it repeats is about to answer 200."""
     for round_number in range(5):
         code = stack.code(f"resender-{round_number}")
         before = _session_keys(stack)

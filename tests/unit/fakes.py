@@ -20,7 +20,7 @@ from wxlogin.models import PHONE_FIELDS, PROFILE_FIELDS, StoredAccessToken, User
 from wxlogin.records import replace
 from wxlogin.services.userdata import EncryptedPayload
 from wxlogin.storage.access_token_store import token_id
-from wxlogin.storage.users import SESSIONS_LISTED, LoginRetry, Session, SessionRecord, user_pk
+from wxlogin.storage.users import MAX_WAITERS, SESSIONS_LISTED, LoginRetry, Session, SessionRecord, user_pk
 from wxlogin.wechat.client import WeChatSession
 from wxlogin.wechat.errors import WeChatApiError
 
@@ -83,7 +83,7 @@ class Users:
         self.users = {u.user_id: u for u in users}
         self.sessions: dict = {}
         self.retries: dict[str, LoginRetry] = {}
-        self.waiting: dict[str, int] = {}  # session id -> expiresAt of a retry's waiting record
+        self.waiting: dict[str, dict] = {}  # session id -> a retry's waiting record
         self.linked: list[dict] = []
         self.calls: list[str] = []
         self.key_checked: dict = {}  # session ref -> when it last asked WeChat's checksession
@@ -173,12 +173,20 @@ class Users:
             self.waiting.pop(session_id, None)
             self.retries[session_id] = LoginRetry(key_check, kid, None, expires_at)
 
-    def put_waiting(self, session_id, expires_at):
+    def put_waiting(self, session_id, key_check, wait_until, expires_at):
         self.calls.append("put_waiting")
         if self._session_ref(session_id) is not None or session_id in self.retries or session_id in self.waiting:
             return False
-        self.waiting[session_id] = expires_at
+        self.waiting[session_id] = {"key": key_check, "until": wait_until, "waiters": 1, "expires_at": expires_at}
         return True
+
+    def join_wait(self, session_id, key_check, now):
+        self.calls.append("join_wait")
+        record = self.waiting.get(session_id)
+        if record is None or record["key"] != key_check or record["until"] <= now or record["waiters"] >= MAX_WAITERS:
+            return None
+        record["waiters"] += 1
+        return record["until"]
 
     def session_record(self, session_id):
         self.calls.append("session_record")
@@ -187,7 +195,8 @@ class Users:
             return SessionRecord(ref.token_hash, self.sessions[ref].expires_at, retry)
         if retry is not None:
             return SessionRecord(None, retry.retry_until, retry)
-        return SessionRecord(None, self.waiting[session_id], None) if session_id in self.waiting else None
+        waiting = self.waiting.get(session_id)
+        return SessionRecord(None, waiting["expires_at"], None) if waiting is not None else None
 
     def end_session(self, ref, now, forget_user=False):
         """What logout and erasure leave of a session: its item, expired, without its answer (and after an

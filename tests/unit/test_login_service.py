@@ -36,7 +36,7 @@ from wxlogin.keys.tokens import LOGIN_ID_BYTES, parse_token, session_id_for, use
 from wxlogin.records import replace
 from wxlogin.services.auth import Authenticator
 from wxlogin.services.login import IN_FLIGHT_WAIT_SECONDS, LoginService
-from wxlogin.storage.users import user_pk
+from wxlogin.storage.users import MAX_WAITERS, user_pk
 from wxlogin.web.route_requests import LoginRequest
 from wxlogin.wechat.errors import WeChatErrcode
 
@@ -437,6 +437,37 @@ def test_a_waiting_retry_gets_the_session_that_replaces_its_record():
     users = Users()
     held, answer = _in_flight(users)
     (ref, live_session), (session_id, retry) = held
-    assert users.put_waiting(session_id, int(NOW) + 300)
+    assert users.put_waiting(session_id, "key-check", NOW + 3, int(NOW) + 300)
     assert users.put_session(ref, live_session.generation, live_session.expires_at, NOW, retry)
     assert users.session_record(session_id).token_hash == ref.token_hash
+
+
+def test_a_resend_of_a_login_in_flight_with_its_key_joins_the_wait_and_gets_its_answer():
+    """A client that resends its login while the first copy still runs (its own retries, all with its key): the
+    first resend put the waiting record, a later one joins it and gets the one answer, without asking WeChat."""
+    users = Users()
+    held, answer = _in_flight(users)
+    (_, _), (session_id, retry) = held
+    assert users.put_waiting(session_id, retry.key_check, NOW + IN_FLIGHT_WAIT_SECONDS, int(NOW) + 300)
+    wechat = WeChat()
+    joined = service(wechat, users, clock=Finishing(users, held)).login(keyed(), DEADLINE)
+    assert joined.replayed and joined.answer == answer
+    assert users.calls.count("join_wait") == 1 and wechat.count("code_to_session") == 0
+
+
+def test_at_most_max_waiters_wait_for_one_code_and_another_key_never_does():
+    users = Users()
+    (_, (session_id, retry)), _ = _in_flight(users)  # its session never comes
+    assert users.put_waiting(session_id, retry.key_check, NOW + IN_FLIGHT_WAIT_SECONDS, int(NOW) + 300)
+    slept = []
+    for _ in range(MAX_WAITERS + 2):
+        clock = Clock()
+        with pytest.raises(InvalidCode):
+            service(WeChat(), users, clock=clock).login(keyed(), DEADLINE)
+        slept.append(sum(clock.slept))
+    # The first waiter is the record's own; MAX_WAITERS - 1 more join it, up to its end; the rest wait not at all.
+    assert slept == [pytest.approx(IN_FLIGHT_WAIT_SECONDS)] * (MAX_WAITERS - 1) + [0, 0, 0]
+    clock = Clock()
+    with pytest.raises(InvalidCode):
+        service(WeChat(), users, clock=clock).login(keyed(key="another-key"), DEADLINE)
+    assert clock.slept == []

@@ -117,6 +117,8 @@ class LoginService:
         session_id = session_id_for(login_id)
         key_check = self.keys.keyed_hash("login retry key", appid, request.code, request.idempotency_key)
         there = self.store.session_record(session_id)
+        if there is not None and there.token_hash is None and there.retry is None:
+            return self._join_wait(appid, request, session_id, key_check, deadline)
         if there is not None:
             return self._replay(appid, request, there, key_check)
         kid = self.keys.current_kid()
@@ -223,20 +225,39 @@ class LoginService:
         self, appid: str, request: LoginRequest, session_id: str, key_check: str, deadline: float
     ) -> LoginOutcome:
         """WeChat says the code is used and no session of it was there: a login of it may still be writing one.
-        One request per code waits for it (its waiting record says so); any other reads what is there and is
-        answered at once. A code whose login wrote nothing (it failed, or was not ours) so holds an instance for
-        IN_FLIGHT_WAIT_SECONDS once, not once per request: a client resending a used code cannot fill the
-        function's instances with waits."""
+        This request puts the code's waiting record and waits for that session, a few seconds counted from
+        WeChat's answer, which the login in flight also had. Resends with the same key join the wait (at most
+        MAX_WAITERS in all), anything else is refused at once, and after the wait the record refuses every use
+        of the code: a used code whose login wrote nothing holds a few waits once, not one per request."""
         now = self.clock()
-        if not self.store.put_waiting(session_id, int(now) + self.settings.login_retry_window_seconds):
+        # The wait leaves this request the time to read what it waited for.
+        give_up = min(now + IN_FLIGHT_WAIT_SECONDS, deadline - STORE_RESERVE_SECONDS)
+        expires_at = int(now) + self.settings.login_retry_window_seconds
+        if not self.store.put_waiting(session_id, key_check, give_up, expires_at):
             there = self.store.session_record(session_id)
-        else:
-            # Counted from WeChat's answer, which the login in flight also had; the wait leaves this request the
-            # time to read what it waited for.
-            give_up = min(now + IN_FLIGHT_WAIT_SECONDS, deadline - STORE_RESERVE_SECONDS)
-            there = self._wait_for_session(session_id, give_up)
-        if there is None or (there.token_hash is None and there.retry is None):
+            if there is not None and there.token_hash is None and there.retry is None:
+                return self._join_wait(appid, request, session_id, key_check, deadline)
+            if there is None:
+                raise InvalidCode()
+            return self._replay(appid, request, there, key_check)
+        there = self._wait_for_session(session_id, give_up)
+        if there is None:
             self.on_refused_code()  # a used code, not a retry of its login: counted once, as refused
+            raise InvalidCode()
+        return self._replay(appid, request, there, key_check)
+
+    def _join_wait(
+        self, appid: str, request: LoginRequest, session_id: str, key_check: str, deadline: float
+    ) -> LoginOutcome:
+        """Another resend of a login in flight: it waits with the first, until the same time, or is refused."""
+        until = self.store.join_wait(session_id, key_check, self.clock())
+        if until is None:
+            there = self.store.session_record(session_id)
+            if there is None or (there.token_hash is None and there.retry is None):
+                raise InvalidCode()
+            return self._replay(appid, request, there, key_check)  # the session came meanwhile
+        there = self._wait_for_session(session_id, min(until, deadline - STORE_RESERVE_SECONDS))
+        if there is None:
             raise InvalidCode()
         return self._replay(appid, request, there, key_check)
 

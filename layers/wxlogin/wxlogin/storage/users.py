@@ -44,8 +44,14 @@ SESSION_SK = "SESSION"
 # keeps its session, so a person has about one live session per device; one that logs in on every launch leaves
 # older sessions unlisted, where they still work until they expire.
 SESSIONS_LISTED = 6
+# Items one TransactWriteItems may hold
+# (https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactWriteItems.html).
+MAX_TRANSACTION_ITEMS = 100
 # A session item may replace only a retry's waiting record (put_waiting), which holds no token hash and no key check.
 NO_SESSION_HERE = "attribute_not_exists(tokenHash) AND attribute_not_exists(keyCheck)"
+# How many requests may wait for one code's login in flight (a client's resends of it, with its key): each holds a
+# function instance for the wait, so a client resending a used code holds at most this many, once.
+MAX_WAITERS = 8
 # A login reads the user's generation and writes on that condition; each lost race (an erasure, another login
 # creating the user) costs one more try, and three in a row is DynamoDB being too contended to answer now.
 LOGIN_WRITE_ATTEMPTS = 3
@@ -321,16 +327,45 @@ class UserStore(Table):
         except ConditionFailed:
             pass  # a session of this login is there after all: a retry finds it
 
-    def put_waiting(self, session_id: str, expires_at: int) -> bool:
-        """Where no session of a code is yet, the record of the one request that may wait for it (a retry of a
-        login in flight); False when something is there already. A session, or its login's failure, replaces it;
-        a record no login replaced stays until `expires_at` and refuses every later use of the code at once."""
-        item = {**session_key(session_id), "expiresAt": to_attr(expires_at)}
+    def put_waiting(self, session_id: str, key_check: str, wait_until: float, expires_at: int) -> bool:
+        """Where no session of a code is yet, the record of the requests that may wait for it (a client's retries
+        of a login in flight, all with its key): False when something is there already. A session, or its login's
+        failure, replaces it; a record no login replaced stays until `expires_at` and refuses every later use of
+        the code at once."""
+        item = {
+            **session_key(session_id),
+            "waitKey": {"S": key_check},
+            "waitUntil": to_attr(wait_until),
+            "waiters": to_attr(1),
+            "expiresAt": to_attr(expires_at),
+        }
         try:
             self.call("put_item", TableName=self.table_name, Item=item, ConditionExpression="attribute_not_exists(pk)")
         except ConditionFailed:
             return False
         return True
+
+    def join_wait(self, session_id: str, key_check: str, now: float) -> float | None:
+        """Wait with the requests of a waiting record (put_waiting): until when, or None when this request may not
+        (another key, the wait over, MAX_WAITERS waiting already, or the session there by now)."""
+        try:
+            response = self.call(
+                "update_item",
+                TableName=self.table_name,
+                Key=session_key(session_id),
+                UpdateExpression="ADD waiters :one",
+                ConditionExpression=f"{NO_SESSION_HERE} AND waitKey = :key AND waitUntil > :now AND waiters < :most",
+                ExpressionAttributeValues={
+                    ":one": to_attr(1),
+                    ":key": {"S": key_check},
+                    ":now": to_attr(now),
+                    ":most": to_attr(MAX_WAITERS),
+                },
+                ReturnValues="ALL_NEW",
+            )
+        except ConditionFailed:
+            return None
+        return plain(response["Attributes"])["waitUntil"]
 
     def session_record(self, session_id: str) -> SessionRecord | None:
         """The session item of a login's code, as a retry of that login reads it."""
@@ -456,17 +491,17 @@ class UserStore(Table):
             raise Unauthorized() from None
 
     def delete_user(self, user: User, current: TokenRef | None, now: float) -> None:
-        """Erase `user` (as the caller's session found it) and end its sessions, in one TransactWriteItems: the
-        user item on the condition that it is still that generation, so an erasure by a session of an account
-        that was erased and made anew meanwhile erases nothing of the new account (Unauthorized). Each listed
-        session and the caller's (`current`; None when an operator erases) is ended in place and keeps nothing
-        that names the user; a session beyond the list holds the generation of a user item that is gone, never
-        works again, and expires by TTL.
+        """Erase `user` (as the caller's session found it) and end its sessions, in one TransactWriteItems (more
+        only when racing logins listed more than fit in one): the user item on the condition that it is still
+        that generation, so an erasure by a session of an account that was erased and made anew meanwhile erases
+        nothing of the new account (Unauthorized). Each listed session and the caller's (`current`; None when an
+        operator erases) is ended in place and keeps nothing that names the user; a session beyond the list holds
+        the generation of a user item that is gone, never works again, and expires by TTL.
 
         Ending a session is an Update, which IAM checks as dynamodb:UpdateItem on its item; erasing the user is a
         Delete: the account role needs no BatchWriteItem, which would also let it put items
         (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/transaction-apis-iam.html)."""
-        ended = set(user.listed_sessions or {}) | ({current.session_id} if current is not None else set())
+        others = sorted(set(user.listed_sessions or {}) - ({current.session_id} if current is not None else set()))
         erase = {
             "Delete": {
                 "TableName": self.table_name,
@@ -477,9 +512,15 @@ class UserStore(Table):
             }
         }
         # Unconditional: a session that ended meanwhile (its logout raced this) is ended again.
-        ends = [{"Update": self._end_session(sid, now)} for sid in sorted(ended)]
+        last = [erase] + ([{"Update": self._end_session(current.session_id, now)}] if current is not None else [])
+        ends = [{"Update": self._end_session(sid, now)} for sid in others]
+        # Logins racing each other can list a few more than SESSIONS_LISTED: what does not fit in the last
+        # transaction goes first, so a failure part-way leaves the caller's token working for a retry.
+        first = len(ends) - (MAX_TRANSACTION_ITEMS - len(last))
+        for start in range(0, max(first, 0), MAX_TRANSACTION_ITEMS):
+            self._write_together(ends[start : min(start + MAX_TRANSACTION_ITEMS, first)])
         try:
-            self._write_together([erase, *ends])
+            self._write_together(ends[max(first, 0) :] + last)
         except ConditionFailed:
             raise Unauthorized() from None
 
