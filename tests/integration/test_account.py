@@ -116,6 +116,32 @@ def test_logout_with_a_token_of_the_session_but_not_its_own_is_401_and_ends_noth
     assert aws.items() == before and api.get("/v1/me", token=me.token).status == 200
 
 
+def test_an_erasure_whose_transaction_landed_but_whose_answer_was_lost_is_204(api, aws, login, monkeypatch):
+    """botocore retries a transaction whose answer it lost; DynamoDB answers the retry (same ClientRequestToken)
+    with success, a store that ignores the token (moto) with a failed condition: either way the erasure is 204.
+    One that finds the account made anew since erases nothing of it (401)."""
+    from wxlogin.errors import Unauthorized
+    from wxlogin.storage.dynamodb import ConditionFailed
+
+    module = api.module(*api.function("AccountFunction"))
+    write_together = module.store._write_together
+
+    def landed_then_refused(actions):
+        write_together(actions)
+        raise ConditionFailed()
+
+    me = login()
+    erased_account = module.auth.user(parse_token(me.token))
+    monkeypatch.setattr(module.store, "_write_together", landed_then_refused)
+    assert api.delete("/v1/me", token=me.token).status == 204
+    assert aws.user_of(me.token) is None
+    monkeypatch.setattr(module.store, "_write_together", write_together)
+    again = login()  # the same person signs up anew: another generation
+    with pytest.raises(Unauthorized):
+        module.store.delete_user(erased_account, None, time.time())
+    assert api.get("/v1/me", token=again.token).status == 200
+
+
 def test_logout_without_a_token_is_401(api):
     _error(api.post("/v1/auth/logout"), 401, "unauthorized")
 

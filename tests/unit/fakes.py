@@ -236,7 +236,9 @@ class Users:
     def delete_user(self, user, current, now):
         user_id = user.user_id
         existing = self.users.get(user_id)
-        if existing is None or existing.generation != user.generation:
+        if existing is None:
+            return  # erased already: nothing left to do
+        if existing.generation != user.generation:
             raise Unauthorized()
         self.users.pop(user_id, None)
         # The listed sessions and the caller's end; any other holds a generation no user item has any more.

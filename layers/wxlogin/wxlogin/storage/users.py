@@ -494,9 +494,10 @@ class UserStore(Table):
         """Erase `user` (as the caller's session found it) and end its sessions, in one TransactWriteItems (more
         only when racing logins listed more than fit in one): the user item on the condition that it is still
         that generation, so an erasure by a session of an account that was erased and made anew meanwhile erases
-        nothing of the new account (Unauthorized). Each listed session and the caller's (`current`; None when an
-        operator erases) is ended in place and keeps nothing that names the user; a session beyond the list holds
-        the generation of a user item that is gone, never works again, and expires by TTL.
+        nothing of the new account (Unauthorized); one that finds the user already gone has nothing left to do.
+        Each listed session and the caller's (`current`; None when an operator erases) is ended in place and
+        keeps nothing that names the user; a session beyond the list holds the generation of a user item that is
+        gone, never works again, and expires by TTL.
 
         Ending a session is an Update, which IAM checks as dynamodb:UpdateItem on its item; erasing the user is a
         Delete: the account role needs no BatchWriteItem, which would also let it put items
@@ -522,7 +523,10 @@ class UserStore(Table):
         try:
             self._write_together(ends[max(first, 0) :] + last)
         except ConditionFailed:
-            raise Unauthorized() from None
+            # Gone, not made anew: this erasure's own transaction landed on an attempt whose answer was lost (a
+            # store that ignores ClientRequestToken, as moto does, refuses the retry), or another erasure did it.
+            if self.is_known(user.user_id):
+                raise Unauthorized() from None
 
     def _write_together(self, actions: list[dict]) -> None:
         self.call(
