@@ -29,7 +29,7 @@ from wxlogin.services.profile import ProfileService
 from wxlogin.services.session_keys import SessionKeyCheck, StoredSessionKeys
 from wxlogin.services.signup_risk import SignUpRisk
 from wxlogin.storage.access_token_store import ACCESS_TOKEN_GENERATION, AccessTokenStore
-from wxlogin.storage.users import USER_SK, UserStore, session_key, user_pk
+from wxlogin.storage.users import USER_SK, UserStore, session_item_key, user_pk
 from wxlogin.wechat.access_token import AccessTokens
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -200,7 +200,7 @@ class Aws:
 
     def session_of(self, token: str) -> dict | None:
         """The session item a token names (the token carries its login's id, keys/tokens.py), if there is one."""
-        key = session_key(parse_token(token).session_id)
+        key = session_item_key(parse_token(token).session_id)
         return self.dynamodb.get_item(TableName=self.table, Key=key, ConsistentRead=True).get("Item")
 
     def user_of(self, token: str) -> dict | None:

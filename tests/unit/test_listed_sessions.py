@@ -9,7 +9,7 @@ import re
 
 from tests.unit.fakes import NOW
 from wxlogin.storage.dynamodb import plain
-from wxlogin.storage.users import SESSIONS_LISTED, NewSession, _list_session
+from wxlogin.storage.users import MAX_LISTED, SESSIONS_LISTED, NewSession, _list_session
 
 TTL = 7 * 24 * 3600
 
@@ -28,14 +28,17 @@ def placeholders(text: str) -> set[str]:
 
 
 def apply(item_list: dict | None, change: dict) -> dict | None:
-    """DynamoDB's view: the condition on the list's presence, then SET and REMOVE of its paths (None: refused)."""
-    names, values = change["names"], change["values"]
-    if "attribute_not_exists(#sessions)" in change["condition"]:
-        if item_list is not None:
-            return None
-        return plain(values[":listed"]["M"])
-    assert "attribute_exists(#sessions)" in change["condition"]
-    if item_list is None:
+    """DynamoDB's view: the condition on the list (its presence, its size against the ceiling: `size` of an
+    attribute that is not there fails any comparison), then the whole list or SET and REMOVE of its paths
+    (None: refused)."""
+    names, values, condition = change["names"], change["values"], change["condition"]
+    if "attribute_not_exists(#sessions)" in condition:
+        return None if item_list is not None else plain(values[":listed"]["M"])
+    ceiling = int(values[":ceiling"]["N"])
+    if "size(#sessions) >= :ceiling" in condition:
+        return None if item_list is None or len(item_list) < ceiling else plain(values[":listed"]["M"])
+    assert "size(#sessions) < :ceiling" in condition
+    if item_list is None or len(item_list) >= ceiling:
         return None
     result = dict(item_list)
     for path in change["remove"]:
@@ -95,3 +98,24 @@ def test_a_login_whose_own_write_landed_before_lists_its_session_once():
     listed = {"new": int(NOW) + TTL, "live": int(NOW) + 60}
     change = update(listed, "new")
     assert change["remove"] == [] and apply(listed, change) == listed
+
+
+def test_logins_racing_from_a_stale_read_never_grow_the_list_past_its_ceiling_and_the_next_one_cuts_it_back():
+    """However many logins of one user race, each from the list it read before the others wrote: the list stops
+    at MAX_LISTED (each further write is refused and its login reads again), and a login that reads a list at the
+    ceiling replaces it whole with the newest ones. So an operator's read and an erasure's transaction always fit."""
+    full = {f"s{i:02}": int(NOW) + 100 + i for i in range(SESSIONS_LISTED)}
+    after, refused = dict(full), 0
+    for i in range(100):
+        landed = apply(after, update(full, f"racer{i:03}"))
+        if landed is None:
+            refused += 1
+        else:
+            after = landed
+    # The first racer drops the oldest entry it read, as every racer does; each after it only adds.
+    assert len(after) == MAX_LISTED and refused == 100 - (MAX_LISTED - SESSIONS_LISTED + 1)
+    cut = apply(after, update(after, "next"))
+    assert len(cut) == SESSIONS_LISTED and "next" in cut
+    # Two logins that both read the list at its ceiling: the first replaces it, the second is refused and reads again.
+    first, second = update(after, "a"), update(after, "b")
+    assert apply(apply(after, first), second) is None

@@ -317,35 +317,46 @@ def test_a_retry_of_a_blocked_users_login_is_told_so():
         service(WeChat(), users).login(keyed(), DEADLINE)
 
 
-@pytest.mark.parametrize(
-    "failure", [ServiceUnavailable(), WeChatUnavailable(), 40226, 40013], ids=["ddb", "wechat-down", "risky", "error"]
-)
-def test_a_retry_of_a_failed_keyed_login_is_refused_at_once(failure):
-    """A login that failed may have used its code up: its retry is invalid_code at once, no wait, no WeChat."""
+@pytest.mark.parametrize("idempotency_key", [KEY, None], ids=["keyed", "plain"])
+@pytest.mark.parametrize("step", ["record_login", "put_session"])
+def test_a_login_that_failed_after_wechat_took_its_code_refuses_every_retry_at_once(step, idempotency_key):
+    """The code is used up: its retry, keyed or not, with any key, is invalid_code at once, no wait, no WeChat."""
     users = Users()
-    wechat = WeChat(sessions=[session() if isinstance(failure, ServiceUnavailable) else failure])
-    if isinstance(failure, WeChatUnavailable):
-        wechat.script["code_to_session"] = [failure]
-    if isinstance(failure, ServiceUnavailable):
+    wechat = WeChat(sessions=[session()])
 
-        def down(*_args, **_kwargs):
-            raise failure
+    def down(*_args, **_kwargs):
+        raise ServiceUnavailable()
 
-        users.put_session = down  # WeChat answered, the session could not be written
-    with pytest.raises(WxLoginError):
-        service(wechat, users).login(keyed(), DEADLINE)
+    setattr(users, step, down)  # WeChat answered, the user or the session could not be written
+    with pytest.raises(ServiceUnavailable):
+        service(wechat, users).login(keyed(key=idempotency_key), DEADLINE)
     assert users.calls[-1] == "put_failed_login"
     failed = users.retries[session_id_of("c1")]
     assert failed.sealed is None
     for key in (KEY, OTHER_KEY):
         clock, nowhere = Clock(), WeChat()
         login = service(nowhere, users, clock=clock)
-        refused = counted(login)
         with pytest.raises(InvalidCode):
             login.login(keyed(key=key), DEADLINE)
-        assert clock.slept == [] and nowhere.count("code_to_session") == 0 and refused == []
+        assert clock.slept == [] and nowhere.count("code_to_session") == 0
     # Nothing of it lets anybody in.
     assert users.sessions == {}
+
+
+@pytest.mark.parametrize(
+    "failure", [WeChatUnavailable(), 40226, 40013, -1], ids=["wechat-down", "risky", "error", "busy"]
+)
+def test_a_login_that_failed_before_wechat_took_its_code_leaves_it_usable(failure):
+    """WeChat did not exchange the code (down, busy, refused the user or the app): nothing is written, and the
+    retry asks WeChat again, which may now log the user in."""
+    users = Users()
+    wechat = WeChat(sessions=[failure, session()])
+    if isinstance(failure, WeChatUnavailable):
+        wechat.script["code_to_session"] = [failure, session()]
+    with pytest.raises(WxLoginError):
+        service(wechat, users).login(keyed(), DEADLINE)
+    assert "put_failed_login" not in users.calls and users.retries == {}
+    assert not service(wechat, users).login(keyed(), DEADLINE).replayed
 
 
 @pytest.mark.parametrize("errcode, error", [(40029, InvalidCode), (45011, RateLimited)])
@@ -413,8 +424,8 @@ def test_an_appsecret_wechat_refuses_twice_is_wechat_error():
 
 def test_a_used_code_whose_login_wrote_nothing_holds_one_wait_and_every_later_request_is_refused_at_once():
     """A client resending a code whose login failed or was never ours (WeChat: used, no session here) may not
-    hold an instance for the in-flight wait on every request: the first waits (and is counted as refused), every
-    later one, with any key, reads the waiting record and is refused at once, without asking WeChat."""
+    hold an instance for the in-flight wait on every request: the first waits, every later one with another key
+    reads the waiting record and is refused at once, without asking WeChat; each counts as a refused code."""
     users = Users()
     _in_flight(users)  # its session never comes
     clock = Clock()
@@ -429,7 +440,7 @@ def test_a_used_code_whose_login_wrote_nothing_holds_one_wait_and_every_later_re
         with pytest.raises(InvalidCode):
             login.login(keyed(key=key), DEADLINE)
         assert clock.slept == []
-    assert refused == [1]
+    assert refused == [1, 1, 1, 1]  # each a request with a used code that no login answered
 
 
 def test_a_waiting_retry_gets_the_session_that_replaces_its_record():

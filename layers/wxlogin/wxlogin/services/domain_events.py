@@ -105,7 +105,8 @@ def change_of(stream_record: dict) -> Change | None:
             events.append(event("PhoneBound"))
             action = action or "phone_bound"
         # Every login lists its session on the user item (lastLoginAt is in whole seconds: two logins in one second
-        # are two new sessions); a sign-up's entry says signup.
+        # are two new sessions); a sign-up's entry says signup. The list is written before the session item, so a
+        # login whose session write then failed (its client got 503) has its entry too: WeChat took its code.
         if set(new.get("sessions") or {}) - set(old.get("sessions") or {}):
             action = action or "login"
         if "blockedAt" in new and "blockedAt" not in old:

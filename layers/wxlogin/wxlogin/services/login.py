@@ -13,12 +13,13 @@ a key only the holder of the code, the Idempotency-Key and this deployment's sec
 of the key. One there: it is a retry, answered from that item (after a second read, of the session with its
 user: logout, erasure and a new generation end what a retry may give back); a session of the code made with
 another key, or without one, is invalid_code at once, with no call to WeChat. When WeChat says the code was
-used (40163) and no session of it is there yet, a login of the code is in flight, or failed after the
-exchange: one request of the code waits for its session (its waiting record, where the session will be, says
-which), a few seconds at most and never past its own time; any later one reads that record and is refused at
-once, so a used code whose login wrote nothing holds one wait, not one per request. A keyed login that fails
-marks its code failed where its session would be, so its retry is answered at once (unless WeChat refused the
-code: it refuses the retry as fast).
+used (40163) and no session of it is there yet, a login of the code is still writing it (or ended without a
+word): the request puts the code's waiting record where the session will be and waits for the session, a few
+seconds at most and never past its own time; resends with the same key join that wait (MAX_WAITERS in all), and
+any other request for the code reads the record and is refused at once, so a used code whose login wrote
+nothing holds a few waits once, not one per request. A login, keyed or not, that fails after WeChat took its
+code marks the code failed where its session would be, so every retry of it is answered at once; one that
+failed before (WeChat down or refusing, a secret unreadable) leaves the code for its retry to use.
 
 WeChat gets the invocation's time up to its deadline less what storing the answer needs
 (STORE_RESERVE_SECONDS): a code WeChat accepted late is still stored, and a WeChat that does not
@@ -26,9 +27,9 @@ answer in time is 503 `wechat_unavailable`, never a Lambda timeout.
 
 Nothing here refuses a login before WeChat has seen its code: a limit by client address would
 refuse the valid codes of everyone behind the same address (carrier-grade NAT) because of one
-client's junk. A code WeChat refuses costs one WeChat call and no DynamoDB write (a keyed login reads its
-code's session first; a keyed use of a code WeChat calls used puts the waiting record) and is counted through
-`on_refused_code` (the RefusedCodes metric and its alarm), so a flood is seen; its rate is bounded by the login
+client's junk. A code WeChat refuses as invalid costs one WeChat call and no DynamoDB write (a keyed login reads
+its code's session first); a used one costs a keyed request the waiting record and its reads. Each is counted
+through `on_refused_code` (the RefusedCodes metric and its alarm), so a flood is seen; its rate is bounded by the login
 route's throttle (docs/capacity.md).
 """
 
@@ -41,7 +42,7 @@ import time
 
 from wxlogin.aws import STORE_RESERVE_SECONDS
 from wxlogin.config import Settings
-from wxlogin.errors import InvalidCode, RateLimited, Unauthorized, WxLoginError
+from wxlogin.errors import InvalidCode, Unauthorized, WxLoginError
 from wxlogin.keys.appsecrets import AppSecrets
 from wxlogin.keys.crypto import seal, unseal
 from wxlogin.keys.serverkeys import ServerKeys
@@ -121,21 +122,10 @@ class LoginService:
             return self._join_wait(appid, request, session_id, key_check, deadline)
         if there is not None:
             return self._replay(appid, request, there, key_check)
-        kid = self.keys.current_kid()
         try:
-            return self._login(appid, request, login_id, deadline, (key_check, kid))
+            return self._login(appid, request, login_id, deadline, (key_check, self.keys.current_kid()))
         except CodeAlreadyUsed:
             return self._retry_in_flight(appid, request, session_id, key_check, deadline)
-        except (InvalidCode, RateLimited):
-            raise  # WeChat refused the code, or is limiting the app: a retry is refused as fast
-        except BaseException:
-            # The code may be used up by now: a retry must not wait for this login, it is invalid_code at once.
-            try:
-                expires_at = int(self.clock()) + self.settings.login_retry_window_seconds
-                self.store.put_failed_login(session_id, key_check, kid, expires_at)
-            except WxLoginError:
-                pass  # best effort: a retry's wait is bounded anyway
-            raise
 
     def _login(
         self,
@@ -145,8 +135,35 @@ class LoginService:
         deadline: float,
         keyed: tuple[str, str] | None = None,
     ) -> LoginOutcome:
-        # A code WeChat accepted is spent: its answer must still be stored (user, session).
+        # A code WeChat accepted is spent: its answer must still be stored (user, session), or its failure.
         session = self._code_to_session(appid, request, deadline - STORE_RESERVE_SECONDS)
+        try:
+            return self._store_login(appid, request, login_id, session, deadline, keyed)
+        except BaseException:
+            self._refuse_code(session_id_for(login_id), keyed)
+            raise
+
+    def _refuse_code(self, session_id: str, keyed: tuple[str, str] | None) -> None:
+        """A login that failed after WeChat took its code marks the code failed where its session would be, so a
+        retry of it (keyed or not, any key) is refused at once, without waiting for a session that never comes.
+        Only then: a login that failed before the exchange leaves its code unused, and its retry may log in."""
+        key_check, kid = keyed or ("", "")
+        try:
+            self.store.put_failed_login(
+                session_id, key_check, kid, int(self.clock()) + self.settings.login_retry_window_seconds
+            )
+        except WxLoginError:
+            pass  # best effort: a retry's wait is bounded anyway
+
+    def _store_login(
+        self,
+        appid: str,
+        request: LoginRequest,
+        login_id: bytes,
+        session: WeChatSession,
+        deadline: float,
+        keyed: tuple[str, str] | None,
+    ) -> LoginOutcome:
         now = self.clock()
         user_id = user_id_for(appid, session.openid)
         fields = {"appid": appid, "openid": session.openid}
@@ -253,11 +270,10 @@ class LoginService:
         until = self.store.join_wait(session_id, key_check, self.clock())
         if until is None:
             there = self.store.session_record(session_id)
-            if there is None or (there.token_hash is None and there.retry is None):
-                raise InvalidCode()
-            return self._replay(appid, request, there, key_check)  # the session came meanwhile
-        there = self._wait_for_session(session_id, min(until, deadline - STORE_RESERVE_SECONDS))
-        if there is None:
+        else:
+            there = self._wait_for_session(session_id, min(until, deadline - STORE_RESERVE_SECONDS))
+        if there is None or (there.token_hash is None and there.retry is None):
+            self.on_refused_code()  # a used code no login of it answered
             raise InvalidCode()
         return self._replay(appid, request, there, key_check)
 

@@ -9,6 +9,8 @@ Items (pk, sk):
 - session       SESSION#<sessionId>  SESSION  tokenHash, gen, expiresAt (TTL), createdAt, keyCheckedAt?, endedAt?
                                                and uid (a logout's, for its audit entry); for a login with an
                                                Idempotency-Key also keyCheck, kid, sealed (its answer), retryUntil
+  or a failed login's record at the same key     keyCheck ("" without a key), kid, expiresAt, retryUntil
+  or a retry's waiting record                    waitKey, waitUntil, waiters, expiresAt
 
 A session's key comes from its login's code (tokens.py: the token carries the login id), so the session item
 is also what a retry of the login finds, with one read, and a code makes exactly one session: the session is
@@ -21,7 +23,9 @@ The user item lists its newest sessions (SESSIONS_LISTED), written by the login'
 so keeping the list costs no request: an operator counts, exports and ends sessions from it, and an erasure ends
 them. A session beyond the list still works until it expires, and ends like every other with a new generation
 (sign-out, block) or with the user item (erasure). Logout and erasure end a session in place (expired, its
-answer gone) until the TTL removes it, so a retry of its login finds it and is refused at once.
+answer gone) until the TTL removes it, so a retry of its login finds it and is refused at once; an erasure's
+end writes its Update whether or not the session is still there (a transaction's Update makes the item), which
+leaves an expired stub, naming nobody, where the TTL had removed one.
 """
 
 from __future__ import annotations
@@ -44,10 +48,11 @@ SESSION_SK = "SESSION"
 # keeps its session, so a person has about one live session per device; one that logs in on every launch leaves
 # older sessions unlisted, where they still work until they expire.
 SESSIONS_LISTED = 6
-# Items one TransactWriteItems may hold
-# (https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactWriteItems.html).
-MAX_TRANSACTION_ITEMS = 100
-# A session item may replace only a retry's waiting record (put_waiting), which holds no token hash and no key check.
+# The longest the list gets while logins of one user race each other (each adds to the list it read): well within
+# one BatchGetItem (100 keys) and one transaction (100 actions) of the operator's reads and an erasure's ends.
+MAX_LISTED = 3 * SESSIONS_LISTED
+# A session item may replace only what holds no token hash and no key check: a retry's waiting record (put_waiting),
+# or what an erasure's end left where a session had already expired.
 NO_SESSION_HERE = "attribute_not_exists(tokenHash) AND attribute_not_exists(keyCheck)"
 # How many requests may wait for one code's login in flight (a client's resends of it, with its key): each holds a
 # function instance for the wait, so a client resending a used code holds at most this many, once.
@@ -69,7 +74,7 @@ def user_pk(user_id: str) -> str:
     return f"USER#{user_id}"
 
 
-def session_key(session_id: str) -> dict:
+def session_item_key(session_id: str) -> dict:
     return {"pk": {"S": f"SESSION#{session_id}"}, "sk": {"S": SESSION_SK}}
 
 
@@ -106,22 +111,30 @@ def _list_session(
     """Add `session` to the user item's list in a login's update: (expression, condition, paths to remove).
 
     A list the read found gets one entry set and its expired and oldest entries removed (paths apart, so
-    logins of the same user racing each other both land); a user item without one (new, or its list cleared
-    with a new generation) gets the whole list, on the condition that it still has none."""
+    logins of the same user racing each other both land), on the condition that it is still below MAX_LISTED:
+    racing logins each add an entry to the list they read, and the ceiling bounds what they can grow it to. A
+    list at the ceiling is replaced whole by its newest entries and this one, on the condition that it still is;
+    a user item without one (new, or its list cleared with a new generation) gets the whole list, on the
+    condition that it still has none."""
     names["#sessions"] = "sessions"
     if listed is None:
         values[":listed"] = {"M": {session.session_id: to_attr(session.expires_at)}}
         return f"{expression}, #sessions = :listed", f"({condition}) AND attribute_not_exists(#sessions)", []
     kept = sorted((expires, sid) for sid, expires in listed.items() if expires > now and sid != session.session_id)
-    dropped = [sid for sid, expires in listed.items() if expires <= now]
-    dropped += [sid for _, sid in kept[: max(0, len(kept) - (SESSIONS_LISTED - 1))]]
-    removes = []
-    for i, sid in enumerate(dropped):
-        names[f"#drop{i}"] = sid
-        removes.append(f"#sessions.#drop{i}")
+    newest = kept[max(0, len(kept) - (SESSIONS_LISTED - 1)) :]
+    values[":ceiling"] = to_attr(MAX_LISTED)
+    if len(listed) >= MAX_LISTED:
+        entries = {sid: to_attr(expires) for expires, sid in newest} | {session.session_id: to_attr(session.expires_at)}
+        values[":listed"] = {"M": entries}
+        return f"{expression}, #sessions = :listed", f"({condition}) AND size(#sessions) >= :ceiling", []
     names["#listed"], values[":listedUntil"] = session.session_id, to_attr(session.expires_at)
     expression = f"{expression}, #sessions.#listed = :listedUntil"
-    return expression, f"({condition}) AND attribute_exists(#sessions)", removes
+    keep = {sid for _, sid in newest} | {session.session_id}
+    removes = []
+    for i, sid in enumerate(sid for sid in listed if sid not in keep):
+        names[f"#drop{i}"] = sid
+        removes.append(f"#sessions.#drop{i}")
+    return expression, f"({condition}) AND size(#sessions) < :ceiling", removes
 
 
 @record
@@ -290,7 +303,7 @@ class UserStore(Table):
         """The new session, under the user item's generation, written only where no session of its login is:
         whether it is stored (a retried put that had landed finds its own item, and is)."""
         item = {
-            **session_key(ref.session_id),
+            **session_item_key(ref.session_id),
             "tokenHash": {"S": ref.token_hash},
             "gen": {"S": generation},
             "expiresAt": to_attr(expires_at),
@@ -314,9 +327,10 @@ class UserStore(Table):
         return True
 
     def put_failed_login(self, session_id: str, key_check: str, kid: str, expires_at: int) -> None:
-        """Where a keyed login that failed would have put its session: its retry is answered at once."""
+        """Where a login that failed after WeChat took its code would have put its session (`key_check` "" for a
+        login without a key, which no key matches): any retry of it is answered at once."""
         item = {
-            **session_key(session_id),
+            **session_item_key(session_id),
             "keyCheck": {"S": key_check},
             "kid": {"S": kid},
             "expiresAt": to_attr(expires_at),
@@ -333,7 +347,7 @@ class UserStore(Table):
         failure, replaces it; a record no login replaced stays until `expires_at` and refuses every later use of
         the code at once."""
         item = {
-            **session_key(session_id),
+            **session_item_key(session_id),
             "waitKey": {"S": key_check},
             "waitUntil": to_attr(wait_until),
             "waiters": to_attr(1),
@@ -352,7 +366,7 @@ class UserStore(Table):
             response = self.call(
                 "update_item",
                 TableName=self.table_name,
-                Key=session_key(session_id),
+                Key=session_item_key(session_id),
                 UpdateExpression="ADD waiters :one",
                 ConditionExpression=f"{NO_SESSION_HERE} AND waitKey = :key AND waitUntil > :now AND waiters < :most",
                 ExpressionAttributeValues={
@@ -369,7 +383,9 @@ class UserStore(Table):
 
     def session_record(self, session_id: str) -> SessionRecord | None:
         """The session item of a login's code, as a retry of that login reads it."""
-        response = self.call("get_item", TableName=self.table_name, Key=session_key(session_id), ConsistentRead=True)
+        response = self.call(
+            "get_item", TableName=self.table_name, Key=session_item_key(session_id), ConsistentRead=True
+        )
         item = response.get("Item")
         if not item:
             return None
@@ -384,7 +400,9 @@ class UserStore(Table):
         user_key = {"pk": {"S": user_pk(ref.user_id)}, "sk": {"S": USER_SK}}
         response = self.call(
             "batch_get_item",
-            RequestItems={self.table_name: {"Keys": [user_key, session_key(ref.session_id)], "ConsistentRead": True}},
+            RequestItems={
+                self.table_name: {"Keys": [user_key, session_item_key(ref.session_id)], "ConsistentRead": True}
+            },
         )
         if response.get("UnprocessedKeys"):
             raise ServiceUnavailable()
@@ -401,7 +419,7 @@ class UserStore(Table):
 
     def listed_sessions(self, user: User) -> list[dict]:
         """The session items the user item lists, as plain values, read in one request (at most SESSIONS_LISTED)."""
-        keys = [session_key(sid) for sid in sorted(user.listed_sessions or {})]
+        keys = [session_item_key(sid) for sid in sorted(user.listed_sessions or {})]
         items: list[dict] = []
         for _ in range(LOGIN_WRITE_ATTEMPTS):
             if not keys:
@@ -433,7 +451,7 @@ class UserStore(Table):
             self.call(
                 "update_item",
                 TableName=self.table_name,
-                Key=session_key(ref.session_id),
+                Key=session_item_key(ref.session_id),
                 UpdateExpression="SET keyCheckedAt = :now",
                 ConditionExpression=(
                     "tokenHash = :hash AND gen = :gen"
@@ -474,7 +492,7 @@ class UserStore(Table):
             values[":uid"] = {"S": logout_of}
         return {
             "TableName": self.table_name,
-            "Key": session_key(session_id),
+            "Key": session_item_key(session_id),
             "UpdateExpression": update,
             "ExpressionAttributeValues": values,
         }
@@ -491,8 +509,8 @@ class UserStore(Table):
             raise Unauthorized() from None
 
     def delete_user(self, user: User, current: TokenRef | None, now: float) -> None:
-        """Erase `user` (as the caller's session found it) and end its sessions, in one TransactWriteItems (more
-        only when racing logins listed more than fit in one): the user item on the condition that it is still
+        """Erase `user` (as the caller's session found it) and end its sessions, in one TransactWriteItems (at
+        most MAX_LISTED + 2 actions of the 100 one may hold): the user item on the condition that it is still
         that generation, so an erasure by a session of an account that was erased and made anew meanwhile erases
         nothing of the new account (Unauthorized); one that finds the user already gone has nothing left to do.
         Each listed session and the caller's (`current`; None when an operator erases) is ended in place and
@@ -513,15 +531,11 @@ class UserStore(Table):
             }
         }
         # Unconditional: a session that ended meanwhile (its logout raced this) is ended again.
-        last = [erase] + ([{"Update": self._end_session(current.session_id, now)}] if current is not None else [])
         ends = [{"Update": self._end_session(sid, now)} for sid in others]
-        # Logins racing each other can list a few more than SESSIONS_LISTED: what does not fit in the last
-        # transaction goes first, so a failure part-way leaves the caller's token working for a retry.
-        first = len(ends) - (MAX_TRANSACTION_ITEMS - len(last))
-        for start in range(0, max(first, 0), MAX_TRANSACTION_ITEMS):
-            self._write_together(ends[start : min(start + MAX_TRANSACTION_ITEMS, first)])
+        if current is not None:
+            ends.append({"Update": self._end_session(current.session_id, now)})
         try:
-            self._write_together(ends[max(first, 0) :] + last)
+            self._write_together([erase, *ends])
         except ConditionFailed:
             # Gone, not made anew: this erasure's own transaction landed on an attempt whose answer was lost (a
             # store that ignores ClientRequestToken, as moto does, refuses the retry), or another erasure did it.
