@@ -317,19 +317,23 @@ def test_a_retry_of_a_blocked_users_login_is_told_so():
         service(WeChat(), users).login(keyed(), DEADLINE)
 
 
-@pytest.mark.parametrize("idempotency_key", [KEY, None], ids=["keyed", "plain"])
-@pytest.mark.parametrize("step", ["record_login", "put_session"])
-def test_a_login_that_failed_after_wechat_took_its_code_refuses_every_retry_at_once(step, idempotency_key):
-    """The code is used up: its retry, keyed or not, with any key, is invalid_code at once, no wait, no WeChat."""
+@pytest.mark.parametrize(
+    "failure", [ServiceUnavailable(), WeChatUnavailable(), 40226, 40013], ids=["ddb", "wechat-down", "risky", "error"]
+)
+def test_a_retry_of_a_failed_keyed_login_is_refused_at_once(failure):
+    """A login that failed may have used its code up: its retry is invalid_code at once, no wait, no WeChat."""
     users = Users()
-    wechat = WeChat(sessions=[session()])
+    wechat = WeChat(sessions=[session() if isinstance(failure, ServiceUnavailable) else failure])
+    if isinstance(failure, WeChatUnavailable):
+        wechat.script["code_to_session"] = [failure]
+    if isinstance(failure, ServiceUnavailable):
 
-    def down(*_args, **_kwargs):
-        raise ServiceUnavailable()
+        def down(*_args, **_kwargs):
+            raise failure
 
-    setattr(users, step, down)  # WeChat answered, the user or the session could not be written
-    with pytest.raises(ServiceUnavailable):
-        service(wechat, users).login(keyed(key=idempotency_key), DEADLINE)
+        users.put_session = down  # WeChat answered, the session could not be written
+    with pytest.raises(WxLoginError):
+        service(wechat, users).login(keyed(), DEADLINE)
     assert users.calls[-1] == "put_failed_login"
     failed = users.retries[session_id_of("c1")]
     assert failed.sealed is None
@@ -343,20 +347,17 @@ def test_a_login_that_failed_after_wechat_took_its_code_refuses_every_retry_at_o
     assert users.sessions == {}
 
 
-@pytest.mark.parametrize(
-    "failure", [WeChatUnavailable(), 40226, 40013, -1], ids=["wechat-down", "risky", "error", "busy"]
-)
-def test_a_login_that_failed_before_wechat_took_its_code_leaves_it_usable(failure):
-    """WeChat did not exchange the code (down, busy, refused the user or the app): nothing is written, and the
-    retry asks WeChat again, which may now log the user in."""
+def test_a_plain_login_that_failed_writes_nothing():
+    """Bad input changes nothing: a plain login refused after WeChat took its code leaves no record behind."""
     users = Users()
-    wechat = WeChat(sessions=[failure, session()])
-    if isinstance(failure, WeChatUnavailable):
-        wechat.script["code_to_session"] = [failure, session()]
-    with pytest.raises(WxLoginError):
-        service(wechat, users).login(keyed(), DEADLINE)
+
+    def down(*_args, **_kwargs):
+        raise ServiceUnavailable()
+
+    users.put_session = down
+    with pytest.raises(ServiceUnavailable):
+        service(WeChat(sessions=[session()]), users).login(keyed(key=None), DEADLINE)
     assert "put_failed_login" not in users.calls and users.retries == {}
-    assert not service(wechat, users).login(keyed(), DEADLINE).replayed
 
 
 @pytest.mark.parametrize("errcode, error", [(40029, InvalidCode), (45011, RateLimited)])

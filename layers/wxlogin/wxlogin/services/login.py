@@ -17,9 +17,9 @@ used (40163) and no session of it is there yet, a login of the code is still wri
 word): the request puts the code's waiting record where the session will be and waits for the session, a few
 seconds at most and never past its own time; resends with the same key join that wait (MAX_WAITERS in all), and
 any other request for the code reads the record and is refused at once, so a used code whose login wrote
-nothing holds a few waits once, not one per request. A login, keyed or not, that fails after WeChat took its
-code marks the code failed where its session would be, so every retry of it is answered at once; one that
-failed before (WeChat down or refusing, a secret unreadable) leaves the code for its retry to use.
+nothing holds a few waits once, not one per request. A keyed login that fails marks its code failed where its
+session would be, so its retry is answered at once (unless WeChat refused the code: it refuses the retry as
+fast). A plain login that fails writes nothing: bad input changes nothing.
 
 WeChat gets the invocation's time up to its deadline less what storing the answer needs
 (STORE_RESERVE_SECONDS): a code WeChat accepted late is still stored, and a WeChat that does not
@@ -42,7 +42,7 @@ import time
 
 from wxlogin.aws import STORE_RESERVE_SECONDS
 from wxlogin.config import Settings
-from wxlogin.errors import InvalidCode, Unauthorized, WxLoginError
+from wxlogin.errors import InvalidCode, RateLimited, Unauthorized, WxLoginError
 from wxlogin.keys.appsecrets import AppSecrets
 from wxlogin.keys.crypto import seal, unseal
 from wxlogin.keys.serverkeys import ServerKeys
@@ -122,10 +122,22 @@ class LoginService:
             return self._join_wait(appid, request, session_id, key_check, deadline)
         if there is not None:
             return self._replay(appid, request, there, key_check)
+        kid = self.keys.current_kid()
         try:
-            return self._login(appid, request, login_id, deadline, (key_check, self.keys.current_kid()))
+            return self._login(appid, request, login_id, deadline, (key_check, kid))
         except CodeAlreadyUsed:
             return self._retry_in_flight(appid, request, session_id, key_check, deadline)
+        except (InvalidCode, RateLimited):
+            raise  # WeChat refused the code, or is limiting the app: a retry is refused as fast
+        except BaseException:
+            # The code may be used up by now (WeChat may have taken it without our seeing its answer): a retry
+            # must not wait for this login, it is invalid_code at once.
+            try:
+                expires_at = int(self.clock()) + self.settings.login_retry_window_seconds
+                self.store.put_failed_login(session_id, key_check, kid, expires_at)
+            except WxLoginError:
+                pass  # best effort: a retry's wait is bounded anyway
+            raise
 
     def _login(
         self,
@@ -135,35 +147,8 @@ class LoginService:
         deadline: float,
         keyed: tuple[str, str] | None = None,
     ) -> LoginOutcome:
-        # A code WeChat accepted is spent: its answer must still be stored (user, session), or its failure.
+        # A code WeChat accepted is spent: its answer must still be stored (user, session).
         session = self._code_to_session(appid, request, deadline - STORE_RESERVE_SECONDS)
-        try:
-            return self._store_login(appid, request, login_id, session, deadline, keyed)
-        except BaseException:
-            self._refuse_code(session_id_for(login_id), keyed)
-            raise
-
-    def _refuse_code(self, session_id: str, keyed: tuple[str, str] | None) -> None:
-        """A login that failed after WeChat took its code marks the code failed where its session would be, so a
-        retry of it (keyed or not, any key) is refused at once, without waiting for a session that never comes.
-        Only then: a login that failed before the exchange leaves its code unused, and its retry may log in."""
-        key_check, kid = keyed or ("", "")
-        try:
-            self.store.put_failed_login(
-                session_id, key_check, kid, int(self.clock()) + self.settings.login_retry_window_seconds
-            )
-        except WxLoginError:
-            pass  # best effort: a retry's wait is bounded anyway
-
-    def _store_login(
-        self,
-        appid: str,
-        request: LoginRequest,
-        login_id: bytes,
-        session: WeChatSession,
-        deadline: float,
-        keyed: tuple[str, str] | None,
-    ) -> LoginOutcome:
         now = self.clock()
         user_id = user_id_for(appid, session.openid)
         fields = {"appid": appid, "openid": session.openid}

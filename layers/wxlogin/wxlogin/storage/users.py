@@ -9,7 +9,7 @@ Items (pk, sk):
 - session       SESSION#<sessionId>  SESSION  tokenHash, gen, expiresAt (TTL), createdAt, keyCheckedAt?, endedAt?
                                                and uid (a logout's, for its audit entry); for a login with an
                                                Idempotency-Key also keyCheck, kid, sealed (its answer), retryUntil
-  or a failed login's record at the same key     keyCheck ("" without a key), kid, expiresAt, retryUntil
+  or a failed keyed login's record (same key)    keyCheck, kid, expiresAt, retryUntil
   or a retry's waiting record                    waitKey, waitUntil, waiters, expiresAt
 
 A session's key comes from its login's code (tokens.py: the token carries the login id), so the session item
@@ -327,8 +327,7 @@ class UserStore(Table):
         return True
 
     def put_failed_login(self, session_id: str, key_check: str, kid: str, expires_at: int) -> None:
-        """Where a login that failed after WeChat took its code would have put its session (`key_check` "" for a
-        login without a key, which no key matches): any retry of it is answered at once."""
+        """Where a keyed login that failed would have put its session: its retry is answered at once."""
         item = {
             **session_item_key(session_id),
             "keyCheck": {"S": key_check},
