@@ -118,10 +118,8 @@ class LoginService:
         session_id = session_id_for(login_id)
         key_check = self.keys.keyed_hash("login retry key", appid, request.code, request.idempotency_key)
         there = self.store.session_record(session_id)
-        if there is not None and there.token_hash is None and there.retry is None:
-            return self._join_wait(appid, request, session_id, key_check, deadline)
         if there is not None:
-            return self._replay(appid, request, there, key_check)
+            return self._answer_from(appid, request, session_id, there, key_check, deadline)
         kid = self.keys.current_kid()
         try:
             return self._login(appid, request, login_id, deadline, (key_check, kid))
@@ -236,16 +234,22 @@ class LoginService:
         give_up = min(now + IN_FLIGHT_WAIT_SECONDS, deadline - STORE_RESERVE_SECONDS)
         expires_at = int(now) + self.settings.login_retry_window_seconds
         if not self.store.put_waiting(session_id, key_check, give_up, expires_at):
-            there = self.store.session_record(session_id)
-            if there is not None and there.token_hash is None and there.retry is None:
-                return self._join_wait(appid, request, session_id, key_check, deadline)
+            there = self.store.session_record(session_id)  # another request's record, or what replaced it
             if there is None:
                 raise InvalidCode()
-            return self._replay(appid, request, there, key_check)
+            return self._answer_from(appid, request, session_id, there, key_check, deadline)
         there = self._wait_for_session(session_id, give_up)
         if there is None:
             self.on_refused_code()  # a used code, not a retry of its login: counted once, as refused
             raise InvalidCode()
+        return self._replay(appid, request, there, key_check)
+
+    def _answer_from(
+        self, appid: str, request: LoginRequest, session_id: str, there: SessionRecord, key_check: str, deadline: float
+    ) -> LoginOutcome:
+        """What is at the code's session key answers this request: a waiting record, by waiting with it."""
+        if there.waiting:
+            return self._join_wait(appid, request, session_id, key_check, deadline)
         return self._replay(appid, request, there, key_check)
 
     def _join_wait(
@@ -257,7 +261,7 @@ class LoginService:
             there = self.store.session_record(session_id)
         else:
             there = self._wait_for_session(session_id, min(until, deadline - STORE_RESERVE_SECONDS))
-        if there is None or (there.token_hash is None and there.retry is None):
+        if there is None or there.waiting:
             self.on_refused_code()  # a used code no login of it answered
             raise InvalidCode()
         return self._replay(appid, request, there, key_check)
@@ -271,7 +275,7 @@ class LoginService:
                 return None
             self.sleep(min(POLL_SECONDS, wait))
             there = self.store.session_record(session_id)
-            if there is not None and (there.token_hash is not None or there.retry is not None):
+            if there is not None and not there.waiting:
                 return there
 
     def _replay(self, appid: str, request: LoginRequest, there: SessionRecord, key_check: str) -> LoginOutcome:

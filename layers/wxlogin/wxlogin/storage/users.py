@@ -161,6 +161,11 @@ class SessionRecord:
     expires_at: int
     retry: LoginRetry | None
 
+    @property
+    def waiting(self) -> bool:
+        """A retry's waiting record (put_waiting): neither a session nor a failed login's record."""
+        return self.token_hash is None and self.retry is None
+
 
 @record
 class NewSession:
@@ -417,20 +422,15 @@ class UserStore(Table):
         )
 
     def listed_sessions(self, user: User) -> list[dict]:
-        """The session items the user item lists, as plain values, read in one request (at most SESSIONS_LISTED)."""
-        keys = [session_item_key(sid) for sid in sorted(user.listed_sessions or {})]
-        items: list[dict] = []
-        for _ in range(LOGIN_WRITE_ATTEMPTS):
-            if not keys:
-                break
-            response = self.call(
-                "batch_get_item", RequestItems={self.table_name: {"Keys": keys, "ConsistentRead": True}}
-            )
-            items.extend(plain(item) for item in response.get("Responses", {}).get(self.table_name, []))
-            keys = response.get("UnprocessedKeys", {}).get(self.table_name, {}).get("Keys", [])
-        if keys:
+        """The session items the user item lists, as plain values, read in one request (at most MAX_LISTED keys);
+        keys DynamoDB left unprocessed are ServiceUnavailable, as for session_with_user."""
+        if not user.listed_sessions:
+            return []
+        keys = [session_item_key(sid) for sid in sorted(user.listed_sessions)]
+        response = self.call("batch_get_item", RequestItems={self.table_name: {"Keys": keys, "ConsistentRead": True}})
+        if response.get("UnprocessedKeys"):
             raise ServiceUnavailable()
-        return items
+        return [plain(item) for item in response.get("Responses", {}).get(self.table_name, [])]
 
     def is_known(self, user_id: str) -> bool:
         """Whether the user item exists: one strongly consistent read of its key alone."""
